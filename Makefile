@@ -1,0 +1,27 @@
+# Two entry points for a fresh machine (see README):
+#   make demo   install everything (idempotent) and make a small LBS-20-60-20 glass with FMP-LBS
+#   make test   install everything (idempotent) and run the test suite
+PY      := .venv/bin/python
+MPIRUN  := .venv/bin/mpirun
+NP      ?= 2
+DEMO_OUT ?= runs/demo-LBS-20-60-20
+
+.PHONY: env plugin demo test bench clean
+
+env:
+	bash scripts/setup_env.sh
+
+plugin:
+	.venv/bin/cmake -S . -B build -G Ninja -DPython_EXECUTABLE=$(CURDIR)/$(PY) && .venv/bin/cmake --build build
+
+demo: env
+	$(MPIRUN) -np $(NP) $(PY) scripts/quench.py --glass LBS-20-60-20 --atoms 300 --time-scale 0.01 --out $(DEMO_OUT)
+
+test: env
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+bench: env
+	$(PY) bench/bench_fmp_vs_buck.py
+
+clean:
+	rm -rf build pylbs/_lib/*.so
