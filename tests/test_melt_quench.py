@@ -1,0 +1,83 @@
+"""End to end: the paper's FMP melt-quench (shortened), under MPI, through the script and the CLI."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv" / "bin"
+PY, MPIRUN = str(VENV / "python"), str(VENV / "mpirun")
+
+
+def test_in_process_summary_and_idempotent(tmp_path, md_teter):
+    """Any potential plugs in; summary has the paper's quantities; a second call returns it unchanged."""
+    from pylbs.errors import PylbsError
+    from pylbs.melt_quench import run_fmp_melt_quench
+
+    out = tmp_path / "q"
+    s = run_fmp_melt_quench("LBS-40-40-20", 300, out, time_scale=0.0005, seed=2, potential=md_teter)
+    assert s["glass"] == "LBS-40-40-20" and s["n_atoms"] == 304
+    assert s["counts"] == {"Li": 32, "B": 64, "Si": 32, "O": 176}
+    assert s["R"] == pytest.approx(0.5) and s["K"] == pytest.approx(1.0)
+    assert s["measured_4B"] == pytest.approx(0.464) and s["density_g_cm3"] == 2.26
+    assert 0 <= s["fraction_4B"] <= 1 and 0 <= s["fraction_5Si"] <= 1
+    assert s["steps"] == 2000 and s["schedule"]["total_ps"] == pytest.approx(2.0)
+    for f in ("final.data", "trajectory.lammpstrj", "thermo.dat", "log.lammps", "summary.json"):
+        assert (out / f).stat().st_size > 0, f
+    # the glass keeps the measured density (NVT at fixed volume)
+    from pylbs.structure import density_of, read_lammps_data
+
+    assert density_of(read_lammps_data(out / "final.data")) == pytest.approx(2.26, rel=1e-6)
+    assert run_fmp_melt_quench("LBS-40-40-20", 300, out, time_scale=0.0005, seed=2, potential=md_teter) == s
+    with pytest.raises(PylbsError, match="different run"):
+        run_fmp_melt_quench("LBS-40-40-20", 300, out, time_scale=0.0005, seed=3, potential=md_teter)
+
+
+@pytest.mark.mpi
+def test_script_under_mpi_with_fmp(tmp_path, fmp_plugin):
+    """mpirun -np 2 scripts/quench.py with the fmp/lbs plugin: summary.json with 4B in [0, 1]."""
+    out = tmp_path / "lbs"
+    cmd = [MPIRUN, "-np", "2", PY, str(ROOT / "scripts" / "quench.py"), "--glass", "LBS-20-60-20",
+           "--atoms", "300", "--time-scale", "0.001", "--out", str(out), "--seed", "1"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert 0.0 <= s["fraction_4B"] <= 1.0 and 0.0 <= s["fraction_5Si"] <= 1.0
+    assert s["timing"]["mpi_ranks"] == 2 and s["n_atoms"] == 294
+    assert s["potential"]["commands"][0].startswith("pair_style fmp/lbs")
+    resolved = s["potential"]["resolved"]
+    assert resolved and resolved["R"] == pytest.approx(1 / 3) and resolved["K"] == pytest.approx(1 / 3)
+    assert "4B" in res.stdout and "measured 4B = 36.7%" in res.stdout
+    assert res.stdout.count("measured 4B") == 1  # rank 0 prints
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--glass", "LBS-1-2-3"], "sums to 6"),
+    (["--composition", "25", "50", "25"], "--density"),
+    (["--glass", "LBS-20-60-20", "--atoms", "5"], "at least"),
+])
+def test_cli_errors_one_line_exit_2(tmp_path, args, text):
+    res = subprocess.run([PY, "-m", "pylbs.cli", "quench", *args, "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr and text in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_build_and_raw_deck(tmp_path, fmp_plugin):
+    """`pylbs build` writes initial.data; the raw deck runs it with lmp at a tiny time scale."""
+    res = subprocess.run([str(VENV / "pylbs"), "build", "--glass", "LBS-20-60-20", "--atoms", "105",
+                          "--out", "initial.data"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    deck = ROOT / "lammps_inputs" / "melt_quench_fmp.in"
+    res = subprocess.run([str(VENV / "lmp"), "-in", str(deck), "-var", "data", "initial.data", "-var", "params",
+                          str(ROOT / "pylbs" / "data" / "lbs_default.fmp"), "-var", "scale", "0.0001",
+                          "-var", "seed", "1", "-var", "cutoff", "8.0"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    log = (tmp_path / "log.lammps").read_text()
+    assert "fix             md all nvt temp 3500 300 0.1" in log or "nvt temp 3500 300 0.1" in log
+    assert "run             320" in log or "run 320" in log  # 3200 ps x 1e-4 = 0.32 ps = 320 steps
+    assert (tmp_path / "final.data").exists()
