@@ -29,3 +29,7 @@ class SimulationError(PylbsError, RuntimeError):
         if log_tail:
             message = f"{message}\n--- last lines of the LAMMPS log ---\n{log_tail}"
         super().__init__(message)
+
+
+class AnalysisError(PylbsError, ValueError):
+    """A structure or trajectory that cannot be analysed (unknown element, bad frame, no cell)."""

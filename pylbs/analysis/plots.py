@@ -1,0 +1,117 @@
+"""Figures of the structure analyses (matplotlib, Agg backend, PNG files).
+
+* :func:`plot_4B_vs_measured` - simulated vs measured 4B for a set of glasses with
+  error bars (paper Figs 2a and 3); the measured values default to the catalogue
+  (paper Table 1).
+* :func:`plot_ring_sizes` - ring size distribution(s) in network formers, per
+  formula unit (paper Fig. S6).
+* :func:`plot_rings_vs_temperature` - 3MR count and share of final 3MRs vs T while
+  cooling (paper Figs 6 and 7e).
+
+Each takes plain data (dicts, :class:`~pylbs.analysis.rings.RingResult`,
+:class:`~pylbs.analysis.ring_formation.RingFormationResult`) and a PNG path, and
+returns the path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_4B_vs_measured(simulated: dict, path, measured: dict | None = None) -> Path:
+    """``simulated``: {glass name: 4B fraction, or (mean, std), or list of replica fractions}.
+
+    ``measured``: {glass name: 4B in %}; default the catalogue's (paper Table 1). Plots
+    simulated vs measured 4B in % with the y = x line.
+    """
+    from ..glasses import get_glass
+
+    plt = _pyplot()
+    xs, ys, es, names = [], [], [], []
+    for name, value in simulated.items():
+        meas = (measured or {}).get(name)
+        if meas is None:
+            meas = get_glass(name).measured_4B
+        if meas is None:
+            continue
+        if isinstance(value, (list, np.ndarray)):
+            v = np.asarray(value, dtype=float)
+            m, s = float(v.mean()), float(v.std())
+        elif isinstance(value, tuple):
+            m, s = map(float, value)
+        else:
+            m, s = float(value), 0.0
+        xs.append(meas)
+        ys.append(100 * m)
+        es.append(100 * s)
+        names.append(name)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.errorbar(xs, ys, yerr=es, fmt="o", capsize=3)
+    for x, y, n in zip(xs, ys, names):
+        ax.annotate(n, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.plot([0, 70], [0, 70], "k--", lw=0.8)
+    ax.set_xlim(0, 70)
+    ax.set_ylim(0, 70)
+    ax.set_xlabel("measured 4B (%)")
+    ax.set_ylabel("simulated 4B (%)")
+    return _save(fig, path)
+
+
+def plot_ring_sizes(results: dict, path, per_formula_unit: bool = True) -> Path:
+    """``results``: {label: RingResult or {size: value}}; bars of ring counts by size in formers."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    n = max(1, len(results))
+    width = 0.8 / n
+    for k, (label, res) in enumerate(results.items()):
+        if hasattr(res, "size_histogram"):
+            hist = res.per_formula_unit if per_formula_unit else res.size_histogram
+        else:
+            hist = res
+        sizes = np.array(sorted(int(s) for s in hist))
+        vals = np.array([float(hist[s] if s in hist else hist[str(s)]) for s in sizes])
+        ax.bar(sizes + (k - (n - 1) / 2) * width, vals, width=width, label=str(label))
+    ax.set_xlabel("ring size (network formers)")
+    ax.set_ylabel("rings per formula unit" if per_formula_unit else "rings")
+    if len(results) > 1:
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_rings_vs_temperature(result, path, bin_width: float | None = 10.0) -> Path:
+    """3MR count (left axis) and share of the final 3MRs (right axis) vs temperature."""
+    plt = _pyplot()
+    if bin_width:
+        t, count, share = result.binned(bin_width)
+    else:
+        t, count, share = result.temperatures, result.n_three_membered, result.share_of_final
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(t, count, "o-", ms=3, label="3MRs")
+    ax.set_xlabel("temperature (K)")
+    ax.set_ylabel("B-only 3MRs" if result.boron_only else "3MRs")
+    ax.invert_xaxis()
+    ax2 = ax.twinx()
+    ax2.plot(t, 100 * np.asarray(share), "s--", ms=3, color="C1", label="share of final 3MRs")
+    ax2.set_ylabel("share of final 3MRs present (%)")
+    ax2.set_ylim(0, 105)
+    return _save(fig, path)

@@ -1,0 +1,107 @@
+"""Three-membered-ring formation while cooling (paper Figs 6 and 7).
+
+The paper takes configurations every 10 K of a 10 K/ps cooling run from the melt
+to 300 K and plots (Fig. 6) the number of 3MRs made of B and O against
+temperature, and (Fig. 7e) the share of the 3MRs present at 300 K that already
+exist at each temperature, a ring's identity being its member atoms.
+
+:func:`ring_formation` does both on any trajectory source (LAMMPS dump, extended
+XYZ, list of ase.Atoms, OVITO pipeline) given a temperature per frame: either the
+``temperatures`` argument (K, one per selected frame) or a per-frame attribute
+``Temperature`` (extended XYZ ``temperature=...`` in the comment line, ase
+``atoms.info["temperature"]``). Identities use particle identifiers, so a dump
+whose atom order changes between frames is handled. :meth:`RingFormationResult.binned`
+averages frames into temperature bins (default 10 K).
+
+Per-frame counts are also available inside an OVITO pipeline through
+:func:`pylbs.analysis.rings.rings_modifier` (attributes ``pylbs.rings.*``, which
+OVITO's TimeSeriesModifier can collect); the share-of-final needs the whole run and
+is therefore only a plain function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import AnalysisError
+from .network import build_network, frame_temperature, iter_frames
+from .rings import _from_network
+
+
+@dataclass
+class RingFormationResult:
+    """Per analysed frame: ``temperatures`` (K), ``n_three_membered`` (3MR count),
+    ``share_of_final`` (fraction of the reference frame's 3MRs present, NaN when the
+    reference frame has none). ``boron_only``: counts are of B-only 3MRs (paper
+    Figs 6-7) rather than of all 3MRs. ``n_final`` = 3MRs of the reference frame.
+    """
+
+    frames: np.ndarray
+    temperatures: np.ndarray
+    n_three_membered: np.ndarray
+    share_of_final: np.ndarray
+    n_final: int
+    boron_only: bool
+    reference_frame: int
+
+    def binned(self, width: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(bin-centre T, mean count, mean share) over frames in ``width``-K bins, hottest first."""
+        if not width > 0:
+            raise AnalysisError(f"temperature bin width {width} K: give a positive number")
+        key = np.floor(self.temperatures / width).astype(np.int64)
+        centers, counts, shares = [], [], []
+        for k in sorted(set(key.tolist()), reverse=True):
+            sel = key == k
+            centers.append((k + 0.5) * width)
+            counts.append(float(self.n_three_membered[sel].mean()))
+            shares.append(float(np.mean(self.share_of_final[sel])))
+        return np.array(centers), np.array(counts), np.array(shares)
+
+    def to_dict(self) -> dict:
+        return {"frames": self.frames.tolist(), "temperature": self.temperatures.tolist(),
+                "n_three_membered": self.n_three_membered.tolist(),
+                "share_of_final": [None if np.isnan(x) else float(x) for x in self.share_of_final],
+                "n_final": int(self.n_final), "boron_only": self.boron_only,
+                "reference_frame": int(self.reference_frame)}
+
+
+def ring_formation(source, temperatures=None, frames=None, cutoffs=None, boron_only: bool = True,
+                   reference_frame: int = -1) -> RingFormationResult:
+    """3MR count per frame and the share of the reference frame's 3MRs already present.
+
+    ``temperatures``: K per selected frame (same length and order), or None to read
+    each frame's ``Temperature`` attribute. ``reference_frame``: index into the
+    selected frames of the configuration whose rings are "the final rings"
+    (default the last, i.e. 300 K at the end of a cooling run). ``boron_only``:
+    follow 3MRs of B and O only (paper Figs 6-7); False follows every 3MR.
+    """
+    keys, counts, temps, idx = [], [], [], []
+    for f, data in iter_frames(source, frames):
+        res = _from_network(build_network(data, cutoffs), max_size=3)
+        ks = res.three_ring_keys(boron_only=boron_only)
+        keys.append(ks)
+        counts.append(len(ks))
+        temps.append(frame_temperature(data))
+        idx.append(f)
+    if not keys:
+        raise AnalysisError("no frames selected; check --frames / the trajectory")
+    if temperatures is not None:
+        temperatures = np.asarray(temperatures, dtype=float).ravel()
+        if len(temperatures) != len(keys):
+            raise AnalysisError(
+                f"{len(temperatures)} temperatures for {len(keys)} frames; give one temperature (K) per "
+                "analysed frame, in frame order")
+    else:
+        if any(t is None for t in temps):
+            raise AnalysisError(
+                "frames carry no temperature; pass temperatures=[...] (K, one per frame) or store "
+                "'temperature' in each frame (extended XYZ comment line / atoms.info)")
+        temperatures = np.asarray(temps, dtype=float)
+    ref = keys[reference_frame]
+    share = np.array([len(k & ref) / len(ref) if ref else np.nan for k in keys])
+    return RingFormationResult(frames=np.asarray(idx), temperatures=temperatures,
+                               n_three_membered=np.asarray(counts, dtype=np.int64), share_of_final=share,
+                               n_final=len(ref), boron_only=boron_only,
+                               reference_frame=int(idx[reference_frame]))

@@ -1,0 +1,91 @@
+"""`analyze` end to end: JSON keys and known values for a data file, a trajectory and ase input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+from ase.io import write
+
+from _lbs_structures import quartz, ring_classes
+from pylbs.analysis.analyze import add_analyze_parser, analyze
+from pylbs.structure import write_lammps_data
+
+ISSUE_KEYS = {"n_atoms", "fraction_4B", "fraction_5Si", "coordination", "rings", "three_membered_boron",
+              "three_membered_with_si", "fraction_3B_in_3MR"}
+
+
+def _check_ring_classes(res):
+    assert res["n_atoms"] == 61
+    assert res["fraction_4B"] == pytest.approx(6 / 16)
+    assert res["fraction_5Si"] == 0.0
+    assert res["coordination"]["B"] == {"3": 10, "4": 6}
+    assert res["coordination"]["Si"] == {"4": 1}
+    assert res["rings"]["size_histogram"]["3"] == 5
+    assert res["three_membered_boron"] == {"0": 1, "1": 1, "2": 1, "3": 1}
+    assert res["three_membered_with_si"] == 1
+    assert res["fraction_3B_in_3MR"] == pytest.approx(0.8)
+
+
+def test_cli_json_on_lammps_data(tmp_path):
+    path = write_lammps_data(ring_classes(), tmp_path / "rings.data")
+    out = subprocess.run([sys.executable, "-m", "pylbs.analysis.analyze", str(path), "--json", "--members"],
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout)
+    assert ISSUE_KEYS <= set(res)
+    _check_ring_classes(res)
+    assert len(res["rings"]["three_membered_rings"]) == 5
+    assert res["n_frames"] == 1 and res["std"]["fraction_4B"] == 0.0
+    assert res["bond_angles"]["mean"]["B-O-B"] == pytest.approx(120.0)
+
+
+def test_trajectory_mean_and_std(tmp_path):
+    frames = [ring_classes(present=(0, 1, 2, 3, "si")), ring_classes(present=(0,)), ring_classes(present=(0, 1))]
+    path = tmp_path / "traj.extxyz"
+    write(path, frames)
+    res = analyze(str(path))
+    assert res["n_frames"] == 3 and len(res["per_frame"]) == 3
+    assert [f["three_membered_boron"]["0"] for f in res["per_frame"]] == [1, 1, 1]
+    assert [f["rings"]["size_histogram"]["3"] for f in res["per_frame"]] == [5, 1, 2]
+    assert res["mean"]["rings.size_histogram.3"] == pytest.approx(8 / 3)
+    assert res["std"]["three_membered_boron.1"] == pytest.approx(((2 / 3) * (1 / 3)) ** 0.5)
+    assert res["rings"]["size_histogram"]["3"] == pytest.approx(8 / 3)
+    assert res["three_membered_boron"]["1"] == pytest.approx(2 / 3)
+    _check_ring_classes(res["per_frame"][0])
+    # a broken ring's moved B keeps only its own O: 3B/4B go to 1- or 2-fold.
+    # B CN counts per frame: {3: 10, 4: 6}, {1: 2, 2: 1, 3: 8, 4: 5}, {1: 1, 2: 1, 3: 9, 4: 5}
+    assert res["coordination"]["B"] == pytest.approx({"1": 1.0, "2": 2 / 3, "3": 9.0, "4": 16 / 3})
+    assert res["fraction_4B"] == pytest.approx((6 + 5 + 5) / 3 / 16)
+    last = analyze(str(path), frames="-1")
+    assert last["frames"] == [2] and last["rings"]["size_histogram"]["3"] == 2
+    json.dumps(res, allow_nan=False)  # strict JSON (NaN written as null)
+
+
+def test_quartz_and_parser_wiring(capsys):
+    res = analyze(quartz(3))
+    assert res["fraction_4B"] is None  # no B
+    assert res["fraction_3B_in_3MR"] is None
+    assert res["coordination"]["Si"] == {"4": 81}
+    assert {k: v for k, v in res["rings"]["size_histogram"].items() if v} == {"6": 81, "8": 405}
+    assert res["rings"]["per_formula_unit"]["8"] == pytest.approx(5.0)
+
+    parser = argparse.ArgumentParser(prog="pylbs")
+    add_analyze_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["analyze", "missing.data", "--cutoff", "B-O=1.8", "--frames", "0:2"])
+    assert args.cutoff == [(("B", "O"), 1.8)] and args.frames == "0:2"
+    assert args.func(args) == 2  # missing file: message on stderr, exit status 2
+    assert "no file missing.data" in capsys.readouterr().err
+
+
+def test_replica_statistics():
+    from pylbs.analysis.analyze import replica_statistics
+
+    runs = [analyze(ring_classes(present=p)) for p in ((0, 1, 2, 3, "si"), (0, 1))]
+    rep = replica_statistics(runs)
+    assert rep["n_replicas"] == 2
+    assert rep["mean"]["rings.size_histogram.3"] == pytest.approx(3.5)
+    assert rep["std"]["rings.size_histogram.3"] == pytest.approx(1.5)
+    assert rep["mean"]["fraction_4B"] == pytest.approx((6 / 16 + 5 / 16) / 2)
