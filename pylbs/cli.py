@@ -1,4 +1,4 @@
-"""Command line: ``pylbs quench ...`` (the paper's FMP melt-quench) and ``pylbs build ...``.
+"""Command line: ``pylbs quench`` (the paper's FMP melt-quench), ``pylbs build``, ``pylbs analyze``.
 
 Run under MPI as ``mpirun -np 2 pylbs quench --glass LBS-20-60-20 --atoms 300
 --time-scale 0.01 --out runs/lbs206020``. pylbs errors are printed as one line
@@ -87,10 +87,17 @@ def build(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pylbs", description="lithium borosilicate glasses by MD")
     sub = parser.add_subparsers(dest="cmd", required=True)
+    # one line per subcommand: its parser, then its handler
+    handlers = {}
     quench_parser(sub.add_parser("quench", help="FMP melt-quench + 4B/5Si"))
+    handlers["quench"] = quench
     build_parser(sub.add_parser("build", help="random initial structure (LAMMPS data)"))
+    handlers["build"] = build
+    from .analysis.analyze import add_analyze_parser, run_analyze
+    add_analyze_parser(sub)
+    handlers["analyze"] = run_analyze
     args = parser.parse_args(argv)
-    return run_guarded({"quench": quench, "build": build}[args.cmd], args)
+    return run_guarded(handlers[args.cmd], args)
 
 
 def run_guarded(func, args) -> int:

@@ -79,3 +79,26 @@ def md_small_glass():
     from pylbs.structure import random_structure
 
     return random_structure("LBS-20-60-20", 105, seed=3)
+
+
+# ----------------------------------------------------------------- tiny DeepMD model
+# One small se_e2_a model per test session, trained on FMP-labelled frames (no
+# downloads). Used wherever a test needs a real `pair_style deepmd`.
+
+@pytest.fixture(scope="session")
+def tiny_dp_model(tmp_path_factory, fmp_plugin):
+    """(model path, training system dir): ~40 s on 2 cores, cached for the session."""
+    from pylbs.mlp.fmp_frames import sample_fmp_frames
+    from pylbs.mlp.train import TrainingSettings, train_and_freeze
+
+    work = tmp_path_factory.mktemp("tiny_dp")
+    system = sample_fmp_frames("LBS-20-60-20", n_atoms=100, temperatures=(1500.0, 600.0),
+                               frames_per_temperature=12, steps_between=40, seed=3)
+    train, valid = system.sub_system(range(0, 20)), system.sub_system(range(20, 24))
+    train.to("deepmd/npy", work / "train")
+    valid.to("deepmd/npy", work / "valid")
+    settings = TrainingSettings(sel=[12, 24, 12, 60], descriptor_neurons=(8, 16), axis_neuron=4,
+                                fitting_neurons=(16, 16), numb_steps=200, decay_steps=50,
+                                stop_lr=1e-5, batch_size=1, disp_freq=50, save_freq=200)
+    model = train_and_freeze([work / "train"], [work / "valid"], work / "model", settings)
+    return model, work / "train"

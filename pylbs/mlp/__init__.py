@@ -1,0 +1,1 @@
+"""Machine-learning potential (DeepMD): training data, training, evaluation."""
