@@ -100,5 +100,5 @@ def test_errors():
 
     with pytest.raises(PylbsError, match="cation-O"):
         coordination(_build([("B", [5, 5, 5], TRI, 1.37)]), cutoffs={("B", "B"): 2.0})
-    with pytest.raises(PylbsError, match="does not exist"):
+    with pytest.raises(PylbsError, match="no file"):
         coordination("/nonexistent/file.data")

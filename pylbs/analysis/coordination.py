@@ -30,21 +30,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import PylbsError
+from ..errors import AnalysisError
 from ..glasses import TYPE_MAP
-
-#: Cation-O bond cutoffs (Angstrom); see the module docstring for their origin.
-DEFAULT_CUTOFFS = {("B", "O"): 1.9, ("Si", "O"): 2.0, ("Li", "O"): 2.6}
+from .network import DEFAULT_CUTOFFS, _name_types, as_data_collection, iter_frames
 
 _MAX_CN = 12
-
-
-class AnalysisError(PylbsError, ValueError):
-    """A structure that cannot be analysed (unknown species, no cell, ...)."""
 
 
 @dataclass
@@ -88,47 +81,6 @@ def _cutoff_table(cutoffs: Mapping | None) -> dict[tuple[str, str], float]:
             raise AnalysisError(f"cutoff {key}: element {cation} is not one of {TYPE_MAP}")
         table[(cation, "O")] = float(value)
     return table
-
-
-def _name_types(data) -> None:
-    """Give numeric LAMMPS types (1..4) the TYPE_MAP names (data files and dumps carry none)."""
-    ptypes = data.particles_.particle_types_
-    for t in ptypes.types_:
-        if not t.name:
-            if not 1 <= t.id <= len(TYPE_MAP):
-                raise AnalysisError(f"atom type {t.id} has no name and is outside 1..{len(TYPE_MAP)} (TYPE_MAP "
-                                    f"{TYPE_MAP}); write files with pylbs so types follow TYPE_MAP")
-            t.name = TYPE_MAP[t.id - 1]
-
-
-def _to_data(source, frame: int):
-    """An OVITO DataCollection from an ase.Atoms, a DataCollection or a file path."""
-    from ovito.data import DataCollection
-
-    if isinstance(source, DataCollection):
-        return source.clone()
-    if isinstance(source, (str, Path)):
-        from ovito.io import import_file
-
-        path = Path(source)
-        if not path.exists():
-            raise AnalysisError(f"{path} does not exist; give a LAMMPS data/dump file or an ase.Atoms")
-        kw = {"atom_style": "charge"} if path.suffix in (".data", ".lmp") else {}
-        pipeline = import_file(str(path), **kw)
-        n = pipeline.num_frames
-        return pipeline.compute(frame if frame >= 0 else n + frame)
-    try:
-        from ase import Atoms
-    except ImportError:  # pragma: no cover
-        Atoms = None
-    if Atoms is not None and isinstance(source, Atoms):
-        from ovito.io.ase import ase_to_ovito
-
-        if not source.cell.rank == 3:
-            raise AnalysisError("the ase.Atoms has no 3D cell; coordination needs a periodic box")
-        return ase_to_ovito(source)
-    raise AnalysisError(f"cannot analyse a {type(source).__name__}; give an ase.Atoms, an OVITO DataCollection "
-                        "or a file path")
 
 
 def _analyse(data, table) -> CoordinationResult:
@@ -176,17 +128,13 @@ def coordination(source, cutoffs: Mapping | None = None, frame: int = -1) -> Coo
     ``cutoffs``: cation-O cutoffs in Angstrom overriding DEFAULT_CUTOFFS, keyed
     ``("B", "O")`` or ``"B-O"``. Periodic images are handled by OVITO.
     """
-    return _analyse(_to_data(source, frame), _cutoff_table(cutoffs))
+    return _analyse(as_data_collection(source, frame), _cutoff_table(cutoffs))
 
 
 def coordination_frames(path, cutoffs: Mapping | None = None, frames=None) -> list[CoordinationResult]:
     """:func:`coordination` of several frames of a trajectory (default: all)."""
-    from ovito.io import import_file
-
-    pipeline = import_file(str(path))
-    idx = range(pipeline.num_frames) if frames is None else frames
     table = _cutoff_table(cutoffs)
-    return [_analyse(pipeline.compute(i), table) for i in idx]
+    return [_analyse(data, table) for _, data in iter_frames(path, frames)]
 
 
 def _store(data, result: CoordinationResult) -> None:

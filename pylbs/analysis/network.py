@@ -16,9 +16,8 @@ whose particle types are named by element (``Li``, ``B``, ``Si``, ``O``; LAMMPS 
   one frame is loaded and bonded once.
 
 Cutoffs: ``cutoffs`` is ``{("B", "O"): 2.0, ("Si", "O"): 2.3}`` style, or with string
-keys ``"B-O"``; pairs not given keep their default (:data:`DEFAULT_CUTOFFS`, or the
-defaults of :mod:`pylbs.analysis.coordination` once that module defines
-``DEFAULT_CUTOFFS``, so both analyses always bond with the same numbers).
+keys ``"B-O"``; pairs not given keep their default (:data:`DEFAULT_CUTOFFS`, shared
+with :mod:`pylbs.analysis.coordination`, so both analyses bond with the same numbers).
 """
 
 from __future__ import annotations
@@ -36,10 +35,10 @@ from ..glasses import TYPE_MAP
 #: Network formers (ring nodes, coordination counted against O).
 FORMERS = ("B", "Si")
 
-#: Fallback B-O and Si-O bond cutoffs (Angstrom), the same numbers as
-#: :data:`pylbs.analysis.coordination.DEFAULT_CUTOFFS` (which wins when importable;
-#: see that module for their origin in the first minima of g_BO and g_SiO).
-DEFAULT_CUTOFFS: dict[tuple[str, str], float] = {("B", "O"): 1.9, ("Si", "O"): 2.0}
+#: Cation-O bond cutoffs (Angstrom), shared by every analysis (coordination uses all
+#: three, the ring network only the formers'): see pylbs.analysis.coordination for their
+#: origin in the first minima of g_BO, g_SiO and g_LiO.
+DEFAULT_CUTOFFS: dict[tuple[str, str], float] = {("B", "O"): 1.9, ("Si", "O"): 2.0, ("Li", "O"): 2.6}
 
 
 def _pair_key(key) -> tuple[str, str]:
@@ -58,16 +57,7 @@ def _pair_key(key) -> tuple[str, str]:
 
 def network_cutoffs(cutoffs=None) -> dict[tuple[str, str], float]:
     """Defaults updated with ``cutoffs``; keys normalised to ``(former, "O")`` tuples."""
-    base = dict(DEFAULT_CUTOFFS)
-    try:  # one set of numbers for the whole package: coordination.py owns them when present
-        from . import coordination as _coord
-
-        shared = getattr(_coord, "DEFAULT_CUTOFFS", None)
-        if shared:
-            base = {_pair_key(k): float(v) for k, v in dict(shared).items()}
-    except Exception:  # noqa: BLE001 - module absent or mid-edit: keep our own defaults
-        pass
-    out = {_pair_key(k): float(v) for k, v in base.items()}
+    out = {_pair_key(k): float(v) for k, v in DEFAULT_CUTOFFS.items()}
     for k, v in (cutoffs or {}).items():
         v = float(v)
         if not (v > 0 and np.isfinite(v)):
