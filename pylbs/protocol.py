@@ -21,7 +21,10 @@ TIMESTEP_PS = 0.001
 #: Nose-Hoover thermostat damping time (ps): 100 time steps, the LAMMPS rule of thumb.
 TDAMP_PS = 0.1
 
-ENSEMBLES = ("nvt",)
+#: Nose-Hoover barostat damping time (ps) of NPT stages: 1000 time steps, the LAMMPS rule of thumb.
+PDAMP_PS = 1.0
+
+ENSEMBLES = ("nvt", "npt")
 
 
 class ProtocolError(PylbsError, ValueError):
@@ -42,10 +45,15 @@ class Stage:
     duration_ps: float
     ensemble: str = "nvt"
     dump_every_ps: float | None = None
+    #: NPT only: isotropic target pressure (bar); None = 1 bar. NVT stages keep None.
+    pressure_bar: float | None = None
 
     def __post_init__(self):
         if self.ensemble not in ENSEMBLES:
             raise ProtocolError(f"stage {self.name!r}: ensemble {self.ensemble!r} is not supported; use one of {ENSEMBLES}")
+        if self.pressure_bar is not None and (self.ensemble != "npt" or not math.isfinite(self.pressure_bar)):
+            raise ProtocolError(f"stage {self.name!r}: pressure_bar={self.pressure_bar} needs ensemble 'npt' "
+                                "and a finite pressure")
         for label, t in (("t_start", self.t_start), ("t_end", self.t_end)):
             if not (math.isfinite(t) and t > 0):
                 raise ProtocolError(f"stage {self.name!r}: {label}={t} K; give a positive temperature")
@@ -114,7 +122,9 @@ class Schedule:
         return self.stages[-1].t_end
 
     def to_dict(self) -> dict:
-        return {"stages": [asdict(s) for s in self.stages], "total_ps": self.total_ps}
+        # pressure_bar is left out when unset so NVT schedules keep their earlier form
+        return {"stages": [{k: v for k, v in asdict(s).items() if not (k == "pressure_bar" and v is None)}
+                           for s in self.stages], "total_ps": self.total_ps}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Schedule":
@@ -160,6 +170,10 @@ def stage_commands(stage: Stage, timestep_ps: float = TIMESTEP_PS, seed: int = 1
         raise ProtocolError(f"chunk {chunk} lies outside stage {stage.name!r} steps {start_step}..{stop}")
     if stage.ensemble == "nvt":
         cmds = [f"fix {fix_id} all nvt temp {stage.t_start:g} {stage.t_end:g} {tdamp_ps:g}"]
+    elif stage.ensemble == "npt":  # isotropic Nose-Hoover barostat, cubic glass boxes
+        p = 1.0 if stage.pressure_bar is None else stage.pressure_bar
+        cmds = [f"fix {fix_id} all npt temp {stage.t_start:g} {stage.t_end:g} {tdamp_ps:g} "
+                f"iso {p:g} {p:g} {PDAMP_PS:g}"]
     else:  # pragma: no cover - guarded by Stage.__post_init__
         raise ProtocolError(f"ensemble {stage.ensemble}")
     cmds.append(f"run {last - first} start {start_step} stop {stop}")
@@ -196,3 +210,82 @@ def parse_deck_variables(text: str) -> dict[str, str]:
         if len(tok) >= 4 and tok[0] == "variable" and tok[2] in ("equal", "string", "index"):
             out[tok[1]] = " ".join(tok[3:])
     return out
+
+
+# ----------------------------------------------------------------- DeepMD (MLP) stage
+
+#: MLP schedules of the paper's Boron coordination section.
+MLP_SCHEDULE_KINDS = ("fast", "anneal")
+
+
+def mlp_schedule(kind: str = "anneal", t_max: float = 1800.0, *, t_start: float = 300.0, heat_rate_K_per_ps: float = 10.0,
+                 hold_ps: float = 200.0, fast_rate_K_per_ps: float = 10.0, t_anneal: float = 1000.0,
+                 anneal_hold_ps: float = 200.0, slow_rate_K_per_ps: float = 2.0, t_final: float = 300.0,
+                 final_ps: float = 200.0, sample_ps: float = 100.0, sample_frames: int = 100) -> Schedule:
+    """The paper's MLP remelt of an FMP glass (Boron coordination section).
+
+    "The final configurations obtained by FMP-LBS were heated up to a high
+    temperature at a heating rate of 10 K/ps, then [...] mixed well at high
+    temperature for 200 ps [...]. one process monotonically cooled the glass
+    model at a cooling rate of 10 K/ps from the melting temperature down to
+    300 K, whereas the other one maintained the temperature at 1000 K for
+    200 ps following the initial cooling process. The glass models were then
+    cooled down to 300 K at a cooling rate of 2 K/ps. All models were
+    equilibrated at 300 K for 200 ps, and the last 100 ps configurations were
+    used for the structural analyses."
+
+    Stages: ``heat`` (t_start -> t_max), ``hold`` (t_max), then for
+    ``kind="fast"`` ``cool`` (t_max -> t_final); for ``kind="anneal"``
+    ``cool`` (t_max -> t_anneal at the fast rate), ``anneal`` (t_anneal for
+    ``anneal_hold_ps``: 200 ps, the paper's 400/600 ps variants by argument),
+    ``cool2`` (t_anneal -> t_final at the slow rate). Last ``equil``
+    (final_ps - sample_ps) and ``sample`` (sample_ps, ``sample_frames`` frames
+    dumped: the frames kept for analysis), both at t_final.
+    """
+    if kind not in MLP_SCHEDULE_KINDS:
+        raise ProtocolError(f"MLP schedule {kind!r} is unknown; use one of {MLP_SCHEDULE_KINDS}")
+    for label, rate in (("heating", heat_rate_K_per_ps), ("fast cooling", fast_rate_K_per_ps),
+                        ("slow cooling", slow_rate_K_per_ps)):
+        if not rate > 0:
+            raise ProtocolError(f"{label} rate {rate} K/ps; give a positive rate")
+    if not t_max >= max(t_start, t_final):
+        raise ProtocolError(f"t_max={t_max} K is below the start/final temperature; the MLP stage remelts the glass")
+    if kind == "anneal" and not t_final <= t_anneal <= t_max:
+        raise ProtocolError(f"t_anneal={t_anneal} K must lie between t_final={t_final} K and t_max={t_max} K")
+    if not 0 < sample_ps <= final_ps:
+        raise ProtocolError(f"sample_ps={sample_ps} must be positive and at most final_ps={final_ps}")
+    if int(sample_frames) < 1:
+        raise ProtocolError(f"sample_frames={sample_frames}; keep at least one frame for analysis")
+    stages = [Stage("heat", t_start, t_max, (t_max - t_start) / heat_rate_K_per_ps),
+              Stage("hold", t_max, t_max, hold_ps)]
+    if kind == "fast":
+        stages.append(Stage("cool", t_max, t_final, (t_max - t_final) / fast_rate_K_per_ps))
+    else:
+        stages += [Stage("cool", t_max, t_anneal, (t_max - t_anneal) / fast_rate_K_per_ps),
+                   Stage("anneal", t_anneal, t_anneal, anneal_hold_ps),
+                   Stage("cool2", t_anneal, t_final, (t_anneal - t_final) / slow_rate_K_per_ps)]
+    stages += [Stage("equil", t_final, t_final, final_ps - sample_ps),
+               Stage("sample", t_final, t_final, sample_ps, dump_every_ps=sample_ps / int(sample_frames))]
+    return Schedule(tuple(stages))
+
+
+#: Default T_max (K) of the MLP remelt: the paper used 1500-2000 K depending on
+#: the glass (its Table S5, not available to us). pylbs's documented stand-in:
+#: linear in the SiO2 content, the most refractory oxide, from 1500 K (no SiO2)
+#: to 2000 K (50 mol% SiO2 and more), rounded to 100 K. Catalogue glasses get
+#: 1500 K (LBS-5-35-60, LBS-8-32-60, LBS-10-x-y) to 2000 K (LBS-50-10-40). Always
+#: overridable (``t_max=``, ``--t-max``); lower it if the guard reports overlaps.
+T_MAX_RANGE_K = (1500.0, 2000.0)
+
+
+def default_t_max(composition) -> float:
+    """Composition-based default T_max (K) of the MLP remelt; see :data:`T_MAX_RANGE_K`.
+
+    ``composition``: anything :func:`pylbs.glasses.get_glass` accepts.
+    """
+    from .glasses import get_glass
+
+    sio2 = get_glass(composition).composition.sio2
+    lo, hi = T_MAX_RANGE_K
+    t = lo + (hi - lo) * min(max(sio2 / 50.0, 0.0), 1.0)
+    return float(round(t / 100.0) * 100.0)

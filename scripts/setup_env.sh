@@ -99,6 +99,8 @@ import sys, zipfile, pathlib
 site, wheel = pathlib.Path(sys.argv[1]), sys.argv[2]
 with zipfile.ZipFile(wheel) as z:
     for name in z.namelist():
+        if name.endswith("/"):
+            continue
         if name == "deepmd/lib/libdeepmd_lmpplugin.so" or name.startswith("deepmd_kit.libs/"):
             target = site / name
             target.parent.mkdir(parents=True, exist_ok=True)
