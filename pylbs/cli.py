@@ -41,6 +41,8 @@ def quench_parser(p: argparse.ArgumentParser | None = None) -> argparse.Argument
                    help="multiply every stage duration (1.0 = paper: 500 ps at 3500 K, 1 K/ps, 300 ps at 300 K)")
     p.add_argument("--out", required=True, help="output folder (re-running with the same folder resumes)")
     p.add_argument("--parameter-file", default=None, help="FMP parameter file (default pylbs/data/lbs_default.fmp)")
+    from .mlp_quench import add_mlp_arguments
+    add_mlp_arguments(p)  # --mlp/--from/--schedule/--replicas...: the DeepMD stage after (or instead of) FMP
     return p
 
 
@@ -56,6 +58,10 @@ def quench(args) -> int:
     from .melt_quench import run_fmp_melt_quench
 
     comm = mpi_comm()
+    if getattr(args, "mlp", None) or getattr(args, "from_data", None):
+        from .mlp_quench import quench_with_mlp
+        given = args.glass or args.composition
+        return quench_with_mlp(args, comm, glass=_glass_of(args) if given or not args.from_data else None)
     s = run_fmp_melt_quench(_glass_of(args), args.atoms, args.out, time_scale=args.time_scale, seed=args.seed,
                             parameter_file=args.parameter_file, comm=comm, density=args.density)
     if comm.Get_rank() == 0:
@@ -96,6 +102,14 @@ def main(argv=None) -> int:
     from .analysis.analyze import add_analyze_parser, run_analyze
     add_analyze_parser(sub)
     handlers["analyze"] = run_analyze
+    from .mlp.cli import add_mlp_parser, run_mlp
+    add_mlp_parser(sub)
+    handlers["mlp"] = run_mlp
+    from .dynamics_cli import add_diffusion_parser, add_tg_parser, run_diffusion_cli, run_tg
+    add_tg_parser(sub)
+    handlers["tg"] = run_tg
+    add_diffusion_parser(sub)
+    handlers["diffusion"] = run_diffusion_cli
     args = parser.parse_args(argv)
     return run_guarded(handlers[args.cmd], args)
 

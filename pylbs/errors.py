@@ -33,3 +33,15 @@ class SimulationError(PylbsError, RuntimeError):
 
 class AnalysisError(PylbsError, ValueError):
     """A structure or trajectory that cannot be analysed (unknown element, bad frame, no cell)."""
+
+
+class UnphysicalEventError(SimulationError):
+    """An MLP run met an unphysical event (atoms overlapping, models disagreeing).
+
+    ``step``: where it was found; ``frames_file``: saved configurations for
+    retraining; ``last_good_step``: the restart a re-run resumes from.
+    """
+
+    def __init__(self, message, log_tail="", *, step=None, frames_file=None, last_good_step=None):
+        self.step, self.frames_file, self.last_good_step = step, frames_file, last_good_step
+        super().__init__(message, log_tail=log_tail)

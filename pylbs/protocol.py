@@ -185,7 +185,8 @@ def deck_variables(schedule: Schedule, timestep_ps: float = TIMESTEP_PS, tdamp_p
     """The ``variable`` values of a raw deck that runs ``schedule`` (unscaled durations).
 
     Keys: ``dt``, ``tdamp``, ``nstages`` and for each stage i (1-based)
-    ``name_i``, ``T0_i``, ``T1_i`` (K), ``ps_i`` (ps).
+    ``name_i``, ``T0_i``, ``T1_i`` (K), ``ps_i`` (ps), and ``dump_i`` (ps) for a
+    stage with its own trajectory interval.
     """
     out = {"dt": f"{timestep_ps:g}", "tdamp": f"{tdamp_ps:g}", "nstages": str(len(schedule.stages))}
     for i, s in enumerate(schedule.stages, 1):
@@ -193,6 +194,8 @@ def deck_variables(schedule: Schedule, timestep_ps: float = TIMESTEP_PS, tdamp_p
         out[f"T0_{i}"] = f"{s.t_start:g}"
         out[f"T1_{i}"] = f"{s.t_end:g}"
         out[f"ps_{i}"] = f"{s.duration_ps:g}"
+        if s.dump_every_ps is not None:
+            out[f"dump_{i}"] = f"{s.dump_every_ps:g}"
     return out
 
 
@@ -273,7 +276,10 @@ def mlp_schedule(kind: str = "anneal", t_max: float = 1800.0, *, t_start: float 
 #: the glass (its Table S5, not available to us). pylbs's documented stand-in:
 #: linear in the SiO2 content, the most refractory oxide, from 1500 K (no SiO2)
 #: to 2000 K (50 mol% SiO2 and more), rounded to 100 K. Catalogue glasses get
-#: 1500 K (LBS-5-35-60, LBS-8-32-60, LBS-10-x-y) to 2000 K (LBS-50-10-40). Always
+#: 1600 K (SiO2 <= 15 mol%: LBS-5-35-60 ... LBS-15-25-60, LBS-10-50-40), 1700 K
+#: (20 %), 1800 K (30 %), 1900 K (40 %), 2000 K (LBS-50-10-40); 1500 K only for
+#: silica-free compositions. The rule follows the refractoriness of SiO2 and stays
+#: inside the paper's range; it is NOT the paper's per-glass table. Always
 #: overridable (``t_max=``, ``--t-max``); lower it if the guard reports overlaps.
 T_MAX_RANGE_K = (1500.0, 2000.0)
 

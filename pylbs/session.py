@@ -210,7 +210,8 @@ class Session:
                      seed: int = 1, timestep_ps: float = TIMESTEP_PS, tdamp_ps: float = TDAMP_PS,
                      restart_every_ps: float = 10.0, thermo_every: int = 100, dump_every_ps: float | None = 1.0,
                      prepare: Sequence[str] = (), t_bound_K: float | None = None,
-                     pe_bound_eV_per_atom: float = 1000.0) -> dict:
+                     pe_bound_eV_per_atom: float = 1000.0,
+                     check: Callable[["Session", int], None] | None = None) -> dict:
         """Run ``schedule`` stage by stage with checkpoints in ``self.workdir``; resume if possible.
 
         Fresh start: read ``data_file``/``atoms``, run ``prepare`` commands (e.g. a
@@ -224,6 +225,10 @@ class Session:
         A temperature above ``t_bound_K`` (default 10x the hottest stage, at least
         10,000 K), a non-finite or ``|pe|`` above ``pe_bound_eV_per_atom`` raises
         SimulationError; the restarts written so far are kept.
+        ``check(session, step)``, if given, runs on every rank after every chunk
+        and before its checkpoint: an exception it raises stops the run with
+        ``progress.json`` still pointing at the last good restart (used by the
+        MLP guard, pylbs.mlp_quench).
         Returns a dict: steps, resumed (bool), stages_run, stages_skipped, wall_s.
         """
         wd = self.workdir
@@ -285,15 +290,26 @@ class Session:
                 continue
             if dump_every and stage.dump_every_ps:
                 self.command(f"dump_modify pylbs_traj every {max(1, int(round(stage.dump_every_ps / timestep_ps)))}")
+            # the thermostat fix lives for the whole stage (its Nose-Hoover state must not be reset at
+            # every chunk; write_restart stores it, so a resumed run continues it too); one run per chunk
+            first_chunk = True
             while True:
                 last = min(b, (step // every_step + 1) * every_step)
-                self.commands(stage_commands(stage, timestep_ps, seed, start_step=a, n_steps=b - a,
-                                             tdamp_ps=tdamp_ps, chunk=(step, last)))
+                cmds = stage_commands(stage, timestep_ps, seed, start_step=a, n_steps=b - a,
+                                      tdamp_ps=tdamp_ps, chunk=(step, last))
+                runs = [c for c in cmds if c.split()[0] == "run"]
+                fixes = [c for c in cmds if c.split()[0] == "fix"]
+                unfixes = [c for c in cmds if c.split()[0] == "unfix"]
+                self.commands((fixes if first_chunk else []) + runs)
+                first_chunk = False
                 step = last
                 self._check_blowup(t_bound, pe_bound_eV_per_atom)
+                if check is not None:
+                    check(self, step)
                 self._checkpoint(step, k, stage.name, request, done=(k == len(bounds) - 1 and step >= b))
                 if step >= b:
                     break
+            self.commands(unfixes)
             stages_run.append(stage.name)
             if dump_every and stage.dump_every_ps:
                 self.command(f"dump_modify pylbs_traj every {dump_every}")

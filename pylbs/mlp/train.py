@@ -1,14 +1,27 @@
-"""DeepMD training input and the train -> freeze route (PyTorch backend).
+"""DeepMD training input and the train -> freeze (-> compress) route (PyTorch backend).
 
 The descriptor follows the paper: se_e2_a with rcut 6.0 A and rcut_smth 5.8 A.
 Training runs ``dp --pt`` in a subprocess so torch's threads and memory stay
 out of the driver process (and out of LAMMPS under MPI).
+
+``sel`` (max neighbours per type inside rcut): ``"neighbor-stat"`` runs
+``dp --pt neighbor-stat`` on the training systems and adds a 10 % margin
+(rounded up to a multiple of 4), ``"auto"`` lets deepmd do the same inside
+training, or give a list. Loss weights: energy/force/virial prefactors go from
+``start`` to ``limit`` as the learning rate decays; the paper attributes its
+constant energy shift to under-weighting energy, so ``pref_e`` is the knob to
+raise (e.g. ``(1.0, 10.0)``) when the energy shift matters more than forces.
+Progress: with ``progress=True`` the last line of ``lcurve.out`` is printed
+as training goes. Resume: an interrupted training restarts from
+``model.ckpt.pt``; a finished one (lcurve at numb_steps) is only frozen.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -26,7 +39,7 @@ class TrainingSettings:
 
     rcut: float = 6.0
     rcut_smth: float = 5.8
-    sel: object = "auto"  # deepmd computes it from the data (like `dp neighbor-stat`)
+    sel: object = "auto"  # "auto" (deepmd), "neighbor-stat" (dp neighbor-stat + 10 %), or a list
     descriptor_neurons: tuple = (25, 50, 100)
     axis_neuron: int = 16
     fitting_neurons: tuple = (240, 240, 240)
@@ -76,36 +89,110 @@ def dp_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "deepmd"]
 
 
-def _run_dp(args, workdir: Path, log_name: str):
+def _run_dp(args, workdir: Path, log_name: str, progress: bool = False, every_s: float = 10.0):
     env = dict(os.environ)
     for key, value in THREAD_DEFAULTS.items():
         env.setdefault(key, value)
     log = workdir / log_name
     with open(log, "w") as fh:
-        res = subprocess.run(dp_command() + args, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT, env=env)
-    if res.returncode != 0:
+        proc = subprocess.Popen(dp_command() + args, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=every_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    if progress:
+                        line = lcurve_tail(workdir / "lcurve.out")
+                        if line:
+                            print(f"[dp train] {line}", file=sys.stderr, flush=True)
+        except BaseException:  # Ctrl-C: stop dp too; the checkpoint lets a re-run resume
+            proc.terminate()
+            proc.wait()
+            raise
+    if proc.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise PylbsError(f"`dp {' '.join(args)}` failed in {workdir} (see {log}):\n{tail}")
+    return log
+
+
+def lcurve_tail(path) -> str:
+    """The last data line of lcurve.out ('' if none yet)."""
+    path = Path(path)
+    if not path.exists():
+        return ""
+    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip() and not ln.startswith("#")]
+    return lines[-1].strip() if lines else ""
+
+
+def _last_step(workdir: Path) -> int:
+    line = lcurve_tail(workdir / "lcurve.out")
+    try:
+        return int(float(line.split()[0])) if line else 0
+    except ValueError:
+        return 0
+
+
+def neighbor_stat(systems, rcut: float = 6.0, type_map=TYPE_MAP, workdir=None) -> tuple[float, list[int]]:
+    """(min neighbour distance, max neighbours per type within ``rcut``) over all
+    ``systems`` (deepmd/npy folders), from ``dp --pt neighbor-stat``."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        tmp = Path(tmp)
+        links = tmp / "systems"
+        links.mkdir()
+        for k, s in enumerate(systems):
+            (links / f"s{k:04d}").symlink_to(Path(s).resolve(), target_is_directory=True)
+        log = _run_dp(["--pt", "neighbor-stat", "-s", "systems", "-r", f"{rcut:g}", "-t", *type_map],
+                      tmp, "neighbor_stat.log")
+        text = log.read_text(errors="replace")
+    m_size = re.findall(r"max_nbor_size:\s*\[([^\]]*)\]", text)
+    m_dist = re.findall(r"min_nbor_dist:\s*([0-9.eE+-]+)", text)
+    if not m_size:
+        raise PylbsError(f"could not read max_nbor_size from dp neighbor-stat output:\n{text[-2000:]}")
+    return float(m_dist[-1]) if m_dist else math.nan, [int(x) for x in m_size[-1].split()]
+
+
+def sel_from_counts(counts, margin: float = 1.1) -> list[int]:
+    """``sel`` from max neighbour counts: a margin, rounded up to a multiple of 4 (at least 4)."""
+    return [max(4, int(math.ceil(c * margin / 4.0)) * 4) for c in counts]
 
 
 def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSettings | None = None,
-                     model_name: str = "model.pth") -> Path:
-    """Train with the PyTorch backend, then freeze to ``workdir/model_name``.
+                     model_name: str = "model.pth", compress: bool = False, progress: bool = False) -> Path:
+    """Train with the PyTorch backend, freeze to ``workdir/model_name`` (and with
+    ``compress`` also write ``<stem>-compressed.pth``, which is returned then).
 
     Resumes from ``model.ckpt.pt`` when an earlier training in ``workdir`` was
     interrupted; returns the frozen model without retraining when it exists.
     """
+    settings = settings or TrainingSettings()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     model = workdir / model_name
-    if model.exists():
-        return model
-    (workdir / "input.json").write_text(json.dumps(deepmd_input(
-        [Path(p).resolve() for p in train_systems], [Path(p).resolve() for p in valid_systems],
-        settings), indent=2))
-    args = ["--pt", "train", "input.json"]
-    if (workdir / "model.ckpt.pt").exists():
-        args += ["--restart", "model.ckpt.pt"]
-    _run_dp(args, workdir, "train.log")
-    _run_dp(["--pt", "freeze", "-o", model_name], workdir, "freeze.log")
+    compressed = model.with_name(model.stem + "-compressed" + model.suffix)
+    if not model.exists():
+        if settings.sel == "neighbor-stat":
+            from dataclasses import replace
+
+            old = workdir / "input.json"
+            if (workdir / "model.ckpt.pt").exists() and old.exists():  # resuming: the checkpoint's sel
+                sel = json.loads(old.read_text())["model"]["descriptor"]["sel"]
+            else:
+                sel = sel_from_counts(neighbor_stat(train_systems, settings.rcut, settings.type_map, workdir)[1])
+            settings = replace(settings, sel=sel)
+        (workdir / "input.json").write_text(json.dumps(deepmd_input(
+            [Path(p).resolve() for p in train_systems], [Path(p).resolve() for p in valid_systems],
+            settings), indent=2))
+        if _last_step(workdir) < settings.numb_steps or not (workdir / "model.ckpt.pt").exists():
+            args = ["--pt", "train", "input.json"]
+            if (workdir / "model.ckpt.pt").exists():
+                args += ["--restart", "model.ckpt.pt"]
+            _run_dp(args, workdir, "train.log", progress=progress)
+        _run_dp(["--pt", "freeze", "-o", model_name], workdir, "freeze.log")
+    if compress:
+        if not compressed.exists():
+            _run_dp(["--pt", "compress", "-i", model_name, "-o", compressed.name], workdir, "compress.log")
+        return compressed
     return model
