@@ -1,0 +1,247 @@
+"""``pylbs mlp import|generate|label|train|test``: build a DeepMD potential like the paper.
+
+A typical route (FMP labels, runs anywhere)::
+
+    pylbs mlp generate --out data/fmp --scale 0.3          # paper-like systems, FMP MD
+    pylbs mlp train --data data/fmp --out model --steps 200000
+    pylbs mlp test --model model/model.pth --data data/fmp --out model/test \\
+        --held-out heldout/LBS-20-60-20 ...
+
+With DFT data: ``pylbs mlp import OUTCAR ... --out data/dft``; to relabel
+frames: ``pylbs mlp label FRAMES --calculator gfn1-xtb --out data/xtb -j 2``
+(xTB is a stand-in for DFT, not ground truth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import PylbsError
+
+
+def add_mlp_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("mlp", help="DeepMD potential: import/generate/label data, train, test")
+    msub = p.add_subparsers(dest="mlp_cmd", required=True)
+
+    q = msub.add_parser("import", help="labelled frames (OUTCAR, vasprun.xml, extxyz, deepmd) -> dataset")
+    q.add_argument("files", nargs="+", help="one system per file (or deepmd folder)")
+    q.add_argument("--fmt", default="auto", help="outcar, vasprun, extxyz, deepmd or a dpdata format (default: guess)")
+    q.add_argument("--name", action="append", default=None, help="system name per file (default: file stem)")
+    _split_args(q)
+
+    q = msub.add_parser("generate", help="paper-like configurations from FMP MD (FMP-labelled)")
+    q.add_argument("--out", required=True)
+    q.add_argument("--scale", type=float, default=1.0, help="multiply frames per temperature")
+    q.add_argument("--only", nargs="*", default=None, help="recipe names to run (default: all)")
+    q.add_argument("--parameter-file", default=None)
+    _split_args(q, out=False)
+
+    q = msub.add_parser("label", help="(re)label frames with an ASE calculator -> dataset")
+    q.add_argument("files", nargs="+", help="frames: a pylbs dataset (all its systems), deepmd folder, "
+                   "extxyz, OUTCAR, LAMMPS dump ...")
+    q.add_argument("--fmt", default="auto")
+    q.add_argument("--name", action="append", default=None, help="system name per file (default: file stem)")
+    q.add_argument("--calculator", default="gfn1-xtb",
+                   help="gfn1-xtb (default; a stand-in for DFT), gfn2-xtb, lj (toy) or module:function")
+    q.add_argument("-j", "--workers", type=int, default=1)
+    q.add_argument("--work", default=None, help="folder of per-frame results (default: OUT/labelling)")
+    q.add_argument("--min-distance", type=float, default=0.7, help="reject frames with a closer pair (A)")
+    q.add_argument("--max-force", type=float, default=50.0, help="reject frames with a larger force (eV/A)")
+    _split_args(q)
+
+    q = msub.add_parser("train", help="train + freeze a se_e2_a model on a dataset")
+    q.add_argument("--data", nargs="+", required=True, help="dataset folder(s) from import/generate/label")
+    q.add_argument("--out", required=True, help="training folder (re-running resumes)")
+    q.add_argument("--steps", type=int, default=1_000_000)
+    q.add_argument("--sel", default="neighbor-stat", help="neighbor-stat, auto, or comma list e.g. 88,32,32,60")
+    q.add_argument("--descriptor-neurons", default="25,50,100")
+    q.add_argument("--axis-neuron", type=int, default=16)
+    q.add_argument("--fitting-neurons", default="240,240,240")
+    q.add_argument("--pref-e", nargs=2, type=float, default=(0.02, 1.0), metavar=("START", "LIMIT"),
+                   help="energy loss weight (raise it against a constant energy shift)")
+    q.add_argument("--pref-f", nargs=2, type=float, default=(1000.0, 1.0), metavar=("START", "LIMIT"))
+    q.add_argument("--pref-v", nargs=2, type=float, default=(0.02, 1.0), metavar=("START", "LIMIT"))
+    q.add_argument("--decay-steps", type=int, default=5000)
+    q.add_argument("--start-lr", type=float, default=1e-3)
+    q.add_argument("--stop-lr", type=float, default=3.5e-8)
+    q.add_argument("--batch-size", default="auto")
+    q.add_argument("--disp-freq", type=int, default=1000)
+    q.add_argument("--save-freq", type=int, default=10000)
+    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--compress", action="store_true", help="also write a compressed model")
+
+    q = msub.add_parser("test", help="MAE/MXE/shift table + JSON, parity plots, learning curve")
+    q.add_argument("--model", required=True)
+    q.add_argument("--data", nargs="*", default=[], help="dataset folder(s): their test parts are evaluated")
+    q.add_argument("--held-out", nargs="*", default=[], help="held-out datasets/folders (transferability)")
+    q.add_argument("--lcurve", default=None, help="lcurve.out (default: next to the model)")
+    q.add_argument("--out", required=True)
+    q.add_argument("--no-plots", action="store_true")
+    return p
+
+
+def _split_args(q, out: bool = True):
+    if out:
+        q.add_argument("--out", required=True, help="dataset folder (train/, test/, dataset.json)")
+    q.add_argument("--test-fraction", type=float, default=0.1)
+    q.add_argument("--seed", type=int, default=1, help="split seed")
+
+
+def _names(args):
+    if args.name and len(args.name) != len(args.files):
+        raise PylbsError("give one --name per file")
+    if args.name:
+        return args.name
+    names = []
+    for f in args.files:
+        p = Path(f)
+        base = p.name if p.is_dir() else p.stem or p.name
+        name = base if base not in names else f"{base}-{len(names)}"
+        names.append(name.replace("/", "_"))
+    return names
+
+
+def _print_manifest(manifest, out):
+    for name, s in manifest["systems"].items():
+        print(f"{name}: {s['frames']} frames x {s['atoms']} atoms -> {s['train']} train / {s['test']} test")
+    print(f"dataset: {out}")
+
+
+def cmd_import(args) -> int:
+    from .datasets import read_frames, write_dataset
+
+    systems, sources = {}, {}
+    for name, f in zip(_names(args), args.files):
+        systems[name] = read_frames(f, args.fmt)
+        sources[name] = str(Path(f).resolve())
+    _print_manifest(write_dataset(systems, args.out, args.test_fraction, args.seed, sources), args.out)
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .datasets import write_dataset
+    from .generate import PAPER_LIKE, generate
+
+    recipes = [r for r in PAPER_LIKE if args.only is None or r.name in args.only]
+    if not recipes:
+        raise PylbsError(f"no recipe named {args.only}; known: {', '.join(r.name for r in PAPER_LIKE)}")
+    systems = generate(recipes, args.scale, args.parameter_file)
+    _print_manifest(write_dataset(systems, args.out, args.test_fraction, args.seed,
+                                  {n: "FMP-LBS MD (pylbs mlp generate)" for n in systems}), args.out)
+    return 0
+
+
+def cmd_label(args) -> int:
+    from .datasets import read_frames, write_dataset
+    from .label import XTB_NOTE, Screening, frames_of_system, label_frames
+
+    if "xtb" in args.calculator:
+        print(f"note: {XTB_NOTE}", file=sys.stderr)
+    work = Path(args.work or Path(args.out) / "labelling")
+    inputs = []  # (name, frames System, source)
+    for name, f in zip(_names(args), args.files):
+        if (Path(f) / "dataset.json").exists():  # a pylbs dataset: every system, train + test frames
+            for sname in json.loads((Path(f) / "dataset.json").read_text())["systems"]:
+                merged = None
+                for part in ("train", "test"):
+                    if (Path(f) / part / sname / "type.raw").exists():
+                        s = read_frames(Path(f) / part / sname, "deepmd", labelled=False)
+                        if merged is None:
+                            merged = s
+                        else:
+                            merged.append(s)
+                inputs.append((sname, merged, f"{Path(f).resolve()}:{sname}"))
+        else:
+            inputs.append((name, read_frames(f, args.fmt, labelled=False), str(Path(f).resolve())))
+    systems, sources = {}, {}
+    for name, frames_system, f in inputs:
+        frames = frames_of_system(frames_system)
+        system, report = label_frames(frames, work / name, args.calculator, args.workers,
+                                      Screening(args.min_distance, args.max_force), name=name)
+        print(f"{name}: {report['accepted']}/{report['frames']} accepted, report {work / name / 'report.json'}")
+        if system is not None:
+            systems[name] = system
+            sources[name] = f"{f} labelled with {args.calculator}"
+    if not systems:
+        raise PylbsError(f"no frame was accepted; see the reports under {work}")
+    _print_manifest(write_dataset(systems, args.out, args.test_fraction, args.seed, sources), args.out)
+    return 0
+
+
+def _ints(text):
+    return tuple(int(x) for x in str(text).split(","))
+
+
+def cmd_train(args) -> int:
+    from .datasets import dataset_systems
+    from .train import TrainingSettings, train_and_freeze
+
+    train, valid = [], []
+    for d in args.data:
+        train += list(dataset_systems(d, "train").values())
+        valid += list(dataset_systems(d, "test").values())
+    if not train:
+        raise PylbsError(f"no training systems found in {args.data}")
+    sel = args.sel if args.sel in ("auto", "neighbor-stat") else list(_ints(args.sel))
+    batch = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+    s = TrainingSettings(sel=sel, descriptor_neurons=_ints(args.descriptor_neurons), axis_neuron=args.axis_neuron,
+                         fitting_neurons=_ints(args.fitting_neurons), numb_steps=args.steps,
+                         start_lr=args.start_lr, stop_lr=args.stop_lr, decay_steps=args.decay_steps,
+                         batch_size=batch, pref_e=tuple(args.pref_e), pref_f=tuple(args.pref_f),
+                         pref_v=tuple(args.pref_v), disp_freq=args.disp_freq, save_freq=args.save_freq,
+                         seed=args.seed)
+    model = train_and_freeze(train, valid or train, args.out, s, compress=args.compress, progress=True)
+    print(f"model: {model}")
+    return 0
+
+
+def cmd_test(args) -> int:
+    from .datasets import dataset_systems, load_system
+    from .evaluate import evaluate_model, format_table
+
+    sets, held = {}, []
+    for d in args.data:
+        sets.update(dataset_systems(d, "test"))
+    for d in args.held_out:  # a held-out dataset is evaluated on all its frames (train + test parts)
+        parts = {}
+        for part in (("train",) if (Path(d) / "type.raw").exists() else ("train", "test")):
+            for name, folder in dataset_systems(d, part).items():
+                system = load_system(folder)
+                if name in parts:
+                    parts[name].append(system)
+                else:
+                    parts[name] = system
+        for name, system in parts.items():
+            key = f"heldout-{name}"
+            sets[key] = system
+            held.append(key)
+    lcurve = args.lcurve or Path(args.model).parent / "lcurve.out"
+    result = evaluate_model(args.model, sets, args.out, lcurve=lcurve, plots=not args.no_plots, held_out=held)
+    print(format_table(result["metrics"]))
+    print(f"metrics: {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+HANDLERS = {"import": cmd_import, "generate": cmd_generate, "label": cmd_label, "train": cmd_train,
+            "test": cmd_test}
+
+
+def run_mlp(args) -> int:
+    return HANDLERS[args.mlp_cmd](args)
+
+
+def main(argv=None) -> int:
+    from ..cli import run_guarded
+
+    parser = argparse.ArgumentParser(prog="pylbs")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    add_mlp_parser(sub)
+    args = parser.parse_args(argv)
+    return run_guarded(run_mlp, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

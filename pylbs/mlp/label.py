@@ -1,0 +1,227 @@
+"""Label frames with any ASE calculator: parallel, resumable, screened.
+
+Real work labels with DFT (the paper: VASP, PBE, 600 eV, Gamma point), e.g.
+``calculator="mymodule:make_vasp"`` naming a function that returns a
+configured ``ase.calculators.vasp.Vasp``. The runnable default is GFN1-xTB
+from ``tblite`` under full periodic boundaries. **xTB is a stand-in for DFT,
+not ground truth**: it lets the whole route (label -> train -> test) run on a
+laptop; a model trained on it reproduces xTB, not PBE. GFN2-xTB often fails
+to converge on glassy cells, so GFN1 is the default.
+
+Each frame's result is one file ``WORKDIR/frames/NNNNNN.json`` (energy, forces,
+virial, or the reason it was rejected), written atomically when the frame is
+done: a re-run skips every frame that has one, so an interrupted labelling
+resumes and finished frames are never recomputed. Frames are screened:
+
+* overlapping atoms (any pair closer than ``min_distance`` A): not computed;
+* calculator failure (SCF not converged, any exception): rejected;
+* non-finite energy/forces, or any force component above ``max_force`` eV/A: rejected.
+
+``WORKDIR/report.json`` lists accepted and rejected frames with reasons.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PylbsError
+
+XTB_NOTE = ("GFN1-xTB (tblite) labels are a stand-in for DFT, not ground truth: "
+            "a model trained on them reproduces xTB, not PBE")
+
+
+@dataclass
+class Screening:
+    min_distance: float = 0.7  # Angstrom, any pair
+    max_force: float = 50.0  # eV/Angstrom, any component
+
+
+# ------------------------------------------------------------------ calculators
+
+def gfn1_xtb():
+    """tblite GFN1-xTB calculator (periodic; energy, forces, stress)."""
+    try:
+        from tblite.ase import TBLite
+    except ImportError as exc:
+        raise PylbsError("tblite is not installed: pip install tblite -c requirements/constraints.txt") from exc
+    return TBLite(method="GFN1-xTB", verbosity=0, max_iterations=250)
+
+
+def gfn2_xtb():
+    from tblite.ase import TBLite
+
+    return TBLite(method="GFN2-xTB", verbosity=0, max_iterations=250)
+
+
+def lennard_jones():
+    """A cheap toy calculator for tests of the labelling machinery (not physics)."""
+    from ase.calculators.lj import LennardJones
+
+    return LennardJones(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)
+
+
+CALCULATORS = {"gfn1-xtb": gfn1_xtb, "gfn2-xtb": gfn2_xtb, "lj": lennard_jones}
+
+
+def make_calculator(spec):
+    """A calculator from a name in CALCULATORS, ``"module:function"``, or a callable factory."""
+    if callable(spec):
+        return spec()
+    if spec in CALCULATORS:
+        return CALCULATORS[spec]()
+    if isinstance(spec, str) and ":" in spec:
+        mod, _, fn = spec.partition(":")
+        try:
+            return getattr(importlib.import_module(mod), fn)()
+        except (ImportError, AttributeError) as exc:
+            raise PylbsError(f"calculator '{spec}': cannot import {fn} from {mod} ({exc})") from exc
+    raise PylbsError(f"unknown calculator '{spec}': use one of {', '.join(CALCULATORS)} "
+                     "or 'module:function' returning an ASE calculator")
+
+
+# ------------------------------------------------------------------ one frame
+
+def min_pair_distance(atoms) -> float:
+    from ase.neighborlist import neighbor_list
+
+    d = neighbor_list("d", atoms, 2.0)
+    return float(d.min()) if len(d) else np.inf
+
+
+def label_one(atoms, calculator, screening: Screening = Screening()) -> dict:
+    """Energy (eV), forces (eV/A), virial (eV, W = -stress * V) of one frame, or a rejection."""
+    dmin = min_pair_distance(atoms)
+    if dmin < screening.min_distance:
+        return {"status": "rejected", "reason": f"overlapping atoms: closest pair {dmin:.3f} A "
+                f"< {screening.min_distance} A (not computed)"}
+    atoms = atoms.copy()
+    atoms.calc = make_calculator(calculator)
+    t0 = time.perf_counter()
+    try:
+        energy = float(atoms.get_potential_energy())
+        forces = np.asarray(atoms.get_forces(), float)
+        virial = None
+        if all(atoms.pbc):
+            from ase.stress import voigt_6_to_full_3x3_stress
+
+            virial = -voigt_6_to_full_3x3_stress(atoms.get_stress()) * atoms.get_volume()
+    except Exception as exc:  # SCF failure or any calculator error: record, do not stop the batch
+        return {"status": "rejected", "reason": f"calculator failed: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+    seconds = time.perf_counter() - t0
+    if not (np.isfinite(energy) and np.all(np.isfinite(forces))):
+        return {"status": "rejected", "reason": "non-finite energy or forces"}
+    fmax = float(np.abs(forces).max()) if forces.size else 0.0
+    if fmax > screening.max_force:
+        return {"status": "rejected", "reason": f"absurd force: {fmax:.1f} eV/A > {screening.max_force} eV/A"}
+    out = {"status": "ok", "energy": energy, "forces": forces.tolist(), "seconds": seconds,
+           "max_force": fmax}
+    if virial is not None:
+        out["virial"] = np.asarray(virial).tolist()
+    return out
+
+
+def _worker(job):
+    index, atoms, calculator, screening, path = job
+    result = label_one(atoms, calculator, screening)
+    result["index"] = index
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, path)  # atomic: a frame file exists only when the frame is finished
+    return index, result["status"]
+
+
+def _init_worker():
+    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[key] = "1"
+
+
+# ------------------------------------------------------------------ many frames
+
+def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
+                 screening: Screening | None = None, progress: bool = True, name: str = "frames"):
+    """Label a list of ase.Atoms (same atoms in every frame) into ``workdir``.
+
+    Returns ``(system, report)``: a dpdata LabeledSystem of the accepted frames
+    (None when none was accepted) in the project type map, and the report dict
+    (also written to ``workdir/report.json``). ``calculator``: see make_calculator;
+    with ``n_workers > 1`` it must be a name or ``"module:function"`` (or a picklable
+    top-level function) since each worker process builds its own.
+    """
+    from .datasets import frames_from_atoms
+
+    screening = screening or Screening()
+    workdir = Path(workdir)
+    (workdir / "frames").mkdir(parents=True, exist_ok=True)
+    paths = [workdir / "frames" / f"{k:06d}.json" for k in range(len(frames))]
+    todo = [(k, frames[k], calculator, screening, paths[k]) for k in range(len(frames)) if not paths[k].exists()]
+    done0 = len(frames) - len(todo)
+    t0 = time.perf_counter()
+
+    def show(n_done):
+        if progress:
+            el = time.perf_counter() - t0
+            new = n_done - done0
+            eta = el / new * (len(frames) - n_done) if new else float("nan")
+            print(f"\r[{name}] labelled {n_done}/{len(frames)} ({done0} from earlier runs) "
+                  f"{el:.0f} s, eta {eta:.0f} s", end="", file=sys.stderr, flush=True)
+
+    n_done = done0
+    show(n_done)
+    if todo and n_workers > 1:
+        ctx = multiprocessing.get_context("spawn")  # no fork of torch/LAMMPS/OpenMP state
+        with ctx.Pool(min(n_workers, len(todo)), initializer=_init_worker) as pool:
+            for _ in pool.imap_unordered(_worker, todo):
+                n_done += 1
+                show(n_done)
+    else:
+        for job in todo:
+            _worker(job)
+            n_done += 1
+            show(n_done)
+    if progress:
+        print(file=sys.stderr)
+
+    results = [json.loads(p.read_text()) for p in paths]
+    ok = [k for k, r in enumerate(results) if r["status"] == "ok"]
+    report = {"name": name, "calculator": calculator if isinstance(calculator, str) else repr(calculator),
+              "frames": len(frames), "accepted": len(ok), "rejected": len(frames) - len(ok),
+              "computed_now": len(todo), "screening": asdict(screening),
+              "rejections": {str(k): r["reason"] for k, r in enumerate(results) if r["status"] != "ok"},
+              "seconds_per_frame": (float(np.mean([results[k]["seconds"] for k in ok])) if ok else None)}
+    if isinstance(calculator, str) and "xtb" in calculator:
+        report["note"] = XTB_NOTE
+    (workdir / "report.json").write_text(json.dumps(report, indent=2))
+    if not ok:
+        return None, report
+    labelled = []
+    for k in ok:
+        a = frames[k].copy()
+        a.info["energy"] = results[k]["energy"]
+        a.arrays["forces"] = np.array(results[k]["forces"])
+        if "virial" in results[k]:
+            a.info["virial"] = np.array(results[k]["virial"])
+        else:
+            a.info.pop("virial", None)
+        a.calc = None
+        labelled.append(a)
+    return frames_from_atoms(labelled), report
+
+
+def frames_of_system(system) -> list:
+    """ase.Atoms of every frame of a dpdata system (labels ignored)."""
+    from ase import Atoms
+
+    names = system["atom_names"]
+    symbols = [names[t] for t in system["atom_types"]]
+    return [Atoms(symbols=symbols, positions=system["coords"][k], cell=system["cells"][k],
+                  pbc=not system.nopbc) for k in range(len(system))]

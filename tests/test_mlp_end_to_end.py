@@ -1,0 +1,65 @@
+"""The whole route through the command line on small data: FMP-labelled paper-like
+configurations -> 90/10 split -> train a few hundred steps (interrupted, then resumed)
+-> freeze -> test (MAE/MXE/shift, parity plots, learning curve, held-out glass)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pylbs.cli import main
+
+TINY = ["--descriptor-neurons", "8,16", "--axis-neuron", "4", "--fitting-neurons", "16,16",
+        "--decay-steps", "50", "--stop-lr", "1e-5", "--batch-size", "1", "--disp-freq", "50",
+        "--save-freq", "100", "--sel", "neighbor-stat"]
+
+
+def test_generate_train_resume_test(tmp_path, fmp_plugin, capsys):
+    data, model_dir, test_dir = tmp_path / "data", tmp_path / "model", tmp_path / "test"
+    # ~21 frames: silica (B-free, 3 temperatures), strained LBS, Li2O crystal
+    assert main(["mlp", "generate", "--out", str(data), "--scale", "0.3", "--only", "silica",
+                 "LBS-30-30-40-strained", "Li2O-crystal"]) == 0
+    manifest = json.loads((data / "dataset.json").read_text())
+    assert sum(s["frames"] for s in manifest["systems"].values()) == 21
+    assert all(s["test"] >= 1 for s in manifest["systems"].values())
+
+    # a held-out glass, never trained on (like the paper's LBS-20-60-20 / 40-40-20 / 10-50-40 sets)
+    from pylbs.mlp.fmp_frames import sample_fmp_frames
+
+    held = tmp_path / "heldout" / "LBS-20-60-20"
+    sample_fmp_frames("LBS-20-60-20", n_atoms=63, temperatures=(1000.0,), frames_per_temperature=3,
+                      steps_between=30, seed=5).to("deepmd/npy", str(held))
+
+    # training interrupted after 100 steps (no frozen model yet), then resumed to 200
+    assert main(["mlp", "train", "--data", str(data), "--out", str(model_dir), "--steps", "100"] + TINY) == 0
+    (model_dir / "model.pth").unlink()
+    assert main(["mlp", "train", "--data", str(data), "--out", str(model_dir), "--steps", "200"] + TINY) == 0
+    steps = np.loadtxt(model_dir / "lcurve.out", ndmin=2)[:, 0]
+    assert steps[-1] == 200 and 150 in steps  # continued from the checkpoint
+    sel = json.loads((model_dir / "input.json").read_text())["model"]["descriptor"]["sel"]
+    assert len(sel) == 4 and all(k % 4 == 0 for k in sel) and sel[1] >= 4  # from dp neighbor-stat
+
+    assert main(["mlp", "test", "--model", str(model_dir / "model.pth"), "--data", str(data),
+                 "--held-out", str(held), "--out", str(test_dir)]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((test_dir / "metrics.json").read_text())
+    m = result["metrics"]
+    assert {"silica", "LBS-30-30-40-strained", "Li2O-crystal", "overall", "heldout-LBS-20-60-20",
+            "held-out"} <= set(m)
+    for k in ("energy_mae", "energy_mxe", "energy_mse", "force_mae", "force_mxe"):
+        assert np.isfinite(m["overall"][k])
+    assert m["overall"]["energy_mxe"] >= m["overall"]["energy_mae"] >= abs(m["overall"]["energy_mse"])
+    assert m["overall"]["n_frames"] == sum(s["test"] for s in manifest["systems"].values())
+    assert m["held-out"]["n_frames"] == 3
+    assert m["overall"]["force_mae"] < 5.0  # a few hundred steps: learned something, not converged
+    for png in ["learning_curve.png", "parity_energy_silica.png", "parity_force_heldout-LBS-20-60-20.png"]:
+        assert (test_dir / png).read_bytes()[:4] == b"\x89PNG"
+    assert "overall" in out and (test_dir / "metrics.txt").exists()
+    print(out)
+
+
+def test_cli_import_error_is_one_line(tmp_path, capsys):
+    outcar = Path(__file__).parent / "data" / "vasp" / "OUTCAR_Ni18_ase"
+    assert main(["mlp", "import", str(outcar), "--out", str(tmp_path / "ds")]) == 2
+    err = capsys.readouterr().err
+    assert "Ni" in err and "Traceback" not in err

@@ -1,0 +1,80 @@
+"""Labelling with an ASE calculator: parallel, resumable, screened; GFN1-xTB (tblite) on small cells."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pylbs.glasses import TYPE_MAP
+from pylbs.mlp.label import Screening, label_frames, label_one
+
+
+def _frames():
+    from pylbs.structure import random_structure
+
+    base = random_structure("LBS-20-60-20", 21, seed=4)  # 21 atoms, 8.1 A box
+    frames = []
+    for k in range(6):
+        a = base.copy()
+        a.rattle(0.05, seed=k)
+        frames.append(a)
+    frames[2].positions[1] = frames[2].positions[0] + [0.3, 0, 0]  # overlapping atoms
+    frames[3].info["fail"] = True  # the calculator raises like an unconverged SCF
+    frames[4].positions[1] = frames[4].positions[0] + [0.8, 0, 0]  # passes the distance screen, absurd force
+    return frames
+
+
+def test_label_parallel_resumable_screened(tmp_path):
+    frames = _frames()
+    work = tmp_path / "label"
+    system, report = label_frames(frames, work, "mlp_helpers:flaky_lj", n_workers=2, progress=False)
+    assert report["frames"] == 6 and report["accepted"] == 3 and report["computed_now"] == 6
+    reasons = report["rejections"]
+    assert set(reasons) == {"2", "3", "4"}
+    assert "overlapping" in reasons["2"] and "SCF" in reasons["3"] and "absurd force" in reasons["4"]
+    assert json.loads((work / "report.json").read_text())["accepted"] == 3
+    assert system["atom_names"] == list(TYPE_MAP) and len(system) == 3
+    ref = label_one(frames[5], "lj")  # same numbers as a direct call
+    assert system["energies"][2] == pytest.approx(ref["energy"])
+    np.testing.assert_allclose(system["virials"][2], ref["virial"])
+
+    # resume: finished frames are never recomputed; deleted ones are
+    files = sorted((work / "frames").glob("*.json"))
+    mtimes = {p.name: p.stat().st_mtime_ns for p in files}
+    files[0].unlink()
+    files[5].unlink()
+    system2, report2 = label_frames(frames, work, "mlp_helpers:flaky_lj", n_workers=1, progress=False)
+    assert report2["computed_now"] == 2 and report2["accepted"] == 3
+    for p in sorted((work / "frames").glob("*.json"))[1:5]:
+        assert p.stat().st_mtime_ns == mtimes[p.name]
+    np.testing.assert_allclose(system2["energies"], system["energies"])
+
+
+def test_screening_thresholds_are_knobs():
+    frames = _frames()
+    r = label_one(frames[4], "lj", Screening(min_distance=0.9))
+    assert r["status"] == "rejected" and "overlapping" in r["reason"]
+    r = label_one(frames[4], "lj", Screening(max_force=1e9))
+    assert r["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_gfn1_xtb_periodic_labels(tmp_path):
+    """tblite GFN1-xTB (a stand-in for DFT) on a 12-atom Li2O cell: energy, forces and a
+    virial consistent with -dE/d(strain)."""
+    pytest.importorskip("tblite")
+    from pylbs.mlp.fmp_frames import strained
+    from pylbs.mlp.generate import li2o
+
+    atoms = li2o()
+    atoms.rattle(0.05, seed=1)
+    system, report = label_frames([atoms], tmp_path / "xtb", "gfn1-xtb", progress=False)
+    assert report["accepted"] == 1, report
+    assert "stand-in for DFT" in report["note"]
+    e0, w = system["energies"][0], system["virials"][0]
+    assert np.isfinite(e0) and np.abs(system["forces"][0]).max() > 1e-3
+    np.testing.assert_allclose(system["forces"][0].sum(axis=0), 0, atol=1e-3)
+    d = 2e-3
+    ep = label_one(strained(atoms, [d, 0, 0, 0, 0, 0]), "gfn1-xtb")["energy"]
+    em = label_one(strained(atoms, [-d, 0, 0, 0, 0, 0]), "gfn1-xtb")["energy"]
+    assert -(ep - em) / (2 * d) == pytest.approx(w[0, 0], rel=0.05, abs=0.05)
