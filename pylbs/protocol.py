@@ -221,10 +221,11 @@ def parse_deck_variables(text: str) -> dict[str, str]:
 MLP_SCHEDULE_KINDS = ("fast", "anneal")
 
 
-def mlp_schedule(kind: str = "anneal", t_max: float = 1800.0, *, t_start: float = 300.0, heat_rate_K_per_ps: float = 10.0,
-                 hold_ps: float = 200.0, fast_rate_K_per_ps: float = 10.0, t_anneal: float = 1000.0,
-                 anneal_hold_ps: float = 200.0, slow_rate_K_per_ps: float = 2.0, t_final: float = 300.0,
-                 final_ps: float = 200.0, sample_ps: float = 100.0, sample_frames: int = 100) -> Schedule:
+def mlp_schedule(kind: str = "anneal", t_max: float = 1800.0, *, t_start: float = 300.0,
+                 heat_rate_K_per_ps: float = 10.0, hold_ps: float = 200.0, fast_rate_K_per_ps: float = 10.0,
+                 t_anneal: float = 1000.0, anneal_hold_ps: float = 200.0, slow_rate_K_per_ps: float = 2.0,
+                 t_final: float = 300.0, final_ps: float = 200.0, sample_ps: float = 100.0,
+                 sample_frames: int = 100) -> Schedule:
     """The paper's MLP remelt of an FMP glass (Boron coordination section).
 
     "The final configurations obtained by FMP-LBS were heated up to a high

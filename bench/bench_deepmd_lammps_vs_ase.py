@@ -1,0 +1,185 @@
+"""Steps per second of DeepMD MD: LAMMPS ``pair_style deepmd`` vs ASE + deepmd-kit's ASE calculator.
+
+The paper ran its MLP MD through ASE; pylbs runs it in LAMMPS. Same model, same
+~300-atom LBS-20-60-20 structure, NVE velocity Verlet, 1 fs, after a warm-up
+(torch compiles the model on its first calls):
+
+* LAMMPS serial, LAMMPS ``mpirun -np 2``
+* ASE (``deepmd.calculator.DP`` + ``VelocityVerlet``) with 1 and 2 torch threads (ASE has no
+  domain decomposition; 2 threads is its way of using the same two cores)
+* the compressed model (``dp --pt compress``) vs the uncompressed one, LAMMPS serial and ASE.
+
+Each case runs in its own process with its own thread settings. Prints steps/s and the
+ratios (target: LAMMPS >= 5x ASE). Without --model it trains the tests' tiny se_e2_a model
+(FMP-labelled frames, ~40 s): fine for relative numbers, not for absolute ones.
+
+    .venv/bin/python bench/bench_deepmd_lammps_vs_ase.py [--model model.pth] [--atoms 300] [--steps 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+VENV_BIN = Path(sys.executable).parent
+
+
+def tiny_model(work: Path) -> Path:
+    """The tests' tiny model (tests/conftest.py recipe)."""
+    from pylbs.mlp.fmp_frames import sample_fmp_frames
+    from pylbs.mlp.train import TrainingSettings, train_and_freeze
+
+    system = sample_fmp_frames("LBS-20-60-20", n_atoms=100, temperatures=(1500.0, 600.0),
+                               frames_per_temperature=12, steps_between=40, seed=3)
+    system.sub_system(range(0, 20)).to("deepmd/npy", work / "train")
+    system.sub_system(range(20, 24)).to("deepmd/npy", work / "valid")
+    settings = TrainingSettings(sel=[12, 24, 12, 60], descriptor_neurons=(8, 16), axis_neuron=4,
+                                fitting_neurons=(16, 16), numb_steps=200, decay_steps=50, stop_lr=1e-5,
+                                batch_size=1, disp_freq=50, save_freq=200)
+    return train_and_freeze([work / "train"], [work / "valid"], work / "model", settings)
+
+
+def compress(model: Path, work: Path) -> tuple[Path | None, str]:
+    """``dp --pt compress``; returns (compressed model or None, error text)."""
+    from pylbs.mlp.train import dp_command
+
+    out = work / (model.stem + "_compressed.pth")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    res = subprocess.run(dp_command() + ["--pt", "compress", "-i", str(model), "-o", str(out)], cwd=work,
+                         capture_output=True, text=True, env=env)
+    if res.returncode != 0 or not out.exists():
+        return None, (res.stdout + res.stderr).strip().splitlines()[-1] if (res.stdout + res.stderr).strip() else "?"
+    return out, ""
+
+
+def structure(path: Path, n_atoms: int):
+    from pylbs.structure import random_structure, write_lammps_data
+
+    atoms = random_structure("LBS-20-60-20", n_atoms, seed=7)
+    write_lammps_data(atoms, path)
+    return len(atoms)
+
+
+# ----------------------------------------------------------------- workers (one process per case)
+
+def worker_lammps(data: str, model: str, steps: int, warmup: int) -> dict:
+    from pylbs.lammps_env import mpi_comm, start_lammps
+
+    comm = mpi_comm()
+    lmp = start_lammps(require=(("pair", "deepmd"),), comm=comm)
+    lmp.commands_list(["units metal", "atom_style charge", "boundary p p p", "atom_modify map array",
+                       f"read_data {data}", f"pair_style deepmd {model}", "pair_coeff * * Li B Si O",
+                       "timestep 0.001", "velocity all create 300 1 dist gaussian", "fix md all nve",
+                       "thermo 1000", f"run {warmup}"])
+    comm.Barrier()
+    t0 = time.perf_counter()
+    lmp.command(f"run {steps}")
+    comm.Barrier()
+    dt = time.perf_counter() - t0
+    lmp.close()
+    return {"steps_per_s": steps / dt, "ranks": comm.Get_size()}
+
+
+def worker_ase(data: str, model: str, steps: int, warmup: int) -> dict:
+    from ase import units
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.verlet import VelocityVerlet
+    from deepmd.calculator import DP
+
+    from pylbs.glasses import TYPE_MAP
+    from pylbs.structure import read_lammps_data
+
+    atoms = read_lammps_data(data)
+    atoms.calc = DP(model=model, type_dict={el: k for k, el in enumerate(TYPE_MAP)})
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=__import__("numpy").random.default_rng(1))
+    md = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    md.run(warmup)
+    t0 = time.perf_counter()
+    md.run(steps)
+    return {"steps_per_s": steps / (time.perf_counter() - t0), "threads": int(os.environ.get("OMP_NUM_THREADS", 1))}
+
+
+def run_case(kind: str, data: Path, model: Path, steps: int, warmup: int, ranks: int = 1, threads: int = 1) -> dict:
+    env = dict(os.environ)
+    for key in ("OMP_NUM_THREADS", "DP_INTRA_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS"):
+        env[key] = str(threads)
+    for key in ("DP_INTER_OP_PARALLELISM_THREADS", "TF_INTER_OP_PARALLELISM_THREADS"):
+        env[key] = "1"
+    cmd = [sys.executable, __file__, "--worker", kind, "--data", str(data), "--model", str(model),
+           "--steps", str(steps), "--warmup", str(warmup)]
+    if ranks > 1:
+        cmd = [str(VENV_BIN / "mpirun"), "-np", str(ranks)] + cmd
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("BENCH ")]
+    if res.returncode != 0 or not line:
+        return {"error": (res.stderr or res.stdout).strip().splitlines()[-1:] or ["?"]}
+    return json.loads(line[0][6:])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default=None, help="frozen .pth model (default: train the tests' tiny model)")
+    p.add_argument("--atoms", type=int, default=300)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--worker", choices=("lammps", "ase"), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--data", default=None, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        out = (worker_lammps if a.worker == "lammps" else worker_ase)(a.data, a.model, a.steps, a.warmup)
+        if a.worker == "ase" or int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", 0))) == 0:
+            print("BENCH " + json.dumps(out), flush=True)
+        return 0
+
+    work = Path(tempfile.mkdtemp(prefix="bench_dp_"))
+    t0 = time.perf_counter()
+    model = Path(a.model).resolve() if a.model else tiny_model(work)
+    data = work / "start.data"
+    n = structure(data, a.atoms)
+    compressed, comp_err = compress(model, work)
+    print(f"model {model}{' (tests tiny se_e2_a: relative numbers only)' if not a.model else ''}; {n} atoms "
+          f"LBS-20-60-20; {a.steps} steps after {a.warmup} warm-up; setup {time.perf_counter() - t0:.0f} s")
+    cases = {
+        "lammps_1rank": ("lammps", model, 1, 1), "lammps_2ranks": ("lammps", model, 2, 1),
+        "ase_1thread": ("ase", model, 1, 1), "ase_2threads": ("ase", model, 1, 2),
+    }
+    if compressed:
+        cases.update({"lammps_1rank_compressed": ("lammps", compressed, 1, 1),
+                      "ase_1thread_compressed": ("ase", compressed, 1, 1)})
+    res = {}
+    for name, (kind, m, ranks, threads) in cases.items():
+        res[name] = run_case(kind, data, m, a.steps, a.warmup, ranks, threads)
+        r = res[name]
+        print(f"  {name:26s} " + (f"{r['steps_per_s']:8.2f} steps/s" if "steps_per_s" in r else f"ERROR {r['error']}"),
+              flush=True)
+    if not compressed:
+        print(f"  compressed model: dp --pt compress failed: {comp_err}")
+
+    def ratio(x, y):
+        a_, b_ = res.get(x, {}).get("steps_per_s"), res.get(y, {}).get("steps_per_s")
+        return f"{a_ / b_:.2f}x" if a_ and b_ else "n/a"
+
+    print("ratios (target LAMMPS/ASE >= 5x):")
+    print(f"  LAMMPS/ASE serial (1 core each):            {ratio('lammps_1rank', 'ase_1thread')}")
+    print(f"  LAMMPS -np 2 / ASE 2 threads (2 cores each): {ratio('lammps_2ranks', 'ase_2threads')}")
+    print(f"  LAMMPS -np 2 / LAMMPS serial:               {ratio('lammps_2ranks', 'lammps_1rank')}")
+    print(f"  ASE 2 threads / ASE 1 thread:               {ratio('ase_2threads', 'ase_1thread')}")
+    if compressed:
+        print(f"  compressed/uncompressed, LAMMPS serial:     {ratio('lammps_1rank_compressed', 'lammps_1rank')}")
+        print(f"  compressed/uncompressed, ASE serial:        {ratio('ase_1thread_compressed', 'ase_1thread')}")
+        print(f"  LAMMPS compressed / ASE uncompressed:       {ratio('lammps_1rank_compressed', 'ase_1thread')}")
+    (work / "bench.json").write_text(json.dumps(res, indent=1))
+    print(f"results: {work / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

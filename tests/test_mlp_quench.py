@@ -1,0 +1,221 @@
+"""The DeepMD stage (pylbs.mlp_quench): schedules as data, real LAMMPS + deepmd runs of the
+session's tiny model: temperature profile, Emin, replicas, resume, and the unphysical-event guard.
+
+The tiny model (tests/conftest.py) has never seen short distances: in plain MD its atoms
+fall into each other within a few hundred steps (which the guard reports). Runs that must
+finish overlay a ZBL core (``zbl_core``), runs that test the guard do not need it.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pylbs.errors import UnphysicalEventError
+from pylbs.glasses import TYPE_MAP
+from pylbs.protocol import (Schedule, Stage, deck_variables, default_t_max, mlp_schedule, parse_deck_variables)
+
+DECK = Path(__file__).resolve().parents[1] / "lammps_inputs" / "mlp_anneal.in"
+CORE = (0.9, 1.3)
+# the tiny model squeezes pairs to ~1.2 A even with the core; runs that must finish use a lenient guard
+LENIENT = {tuple(sorted((a, b))): 0.6 for a in TYPE_MAP for b in TYPE_MAP}
+
+
+# ----------------------------------------------------------------- schedules as data (no LAMMPS)
+
+def test_mlp_schedules_are_the_papers():
+    fast = mlp_schedule("fast", 1800)
+    assert [(s.name, s.t_start, s.t_end, s.duration_ps) for s in fast.stages] == [
+        ("heat", 300, 1800, 150), ("hold", 1800, 1800, 200), ("cool", 1800, 300, 150),
+        ("equil", 300, 300, 100), ("sample", 300, 300, 100)]
+    ann = mlp_schedule("anneal", 1800, anneal_hold_ps=600)
+    assert [(s.name, s.t_start, s.t_end, s.duration_ps) for s in ann.stages] == [
+        ("heat", 300, 1800, 150), ("hold", 1800, 1800, 200), ("cool", 1800, 1000, 80),
+        ("anneal", 1000, 1000, 600), ("cool2", 1000, 300, 350), ("equil", 300, 300, 100),
+        ("sample", 300, 300, 100)]
+    # 10 K/ps heating and fast cooling, 2 K/ps slow cooling; 100 frames over the last 100 ps
+    rate = {s.name: abs(s.t_end - s.t_start) / s.duration_ps for s in ann.stages if s.t_end != s.t_start}
+    assert rate == {"heat": 10, "cool": 10, "cool2": 2}
+    assert ann.stages[-1].dump_every_ps == 1.0
+    scaled = ann.scaled(0.01)
+    assert scaled.total_ps == pytest.approx(ann.total_ps * 0.01) and scaled.stages[-1].dump_every_ps == 0.01
+    with pytest.raises(Exception, match="unknown"):
+        mlp_schedule("slow", 1800)
+
+
+def test_default_t_max_rule():
+    assert default_t_max("LBS-50-10-40") == 2000 and default_t_max("LBS-20-60-20") == 1700
+    assert default_t_max("LBS-0-50-50") == 1500 and default_t_max("LBS-5-35-60") == 1600
+    from pylbs.glasses import CATALOG
+    assert all(1500 <= default_t_max(g) <= 2000 for g in CATALOG)
+
+
+def test_raw_deck_is_generated_from_the_schedule():
+    from pylbs.mlp_quench import deck_schedule, render_mlp_deck
+
+    text = DECK.read_text()
+    assert text == render_mlp_deck(deck_schedule()), \
+        "lammps_inputs/mlp_anneal.in is stale: python -m pylbs.mlp_quench > lammps_inputs/mlp_anneal.in"
+    deck, expected = parse_deck_variables(text), deck_variables(deck_schedule())
+    assert {k: deck[k] for k in expected} == expected
+
+
+# ----------------------------------------------------------------- real runs
+
+@pytest.fixture(scope="module")
+def start_data(tiny_dp_model, tmp_path_factory):
+    """A 105-atom FMP configuration (the last training frame, 600 K) as LAMMPS data."""
+    from ase import Atoms
+
+    from pylbs.structure import write_lammps_data
+
+    _, train = tiny_dp_model
+    types = np.loadtxt(train / "type.raw", dtype=int)
+    x = np.load(train / "set.000" / "coord.npy")[-1].reshape(-1, 3)
+    cell = np.load(train / "set.000" / "box.npy")[-1].reshape(3, 3)
+    atoms = Atoms([TYPE_MAP[t] for t in types], positions=x, cell=cell, pbc=True)
+    return write_lammps_data(atoms, tmp_path_factory.mktemp("mlp_start") / "start.data")
+
+
+def _short(n_hold=100, n_sample=60, t=1000.0, frames=3):
+    return Schedule((Stage("hold", t, t, n_hold * 1e-3),
+                     Stage("sample", 300.0, 300.0, n_sample * 1e-3, dump_every_ps=n_sample * 1e-3 / frames)))
+
+
+def test_profile_emin_and_summary(tiny_dp_model, start_data, tmp_path):
+    """fast schedule to 1500 K at time scale 0.002 (1280 steps): T follows the ramp, Emin lowers pe."""
+    from pylbs.mlp_quench import Guard, run_mlp_quench
+    from pylbs.session import read_thermo
+
+    model, _ = tiny_dp_model
+    s = run_mlp_quench(start_data, [model], tmp_path, kind="fast", t_max=1500, time_scale=0.002, sample_frames=4,
+                       zbl_core=CORE, guard=Guard(LENIENT, check_every_ps=0.16),
+                       emin_commands=("min_style cg", "minimize 0.0 1.0e-3 300 3000"))
+    sched = mlp_schedule("fast", 1500, sample_frames=4).scaled(0.002)
+    assert s["schedule"] == json.loads(json.dumps(sched.to_dict())) and s["glass"] == "LBS-20-60-20"
+    r = json.loads((tmp_path / "replica-1" / "summary.json").read_text())
+    th = read_thermo(tmp_path / "replica-1" / "thermo.dat")
+    assert th["step"][-1] == sched.n_steps() == 1280
+    (h0, h1), (c0, c1), (e0, e1), (s0, s1) = sched.stage_bounds()[1:]
+    temp = lambda a, b: th["temp"][(th["step"] > a) & (th["step"] <= b)].mean()  # noqa: E731
+    # Nose-Hoover (Tdamp 0.1 ps) lags a 0.24 ps ramp; by the second half of the hold it is at T_max
+    assert temp((h0 + h1) // 2, h1) == pytest.approx(1500, rel=0.2)
+    assert temp(s0, s1) == pytest.approx(300, rel=0.2)
+    assert temp(0, 120) < temp(120, h0) < temp((h0 + h1) // 2, h1)  # heating
+    assert temp(c0, (c0 + c1) // 2) > temp((c0 + c1) // 2, c1)  # cooling
+    # 4 frames kept from the sample stage only; Emin lowers the energy
+    assert r["frames_kept"] == 4 and all(s0 < k <= s1 for k in r["kept_steps"])
+    assert r["emin"]["pe_eV"] < r["md_final"]["pe_eV"]
+    for key in ("fraction_4B", "fraction_5Si", "emin_fraction_4B"):
+        assert s[key]["std"] == 0.0 and s[key]["per_replica"] == [s[key]["mean"]]
+    assert (tmp_path / "replica-1" / "emin.data").exists()
+
+
+def test_replicas_differ_by_seed_only_and_record_deviation(tiny_dp_model, start_data, tmp_path):
+    from pylbs.mlp_quench import Guard, read_model_devi, run_mlp_quench
+
+    model, _ = tiny_dp_model
+    kw = dict(schedule=_short(), replicas=2, seed=5, emin=False, zbl_core=CORE,
+              guard=Guard(LENIENT, max_devi_f=1e-6, out_freq=10, check_every_ps=0.05))
+    s = run_mlp_quench(start_data, [model, model], tmp_path, **kw)  # same model twice: deviation exactly 0
+    assert s["seeds"] == [5, 6] and s["replicas"] == 2
+    reps = [json.loads((tmp_path / f"replica-{k}" / "summary.json").read_text()) for k in (1, 2)]
+    req = [dict(r["request"]) for r in reps]
+    assert req[0].pop("seed") == 5 and req[1].pop("seed") == 6 and req[0] == req[1]
+    t1, t2 = (np.loadtxt(tmp_path / f"replica-{k}" / "thermo.dat") for k in (1, 2))
+    assert t1.shape == t2.shape and not np.allclose(t1[1:, 2], t2[1:, 2])  # different velocities
+    vals = [r["fraction_4B"] for r in reps]
+    assert s["fraction_4B"]["mean"] == pytest.approx(np.mean(vals))
+    assert s["fraction_4B"]["std"] == pytest.approx(np.std(vals, ddof=1))
+    devi = read_model_devi(tmp_path / "replica-1" / "model_devi.dat")
+    assert list(devi["step"]) == list(range(0, 161, 10)) and not devi["max_devi_f"].any()
+    # finished: a second call returns the stored result without running
+    assert run_mlp_quench(start_data, [model, model], tmp_path, **kw)["wall_s"] == s["wall_s"]
+
+
+def test_resume_and_overlap_guard(tiny_dp_model, start_data, tmp_path, monkeypatch):
+    """Killed at step 150 -> resumes from the step-100 restart; a provoked overlap stops the run
+    before its checkpoint and saves frames; the next call resumes from the last good restart."""
+    from pylbs import mlp_quench
+    from pylbs.mlp_quench import Guard, run_mlp_replica
+    from pylbs.session import dump_steps, read_thermo
+
+    model, _ = tiny_dp_model
+    sched = Schedule((Stage("hold", 1000.0, 1000.0, 0.2), Stage("sample", 300.0, 300.0, 0.1, dump_every_ps=0.01)))
+    kw = dict(seed=3, emin=False, zbl_core=CORE, thermo_every=10)
+    good = Guard(LENIENT, check_every_ps=0.05)
+    original = mlp_quench._GuardRun.__call__
+
+    class Killed(Exception):
+        pass
+
+    def killed_at_150(self, session, step):
+        if step == 150:
+            raise Killed("simulated kill")
+        original(self, session, step)
+
+    monkeypatch.setattr(mlp_quench._GuardRun, "__call__", killed_at_150)
+    with pytest.raises(Killed):
+        run_mlp_replica(start_data, [model], tmp_path, sched, guard=good, **kw)
+    monkeypatch.setattr(mlp_quench._GuardRun, "__call__", original)
+    assert json.loads((tmp_path / "progress.json").read_text())["step"] == 100
+
+    strict = Guard({**LENIENT, ("B", "O"): 1.6}, check_every_ps=0.05)  # every BO3 bond (1.37 A) "overlaps"
+    with pytest.raises(UnphysicalEventError, match="lower T_max") as err:
+        run_mlp_replica(start_data, [model], tmp_path, sched, guard=strict, **kw)
+    e = err.value
+    assert (e.step, e.last_good_step) == (150, 100)
+    assert json.loads((tmp_path / "progress.json").read_text())["step"] == 100  # no checkpoint of a bad chunk
+    from ase.io import read
+    frames = read(e.frames_file, index=":")
+    assert len(frames) >= 1 and frames[-1].info["step"] == 150 and len(frames[-1]) == 105
+    assert json.loads((tmp_path / "guard" / "event.json").read_text())["kind"] == "overlap"
+
+    r = run_mlp_replica(start_data, [model], tmp_path, sched, guard=good, **kw)
+    assert r["timing"]["resumed"] and r["steps"] == 300
+    th = read_thermo(tmp_path / "thermo.dat")
+    assert np.array_equal(th["step"], np.arange(0, 301, 10))
+    steps = dump_steps(tmp_path / "trajectory.lammpstrj")
+    assert steps == sorted(set(steps)) and r["frames_kept"] == 10
+
+
+def test_model_deviation_guard(tiny_dp_model, start_data, tmp_path):
+    """A second, barely trained model disagrees with the first: the guard stops at the first check."""
+    from pylbs.mlp.train import TrainingSettings, train_and_freeze
+    from pylbs.mlp_quench import Guard, read_model_devi, run_mlp_replica
+
+    model, train = tiny_dp_model
+    other = train_and_freeze([train], [train], tmp_path / "m2", TrainingSettings(
+        sel=[12, 24, 12, 60], descriptor_neurons=(8, 16), axis_neuron=4, fitting_neurons=(16, 16), numb_steps=10,
+        decay_steps=5, stop_lr=1e-4, batch_size=1, disp_freq=5, save_freq=10, seed=11))
+    guard = Guard(LENIENT, max_devi_f=0.05, out_freq=5, check_every_ps=0.02)
+    with pytest.raises(UnphysicalEventError, match="force deviation") as err:
+        run_mlp_replica(start_data, [model, other], tmp_path / "run", _short(), guard=guard, emin=False,
+                        zbl_core=CORE)
+    assert err.value.step == 20 and err.value.last_good_step == 0
+    devi = read_model_devi(tmp_path / "run" / "model_devi.dat")
+    assert list(devi["step"]) == [0, 5, 10, 15, 20] and devi["max_devi_f"].max() > 0.05
+    assert (devi["max_devi_f"] >= devi["avg_devi_f"]).all()
+
+
+def test_raw_deck_runs(tiny_dp_model, start_data, tmp_path, monkeypatch):
+    """lammps_inputs/mlp_anneal.in from a data file at scale 1e-4 (116 steps), then Emin."""
+    from pylbs.lammps_env import start_lammps
+    from pylbs.mlp_quench import deck_schedule
+    from pylbs.session import dump_steps
+
+    model, _ = tiny_dp_model
+    monkeypatch.chdir(tmp_path)
+    lmp = start_lammps(log="log.lammps", require=(("pair", "deepmd"),),
+                       extra_args=["-var", "data", str(start_data), "-var", "model", str(model),
+                                   "-var", "scale", "0.0001"])
+    try:
+        lmp.file(str(DECK))
+        step = int(lmp.get_thermo("step"))
+    finally:
+        lmp.close()
+    n = deck_schedule().scaled(1e-4).n_steps()
+    assert n == 116 and step >= n  # minimisation steps come on top
+    assert (tmp_path / "md_final.data").exists() and (tmp_path / "emin.data").exists()
+    assert dump_steps(tmp_path / "trajectory.lammpstrj")[-1] == n
