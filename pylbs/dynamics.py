@@ -19,7 +19,7 @@ Both go through :class:`pylbs.session.Session` (checkpointed: a killed run
 started again with the same ``out_dir`` resumes) and write ``out_dir/summary.json``.
 ``time_scale`` multiplies every duration, dump interval and fit window (0.01:
 a demo, not a result). ``potential``: LAMMPS commands (list or callable), e.g.
-:func:`pylbs.potential.fmp_commands` or :func:`deepmd_commands`.
+:func:`pylbs.potential.fmp_commands` or :func:`pylbs.potential.deepmd_commands`.
 
 Layout::
 
@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PylbsError
-from .glasses import TYPE_MAP
 from .protocol import TIMESTEP_PS, Schedule, Stage
 from .session import THERMO_FILE, TRAJECTORY_FILE, Session, potential_commands, read_thermo, required_styles
 
@@ -49,14 +48,6 @@ HEATING_FILE = "heating_curve.dat"
 PAPER_TEMPERATURES_K = (500.0, 600.0, 700.0, 900.0)
 #: A short minimisation for structures that are not already relaxed (random starts in tests).
 MINIMIZE_COMMANDS = ("min_style cg", "minimize 1.0e-4 1.0e-6 200 2000")
-
-
-def deepmd_commands(model, type_map: Sequence[str] = TYPE_MAP) -> list[str]:
-    """``pair_style deepmd MODEL`` with the project type map (Li B Si O)."""
-    if not Path(model).exists():
-        raise PylbsError(f"DeepMD model {model} does not exist; train and freeze one (pylbs.mlp.train) "
-                         "or give the path of a .pth/.pb model")
-    return [f"pair_style deepmd {Path(model).resolve()}", f"pair_coeff * * {' '.join(type_map)}"]
 
 
 def _structure_kw(structure) -> dict:

@@ -46,7 +46,7 @@ def _run_args(p):
 
 def _potential(args):
     if args.mlp:
-        from .dynamics import deepmd_commands
+        from .potential import deepmd_commands
 
         return deepmd_commands(args.mlp)
     if args.fmp is not None:

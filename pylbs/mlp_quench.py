@@ -46,6 +46,7 @@ import numpy as np
 
 from .errors import PylbsError, UnphysicalEventError
 from .glasses import TYPE_MAP, get_glass
+from .potential import deepmd_commands
 from .protocol import TIMESTEP_PS, Schedule, default_t_max, mlp_schedule
 from .session import (PROGRESS_FILE, THERMO_FILE, TRAJECTORY_FILE, Session, _tail, dump_steps,
                       potential_commands, read_thermo, required_styles)
@@ -80,43 +81,6 @@ DEFAULT_MAX_DEVI_F = 0.5
 
 
 # ----------------------------------------------------------------- potential
-
-def deepmd_commands(models: Sequence[str | os.PathLike], out_freq: int = 100,
-                    out_file: str | os.PathLike = MODEL_DEVI_RAW,
-                    zbl_core: tuple[float, float] | None = None) -> list[str]:
-    """``pair_style deepmd`` + ``pair_coeff`` for one model, or several with model deviation.
-
-    With two or more models the first drives the MD and deepmd-kit writes the
-    force/virial deviation among all of them every ``out_freq`` steps to
-    ``out_file`` (columns :data:`MODEL_DEVI_COLUMNS`). Element names in
-    ``pair_coeff`` map LAMMPS types 1..4 (TYPE_MAP) onto the model's type map.
-
-    ``zbl_core=(inner, outer)`` (Angstrom) overlays the ZBL universal screened
-    nuclear repulsion (``pair_style hybrid/overlay deepmd ... zbl inner outer``),
-    switched off smoothly between inner and outer: a safety net for a model
-    that never saw short distances (the DP-ZBL idea). Not in the paper: off by default.
-    """
-    models = [str(Path(m).resolve()) for m in ([models] if isinstance(models, (str, os.PathLike)) else models)]
-    if not models:
-        raise PylbsError("no DeepMD model given; pass --mlp model.pth (several for model deviation)")
-    for m in models:
-        if not Path(m).is_file():
-            raise PylbsError(f"DeepMD model {m} does not exist; train and freeze one (pylbs.mlp.train) or fix the path")
-    dp = "deepmd " + " ".join(models)
-    if len(models) > 1:
-        dp += f" out_freq {int(out_freq)} out_file {out_file}"
-    if zbl_core is None:
-        return ["pair_style " + dp, "pair_coeff * * " + " ".join(TYPE_MAP)]
-    inner, outer = map(float, zbl_core)
-    if not 0 < inner < outer:
-        raise PylbsError(f"zbl_core={zbl_core}: give (inner, outer) with 0 < inner < outer (Angstrom)")
-    from ase.data import atomic_numbers
-
-    z = [atomic_numbers[el] for el in TYPE_MAP]
-    return ([f"pair_style hybrid/overlay {dp} zbl {inner:g} {outer:g}",
-             "pair_coeff * * deepmd " + " ".join(TYPE_MAP)]
-            + [f"pair_coeff {i + 1} {j + 1} zbl {z[i]} {z[j]}" for i in range(len(z)) for j in range(i, len(z))])
-
 
 # ----------------------------------------------------------------- guard
 
@@ -597,7 +561,7 @@ def render_mlp_deck(schedule: Schedule | None = None, emin_commands: Sequence[st
         "atom_modify     map array",
         "read_data       ${data}",
         "",
-        "# potential: same lines as pylbs.mlp_quench.deepmd_commands([model])",
+        "# potential: same lines as pylbs.potential.deepmd_commands([model])",
         "pair_style      deepmd ${model}",
         f"pair_coeff      * * {' '.join(TYPE_MAP)}",
         "",

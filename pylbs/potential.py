@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 import os
-import shlex
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
-from .errors import ParameterFileError
+from .errors import ParameterFileError, PylbsError
 from .glasses import TYPE_MAP, Composition
 
 #: The shipped default set (Teter + Deng-Du; NOT the paper's unpublished FMP-LBS values).
@@ -504,3 +503,40 @@ def read_resolved(lmp, elements=TYPE_MAP) -> dict:
                 "A": arr["a"][i][j], "rho": arr["rho"][i][j], "C": arr["c"][i][j], "core": core}
     out["pairs"] = pairs
     return out
+
+
+def deepmd_commands(models: Sequence[str | os.PathLike], out_freq: int = 100,
+                    out_file: str | os.PathLike = "model_devi.out",
+                    zbl_core: tuple[float, float] | None = None) -> list[str]:
+    """``pair_style deepmd`` + ``pair_coeff`` for one model, or several with model deviation.
+
+    With two or more models the first drives the MD and deepmd-kit writes the
+    force/virial deviation among all of them every ``out_freq`` steps to
+    ``out_file`` (columns: step, max/min/avg_devi_v, max/min/avg_devi_f; see pylbs.mlp_quench). Element names in
+    ``pair_coeff`` map LAMMPS types 1..4 (TYPE_MAP) onto the model's type map.
+
+    ``zbl_core=(inner, outer)`` (Angstrom) overlays the ZBL universal screened
+    nuclear repulsion (``pair_style hybrid/overlay deepmd ... zbl inner outer``),
+    switched off smoothly between inner and outer: a safety net for a model
+    that never saw short distances (the DP-ZBL idea). Not in the paper: off by default.
+    """
+    models = [str(Path(m).resolve()) for m in ([models] if isinstance(models, (str, os.PathLike)) else models)]
+    if not models:
+        raise PylbsError("no DeepMD model given; pass --mlp model.pth (several for model deviation)")
+    for m in models:
+        if not Path(m).is_file():
+            raise PylbsError(f"DeepMD model {m} does not exist; train and freeze one (pylbs.mlp.train) or fix the path")
+    dp = "deepmd " + " ".join(models)
+    if len(models) > 1:
+        dp += f" out_freq {int(out_freq)} out_file {out_file}"
+    if zbl_core is None:
+        return ["pair_style " + dp, "pair_coeff * * " + " ".join(TYPE_MAP)]
+    inner, outer = map(float, zbl_core)
+    if not 0 < inner < outer:
+        raise PylbsError(f"zbl_core={zbl_core}: give (inner, outer) with 0 < inner < outer (Angstrom)")
+    from ase.data import atomic_numbers
+
+    z = [atomic_numbers[el] for el in TYPE_MAP]
+    return ([f"pair_style hybrid/overlay {dp} zbl {inner:g} {outer:g}",
+             "pair_coeff * * deepmd " + " ".join(TYPE_MAP)]
+            + [f"pair_coeff {i + 1} {j + 1} zbl {z[i]} {z[j]}" for i in range(len(z)) for j in range(i, len(z))])

@@ -6,11 +6,8 @@ cubic box at a given density, random positions with a minimum distance.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -180,7 +180,8 @@ def test_fmp_heating_run_ramps_T_and_PE(tmp_path, fmp_plugin, md_small_glass, ca
 
 def test_deepmd_diffusion_run_and_cli(tmp_path, tiny_dp_model, md_small_glass, capsys):
     from pylbs.cli import main
-    from pylbs.dynamics import MINIMIZE_COMMANDS, deepmd_commands, run_diffusion
+    from pylbs.dynamics import MINIMIZE_COMMANDS, run_diffusion
+    from pylbs.potential import deepmd_commands
 
     model, _ = tiny_dp_model
     kw = dict(temperatures=(500.0, 900.0), ensemble="nvt", time_scale=0.001, dump_every_ps=2.0,

@@ -4,7 +4,6 @@ test_fmp_plugin.py)."""
 
 from __future__ import annotations
 
-import math
 
 import pytest
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
 _PROBE = textwrap.dedent("""
     import sys, pathlib
