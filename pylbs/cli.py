@@ -110,6 +110,11 @@ def main(argv=None) -> int:
     handlers["tg"] = run_tg
     add_diffusion_parser(sub)
     handlers["diffusion"] = run_diffusion_cli
+    from .campaign.cli import add_campaign_parser, add_report_parser, run_campaign, run_report
+    add_campaign_parser(sub)
+    handlers["campaign"] = run_campaign
+    add_report_parser(sub)
+    handlers["report"] = run_report
     args = parser.parse_args(argv)
     return run_guarded(handlers[args.cmd], args)
 

@@ -1,0 +1,209 @@
+"""Campaign -> tasks: each task is a command line, an output folder and a summary.json.
+
+:func:`expand` turns a :class:`~pylbs.campaign.spec.Campaign` into a list of
+:class:`Task` in dependency order. Ids are stable (built from the campaign's
+values only, never from counters) so a re-run, a retry or a cluster job refers
+to the same task::
+
+    fmp/<glass>/n<size>/r<k>                        FMP melt-quench (pylbs quench)
+    mlp-<schedule>/<glass>/n<size>/r<k>             DeepMD stage from that glass (pylbs quench --from --mlp)
+    analysis/<stage>/<glass>/n<size>/r<k>           4B, 5Si, rings, 3B in 3MRs (pylbs analyze --json)
+    tg/<stage>/<glass>/n<size>                      heating runs, Tg (pylbs tg --data)
+    diffusion/<stage>/<glass>/n<size>/r<k>          Li diffusion, C_Li*D, Ea (pylbs diffusion --data)
+
+``<stage>`` is ``fmp`` or ``mlp-<schedule>``: the structure a task starts from.
+Commands refer to files through ``$CAMPAIGN_ROOT`` (set by the local executor,
+and to dpdispatcher's ``$REMOTE_ROOT`` in cluster scripts) and run in their
+own output folder ``$CAMPAIGN_ROOT/runs/<id>``. A task is finished when its
+summary.json exists (every pylbs protocol writes it last, atomically).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .spec import Campaign
+
+ROOT_VAR = "$CAMPAIGN_ROOT"
+KINDS = ("fmp", "mlp", "analysis", "tg", "diffusion")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run. ``out`` and ``summary`` are relative to the campaign root."""
+
+    id: str
+    kind: str  # one of KINDS
+    command: str  # shell command; uses $CAMPAIGN_ROOT, {mpirun} and {python} placeholders
+    out: str
+    summary: str
+    deps: tuple[str, ...] = ()
+    np: int = 1
+    gpus: int = 0
+    walltime: str = "24:00:00"
+    inputs: tuple[str, ...] = ()  # files outside the campaign the task needs (models): missing -> blocked
+    params: dict = field(default_factory=dict)  # glass, n_atoms, replica, seed, schedule, potential, ...
+
+    def render(self, mpirun: str, python: str) -> str:
+        """The command with the launcher filled in (``mpirun``: a template with ``{np}``, e.g.
+        ``"mpirun -np {np}"`` or ``"srun -n {np}"``)."""
+        return self.command.replace("{mpirun}", mpirun.replace("{np}", str(self.np))).replace("{python}", python)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _q(path: str) -> str:
+    """A path under the campaign root, quoted for the shell but with $CAMPAIGN_ROOT expanded."""
+    return f'"{ROOT_VAR}/{path}"'
+
+
+def _run(id_: str) -> str:
+    return f"runs/{id_}"
+
+
+def _mpi(np: int, args: str) -> str:
+    """``{mpirun}`` becomes the campaign's launcher with the task's ``np`` (see :meth:`Task.render`)."""
+    return f"{{mpirun}} {{python}} -m pylbs.cli {args}"
+
+
+def _t_max(c: Campaign, glass: str) -> float:
+    from ..protocol import default_t_max
+
+    return float(c.mlp.t_max.get(glass, default_t_max(glass)))
+
+
+def mlp_summary_dir(c: Campaign, glass: str, schedule: str) -> str:
+    """The sub-folder pylbs quench --mlp writes (pylbs.mlp_quench.quench_with_mlp's naming)."""
+    name = f"mlp-{schedule}-T{_t_max(c, glass):g}"
+    if schedule == "anneal" and c.mlp.anneal_hold_ps != 200.0:
+        name += f"-a{c.mlp.anneal_hold_ps:g}"
+    return name
+
+
+def _structure(c: Campaign, stage: str, glass: str, n: int, r: int) -> tuple[str, str]:
+    """(task id, structure file relative to root) of the 300 K glass made by ``stage``."""
+    fmp_id = f"fmp/{glass}/n{n}/r{r}"
+    if stage == "fmp":
+        return fmp_id, f"{_run(fmp_id)}/final.data"
+    schedule = stage.split("-", 1)[1]
+    mid = f"{stage}/{glass}/n{n}/r{r}"
+    return mid, f"{_run(mid)}/{mlp_summary_dir(c, glass, schedule)}/replica-1/md_final.data"
+
+
+def expand(c: Campaign) -> list[Task]:
+    """Every task of the campaign, dependencies first."""
+    tasks: list[Task] = []
+    seed = lambda r: c.seed + r - 1  # noqa: E731  replica k -> seed (same for every glass and stage)
+    stages = ["fmp"] + ([f"mlp-{s}" for s in c.mlp.schedules] if c.mlp.enabled else [])
+    models = " ".join(shlex.quote(m) for m in c.mlp.models)
+
+    for glass in c.glasses:
+        for n in c.fmp.sizes:
+            for r in range(1, c.fmp.replicas + 1):
+                base = {"glass": glass, "n_atoms": n, "replica": r, "seed": seed(r)}
+                fid = f"fmp/{glass}/n{n}/r{r}"
+                pf = f" --parameter-file {shlex.quote(str(Path(c.fmp.parameter_file).resolve()))}" \
+                    if c.fmp.parameter_file else ""
+                tasks.append(Task(
+                    fid, "fmp", _mpi(c.fmp.np, f"quench --glass {glass} --atoms {n} --time-scale {c.fmp.time_scale:g} "
+                                               f"--seed {seed(r)} --out {_q(_run(fid))}{pf}"),
+                    _run(fid), f"{_run(fid)}/summary.json", (), c.fmp.np, 0, c.fmp.walltime,
+                    params={**base, "stage": "fmp", "potential": "fmp", "time_scale": c.fmp.time_scale,
+                            "parameter_file": c.fmp.parameter_file}))
+                if c.mlp.enabled:
+                    for s in c.mlp.schedules:
+                        mid = f"mlp-{s}/{glass}/n{n}/r{r}"
+                        hold = f" --anneal-hold-ps {c.mlp.anneal_hold_ps:g}" if c.mlp.anneal_hold_ps != 200.0 else ""
+                        tasks.append(Task(
+                            mid, "mlp",
+                            _mpi(c.mlp.np, f"quench --from {_q(_run(fid) + '/final.data')} --glass {glass} "
+                                           f"--mlp {models} --schedule {s} --t-max {_t_max(c, glass):g}{hold} "
+                                           f"--replicas 1 --seed {seed(r)} --time-scale {c.mlp.time_scale:g} "
+                                           f"--out {_q(_run(mid))}"),
+                            _run(mid), f"{_run(mid)}/{mlp_summary_dir(c, glass, s)}/summary.json", (fid,),
+                            c.mlp.np, c.mlp.gpus, c.mlp.walltime, inputs=c.mlp.models,
+                            params={**base, "stage": f"mlp-{s}", "schedule": s, "potential": "mlp",
+                                    "time_scale": c.mlp.time_scale, "t_max_K": _t_max(c, glass),
+                                    "models": list(c.mlp.models)}))
+                if c.analysis.enabled:
+                    for stage in stages:
+                        if (stage == "fmp" and not c.analysis.fmp) or (stage != "fmp" and not c.analysis.mlp):
+                            continue
+                        dep, struct = _structure(c, stage, glass, n, r)
+                        aid = f"analysis/{stage}/{glass}/n{n}/r{r}"
+                        tasks.append(Task(
+                            aid, "analysis",
+                            f"{{python}} -m pylbs.cli analyze {_q(struct)} --json > summary.json.part "
+                            "&& mv summary.json.part summary.json",
+                            _run(aid), f"{_run(aid)}/summary.json", (dep,), 1, 0, "01:00:00",
+                            params={**base, "stage": stage, "structure": struct}))
+
+    def dyn_stages(sec, schedules):
+        return ["fmp"] if sec.potential == "fmp" else [f"mlp-{s}" for s in schedules]
+
+    def pot(sec):
+        return f"--mlp {shlex.quote(c.mlp.models[0])}" if sec.potential == "mlp" else "--fmp" + (
+            f" {shlex.quote(str(Path(c.fmp.parameter_file).resolve()))}" if c.fmp.parameter_file else "")
+
+    tg = c.tg
+    if tg.enabled:
+        for glass in tg.glasses or c.glasses:
+            for n in tg.sizes:
+                for stage in dyn_stages(tg, [tg.schedule]):
+                    dep, struct = _structure(c, stage, glass, n, 1)
+                    tid = f"tg/{stage}/{glass}/n{n}"
+                    tasks.append(Task(
+                        tid, "tg",
+                        _mpi(tg.np, f"tg --data {_q(struct)} {pot(tg)} --replicas {tg.replicas} "
+                                    f"--rate {tg.rate_K_per_ps:g} --t-max {tg.t_max:g} --ensemble {tg.ensemble} "
+                                    f"--time-scale {tg.time_scale:g} --seed {c.seed} --out {_q(_run(tid))}"),
+                        _run(tid), f"{_run(tid)}/summary.json", (dep,), tg.np, tg.gpus if tg.potential == "mlp" else 0,
+                        tg.walltime, inputs=c.mlp.models[:1] if tg.potential == "mlp" else (),
+                        params={"glass": glass, "n_atoms": n, "replica": 1, "seed": c.seed, "stage": stage,
+                                "potential": tg.potential, "replicas": tg.replicas, "time_scale": tg.time_scale,
+                                "rate_K_per_ps": tg.rate_K_per_ps, "ensemble": tg.ensemble}))
+
+    d = c.diffusion
+    if d.enabled:
+        temps = " ".join(f"{t:g}" for t in d.temperatures)
+        for glass in d.glasses or c.glasses:
+            for n in d.sizes:
+                for r in range(1, min(d.replicas or c.fmp.replicas, c.fmp.replicas) + 1):
+                    for stage in dyn_stages(d, d.schedules):
+                        dep, struct = _structure(c, stage, glass, n, r)
+                        did = f"diffusion/{stage}/{glass}/n{n}/r{r}"
+                        tasks.append(Task(
+                            did, "diffusion",
+                            _mpi(d.np, f"diffusion --data {_q(struct)} {pot(d)} --temperatures {temps} "
+                                       f"--ensemble {d.ensemble} --duration-ps {d.duration_ps:g} "
+                                       f"--time-scale {d.time_scale:g} --seed {seed(r)} --out {_q(_run(did))}"),
+                            _run(did), f"{_run(did)}/summary.json", (dep,), d.np,
+                            d.gpus if d.potential == "mlp" else 0, d.walltime,
+                            inputs=c.mlp.models[:1] if d.potential == "mlp" else (),
+                            params={"glass": glass, "n_atoms": n, "replica": r, "seed": seed(r), "stage": stage,
+                                    "potential": d.potential, "temperatures_K": list(d.temperatures),
+                                    "ensemble": d.ensemble, "time_scale": d.time_scale}))
+    _check_unique(tasks)
+    return tasks
+
+
+def _check_unique(tasks: list[Task]) -> None:
+    seen = set()
+    for t in tasks:
+        if t.id in seen:  # pragma: no cover - a bug in expand
+            raise AssertionError(f"duplicate task id {t.id}")
+        seen.add(t.id)
+        missing = [d for d in t.deps if d not in seen]
+        if missing:  # pragma: no cover
+            raise AssertionError(f"task {t.id} depends on {missing}, which come later")
+
+
+def select(tasks: list[Task], patterns) -> list[Task]:
+    """Tasks whose id matches one of the shell-style ``patterns`` (``fmp/*``, ``*/LBS-20-60-20/*``)."""
+    from fnmatch import fnmatchcase
+
+    pats = list(patterns)
+    return [t for t in tasks if any(fnmatchcase(t.id, p) or t.id == p for p in pats)]

@@ -1,0 +1,120 @@
+"""Campaign files and their expansion into tasks (no MD): the shipped campaigns, ids, dependencies, errors."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pylbs.campaign import CampaignError, CampaignRunner, expand, load_campaign
+from pylbs.campaign.spec import parse_campaign
+from pylbs.glasses import CATALOG
+from pylbs.protocol import default_t_max
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_paper_campaign_is_the_full_protocol():
+    c = load_campaign(ROOT / "campaigns" / "paper.toml")
+    assert c.glasses == tuple(CATALOG) and c.fmp.sizes == (300, 1000) and c.fmp.replicas == 3
+    assert c.mlp.schedules == ("fast", "anneal") and c.fmp.time_scale == 1.0
+    assert c.diffusion.temperatures == (500.0, 600.0, 700.0, 900.0)
+    tasks = expand(c)
+    kinds = Counter(t.kind for t in tasks)
+    # 11 glasses x 2 sizes x 3 replicas; x 2 schedules; analysis of each structure; Tg per glass; 5 x 2 x 2 diffusion
+    assert kinds == {"fmp": 66, "mlp": 132, "analysis": 198, "tg": 11, "diffusion": 20}
+    ids = [t.id for t in tasks]
+    assert len(set(ids)) == len(ids)
+    pos = {t.id: i for i, t in enumerate(tasks)}
+    assert all(pos[d] < pos[t.id] for t in tasks for d in t.deps)
+    m = next(t for t in tasks if t.id == "mlp-anneal/LBS-20-60-20/n1000/r2")
+    assert m.deps == ("fmp/LBS-20-60-20/n1000/r2",) and m.gpus == 1
+    cmd = m.render("mpirun -np {np}", "python")
+    assert cmd.startswith("mpirun -np 1 python -m pylbs.cli quench --from")
+    assert "--schedule anneal" in cmd and "--seed 2" in cmd and "model.pth" in cmd
+    t_max = default_t_max("LBS-20-60-20")  # the folder pylbs quench --mlp writes into
+    assert m.summary == f"runs/mlp-anneal/LBS-20-60-20/n1000/r2/mlp-anneal-T{t_max:g}/summary.json"
+    d = next(t for t in tasks if t.kind == "diffusion")
+    assert "--temperatures 500 600 700 900" in d.command and d.deps[0].startswith("mlp-")
+
+
+def test_laptop_campaign_is_small_and_runs_without_a_model():
+    c = load_campaign(ROOT / "campaigns" / "laptop.toml")
+    tasks = expand(c)
+    assert c.resources.mode == "local" and c.resources.cores == 2
+    assert max(c.fmp.sizes) <= 300 and c.fmp.time_scale <= 0.01
+    assert not any(t.inputs for t in tasks)  # nothing needs a model file
+    assert {t.kind for t in tasks} == {"fmp", "analysis", "tg", "diffusion"}
+
+
+def test_ids_do_not_depend_on_order_or_other_glasses(tmp_path):
+    a = parse_campaign({"campaign": {"name": "a"}, "glasses": {"names": ["LBS-20-60-20", "LBS-40-40-20"]},
+                        "mlp": {"enabled": False}, "tg": {"enabled": False}, "diffusion": {"enabled": False}},
+                       tmp_path / "a.toml")
+    b = parse_campaign({"campaign": {"name": "a"}, "glasses": {"names": ["LBS-40-40-20"]},
+                        "mlp": {"enabled": False}, "tg": {"enabled": False}, "diffusion": {"enabled": False}},
+                       tmp_path / "a.toml")
+    ta = {t.id: t.command for t in expand(a)}
+    tb = {t.id: t.command for t in expand(b)}
+    assert set(tb) < set(ta) and all(ta[i] == tb[i] for i in tb)
+
+
+def test_errors_name_the_fix(tmp_path):
+    with pytest.raises(CampaignError, match="unknown key.*'replica'.*allowed"):
+        parse_campaign({"campaign": {"name": "x"}, "fmp": {"replica": 3}}, tmp_path / "x.toml")
+    with pytest.raises(CampaignError, match="lists no models"):
+        parse_campaign({"campaign": {"name": "x"}}, tmp_path / "x.toml")
+    with pytest.raises(CampaignError, match="unknown glass"):
+        parse_campaign({"campaign": {"name": "x"}, "glasses": {"names": ["LBS-nope"]}}, tmp_path / "x.toml")
+    with pytest.raises(CampaignError, match="schedules"):
+        parse_campaign({"campaign": {"name": "x"}, "mlp": {"models": ["m.pth"], "schedules": ["slow"]}},
+                       tmp_path / "x.toml")
+
+
+def test_missing_model_blocks_only_its_tasks(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[campaign]\nname = "c"\n[glasses]\nnames = ["LBS-20-60-20"]\n[fmp]\nsizes = [100]\n'
+                    'replicas = 1\n[mlp]\nmodels = ["missing.pth"]\nschedules = ["fast"]\n[tg]\nenabled = false\n'
+                    '[diffusion]\nenabled = false\n')
+    states = CampaignRunner(path).task_states(sync=False)
+    assert states["fmp/LBS-20-60-20/n100/r1"][0] == "pending"
+    st, why = states["mlp-fast/LBS-20-60-20/n100/r1"]
+    assert st == "blocked" and "missing.pth does not exist" in why and "pylbs mlp train" in why
+    assert states["analysis/mlp-fast/LBS-20-60-20/n100/r1"][0] == "blocked"
+
+
+def test_local_executor_shares_out_gpus_and_cores(tmp_path):
+    from pylbs.campaign.local import run_local
+    from pylbs.campaign.tasks import Task
+
+    cmd = 'echo "${CUDA_VISIBLE_DEVICES-none} $(date +%s.%N)" > gpu.txt; sleep 0.3; echo "$(date +%s.%N)" >> gpu.txt'
+    tasks = [Task(f"t{i}", "fmp", cmd, f"t{i}", f"t{i}/summary.json", gpus=g, np=1)
+             for i, g in enumerate((1, 1, 1, 0))]
+    finished = []
+    run_local(tasks, tmp_path, cores=3, mpirun="", python="", ready=lambda t: True, on_start=lambda t: None,
+              on_finish=lambda t, rc, wall: finished.append((t.id, rc)), gpus=2)
+    assert sorted(finished) == [("t0", 0), ("t1", 0), ("t2", 0), ("t3", 0)]
+    lines = {t.id: (tmp_path / t.out / "gpu.txt").read_text().split() for t in tasks}
+    assert {lines["t0"][0], lines["t1"][0]} == {"0", "1"} and lines["t2"][0] in ("0", "1")
+    assert lines["t3"][0] == os.environ.get("CUDA_VISIBLE_DEVICES", "none")  # a CPU task gets no GPU of ours
+    # the third GPU task waited for a free GPU: it started after one of the first two ended
+    assert float(lines["t2"][1]) >= min(float(lines["t0"][2]), float(lines["t1"][2]))
+
+
+def test_one_runner_per_root(tmp_path):
+    import fcntl
+
+    path = tmp_path / "c.toml"
+    path.write_text('[campaign]\nname = "c"\nroot = "r"\n[glasses]\nnames = ["LBS-20-60-20"]\n[mlp]\nenabled = false\n'
+                    '[tg]\nenabled = false\n[diffusion]\nenabled = false\n')
+    runner = CampaignRunner(path)
+    (tmp_path / "r").mkdir()
+    with open(tmp_path / "r" / ".campaign.lock", "a+") as f:  # as if another runner held it
+        f.write("4242")
+        f.flush()
+        fcntl.flock(f, fcntl.LOCK_EX)
+        with pytest.raises(CampaignError, match=r"another `pylbs campaign` is running .*pid 4242"):
+            runner.run(dry_run=True)
+    assert runner.run(dry_run=True).submitted  # free again
