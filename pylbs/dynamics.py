@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PylbsError
+from .jsonio import write_json_atomic
 from .protocol import TIMESTEP_PS, Schedule, Stage
 from .session import THERMO_FILE, TRAJECTORY_FILE, Session, potential_commands, read_thermo, required_styles
 
@@ -75,26 +76,8 @@ def _load_summary(out: Path, request: dict, comm):
     return old
 
 
-def _finite(obj):
-    """``obj`` with every non-finite float replaced by None (strict JSON: NaN is written as null)."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _finite(obj.tolist())
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def _write_summary(out: Path, summary: dict) -> dict:
-    tmp = out / (SUMMARY_FILE + ".tmp")
-    tmp.write_text(json.dumps(_finite(summary), indent=1, default=_json_default, allow_nan=False))
-    os.replace(tmp, out / SUMMARY_FILE)
-    return json.loads((out / SUMMARY_FILE).read_text())
+    return write_json_atomic(out / SUMMARY_FILE, summary)
 
 
 def _on_rank0(comm, func):
@@ -112,14 +95,6 @@ def _on_rank0(comm, func):
     if msg is not None:
         raise PylbsError(msg.split(": ", 1)[1])
     return comm.bcast(result, root=0)
-
-
-def _json_default(x):
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return str(x)
 
 
 # ------------------------------------------------------------------ Tg

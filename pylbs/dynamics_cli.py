@@ -16,13 +16,13 @@ Run (from an equilibrated 300 K glass, e.g. ``final.data`` of ``pylbs quench``):
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from .errors import AnalysisError, PylbsError
+from .jsonio import dumps
 
 
 def _potential_args(p):
@@ -66,17 +66,7 @@ def _check_mode(args, what):
 
 
 def _print(obj):
-    from .dynamics import _finite
-
-    print(json.dumps(_finite(obj), indent=1, default=_default, allow_nan=False))
-
-
-def _default(x):
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return str(x)
+    print(dumps(obj))
 
 
 def _rank0():

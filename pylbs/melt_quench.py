@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import PylbsError
 from .glasses import get_glass
+from .jsonio import write_json_atomic
 from .protocol import TIMESTEP_PS, fmp_melt_quench_schedule
 from .session import Session, potential_commands, read_thermo, required_styles
 
@@ -166,21 +166,8 @@ def run_fmp_melt_quench(glass, n_atoms: int, out_dir, time_scale: float = 1.0, s
                                                    ("thermo", "thermo.dat"), ("log", "log.lammps"))},
             "request": request,
         }
-        tmp = out / (SUMMARY_FILE + ".tmp")
-        tmp.write_text(json.dumps(summary, indent=1, default=_json_default))
-        os.replace(tmp, summary_path)
-        summary = json.loads(summary_path.read_text())  # the same plain-JSON view on every call
+        summary = write_json_atomic(summary_path, summary)  # the same plain-JSON view on every call
     return comm.bcast(summary, root=0)
-
-
-def _json_default(x):
-    import numpy as np
-
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return str(x)
 
 
 def _mean_last_stage(thermo, schedule):

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PylbsError, UnphysicalEventError
+from .jsonio import write_json_atomic
 from .glasses import TYPE_MAP, get_glass
 from .potential import deepmd_commands
 from .protocol import TIMESTEP_PS, Schedule, default_t_max, mlp_schedule
@@ -292,17 +293,7 @@ def _read_json(path: Path, comm):
 
 
 def _write_json(path: Path, data: dict):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
-    os.replace(tmp, path)
-
-
-def _json_default(x):
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return str(x)
+    write_json_atomic(path, data)
 
 
 def _finite(x):
