@@ -2,7 +2,7 @@
 
 One ~100-atom glass at time scale 0.002 (FMP melt-quench ~8 ps), its analysis,
 a 2-replica Tg heating and a 2-temperature diffusion run with the FMP potential
-(the DeepMD stage is covered by expansion/dry-run tests: it needs a trained model).
+(and, below, the DeepMD stage with the tests' tiny model: FMP -> MLP -> analysis, diffusion).
 """
 
 from __future__ import annotations
@@ -158,3 +158,64 @@ def test_failed_task_reported_and_retried_alone(tmp_path, fmp_plugin):
     assert rec["status"] == "done" and rec["attempts"] == 2
     summary = json.loads((runner.root / "runs" / fid / "summary.json").read_text())
     assert summary["potential"]["parameter_file"] == str(bad.resolve())
+
+
+TINY_MLP = """
+[campaign]
+name = "tiny-mlp"
+root = "run"
+seed = 5
+[glasses]
+names = ["LBS-20-60-20"]
+[fmp]
+sizes = [100]
+replicas = 1
+time_scale = 0.002
+[mlp]
+enabled = true
+models = ["{model}"]
+schedules = ["fast"]
+t_max = {{ "LBS-20-60-20" = 1200.0 }}
+time_scale = 0.002
+gpus = 0
+# the tests' tiny model squeezes pairs: overlay a ZBL core and relax the guard
+extra_args = "--zbl-core 0.9 1.3 --min-distance {lenient}"
+[analysis]
+fmp = false
+mlp = true
+[tg]
+enabled = false
+[diffusion]
+enabled = true
+sizes = [100]
+potential = "mlp"
+schedules = ["fast"]
+temperatures = [900.0]
+duration_ps = 300.0
+time_scale = 0.005
+[resources]
+cores = 2
+"""
+
+
+def test_tiny_campaign_with_the_deepmd_stage(tmp_path, tiny_dp_model):
+    """FMP quench -> DeepMD stage -> analysis and Li diffusion with the MLP, through the CLI."""
+    model, _ = tiny_dp_model
+    path = tmp_path / "tiny_mlp.toml"
+    els = ("Li", "B", "Si", "O")
+    lenient = " ".join(f"{a}-{b}=0.6" for i, a in enumerate(els) for b in els[i:])
+    path.write_text(TINY_MLP.format(model=model, lenient=lenient))
+    res = subprocess.run([sys.executable, "-m", "pylbs.cli", "campaign", "run", str(path)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    runner = CampaignRunner(path)
+    store = Store(runner.c.store)
+    ids = [t.id for t in runner.tasks]
+    assert "mlp-fast/LBS-20-60-20/n100/r1" in ids
+    assert store.status() == {i: "done" for i in ids}
+    ana = store.table(kind="analysis")[0]
+    assert ana["stage"] == "mlp-fast" and 0.0 <= ana["fraction_4B"] <= 1.0
+    prov = store.provenance("mlp-fast/LBS-20-60-20/n100/r1")
+    assert prov["potential"]["kind"] == "mlp" and len(prov["potential"]["models"][0]["sha256"]) == 64
+    dif = store.table(kind="diffusion")[0]
+    assert dif["D_Li_A2_per_ps_900K"] > 0

@@ -56,6 +56,8 @@ class MlpSpec:
     time_scale: float = 1.0
     t_max: dict = field(default_factory=dict)  # glass -> K (default: pylbs.protocol.default_t_max)
     anneal_hold_ps: float = 200.0
+    # passed verbatim to `pylbs quench --mlp`, e.g. "--max-devi-f 0.3 --min-distance Li-O=1.3"
+    extra_args: str = ""
     np: int = 1
     gpus: int = 1
     walltime: str = "24:00:00"

@@ -122,12 +122,13 @@ def expand(c: Campaign) -> list[Task]:
                             _mpi(c.mlp.np, f"quench --from {_q(_run(fid) + '/final.data')} --glass {glass} "
                                            f"--mlp {models} --schedule {s} --t-max {_t_max(c, glass):g}{hold} "
                                            f"--replicas 1 --seed {seed(r)} --time-scale {c.mlp.time_scale:g} "
-                                           f"--out {_q(_run(mid))}"),
+                                           f"--out {_q(_run(mid))}"
+                                           + (f" {c.mlp.extra_args}" if c.mlp.extra_args else "")),
                             _run(mid), f"{_run(mid)}/{mlp_summary_dir(c, glass, s)}/summary.json", (fid,),
                             c.mlp.np, c.mlp.gpus, c.mlp.walltime, inputs=c.mlp.models,
                             params={**base, "stage": f"mlp-{s}", "schedule": s, "potential": "mlp",
                                     "time_scale": c.mlp.time_scale, "t_max_K": _t_max(c, glass),
-                                    "models": list(c.mlp.models)}))
+                                    "models": list(c.mlp.models), "extra_args": c.mlp.extra_args}))
                 if c.analysis.enabled:
                     for stage in stages:
                         if (stage == "fmp" and not c.analysis.fmp) or (stage != "fmp" and not c.analysis.mlp):
