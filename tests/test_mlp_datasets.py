@@ -75,7 +75,7 @@ def test_fmp_configurations_bfree_strained_crystal(tmp_path, fmp_plugin):
     assert li2o.get_natoms() == 96 and np.allclose(li2o["cells"][0], np.diag([9.22] * 3))
     assert np.all(np.abs(li2o["virials"]) < 1e3) and np.abs(silica["virials"]).max() > 0
     with pytest.raises(PylbsError, match="CIF"):
-        crystal_structure("Li2SiO3")
+        crystal_structure("LiBSiO4")
     manifest = write_dataset(systems, tmp_path / "ds", seed=3)
     assert manifest["systems"]["silica"]["test"] == 1
     assert set(dataset_systems(tmp_path / "ds", "test")) == {"silica", "Li2O"}
