@@ -187,6 +187,16 @@ def bond_angles(source, frame: int = -1, cutoffs=None, bins: int = DEFAULT_ANGLE
 # OVITO modifiers
 
 
+def _store_table(data, identifier: str, title: str, x, columns) -> None:
+    """An OVITO data table: x = (name, values), y = (name, {component: values})."""
+    names = list(columns[1])
+    table = data.tables.create(identifier=identifier, title=title)
+    table.count = len(x[1])  # an earlier table of that name may have another length
+    table.x = table.create_property(x[0], data=x[1])
+    table.y = table.create_property(columns[0], data=np.column_stack([columns[1][n] for n in names]),
+                                    components=names)
+
+
 def make_rdf_modifier(cutoff: float = DEFAULT_RDF_CUTOFF, bins: int = DEFAULT_RDF_BINS):
     """OVITO modifier function adding the table ``pylbs-partial-rdf`` (x = r, y = g per pair)."""
 
@@ -194,12 +204,7 @@ def make_rdf_modifier(cutoff: float = DEFAULT_RDF_CUTOFF, bins: int = DEFAULT_RD
         from .network import _prepare
 
         res = _rdf_data(_prepare(data), cutoff, bins)
-        names = list(res.g)
-        table = data.tables.create(identifier="pylbs-partial-rdf", title="Partial RDFs")
-        table.count = len(res.r)  # an earlier table of that name may have another length
-        table.x = table.create_property("r", data=res.r)
-        table.y = table.create_property("g(r)", data=np.column_stack([res.g[n] for n in names]),
-                                        components=names)
+        _store_table(data, "pylbs-partial-rdf", "Partial RDFs", ("r", res.r), ("g(r)", res.g))
 
     return modify
 
@@ -211,13 +216,9 @@ def make_bond_angle_modifier(cutoffs=None, bins: int = DEFAULT_ANGLE_BINS, tripl
         from .network import _prepare
 
         res = _angles_from_network(build_network(_prepare(data), cutoffs), bins, triplets)
-        names = list(res.histograms)
-        table = data.tables.create(identifier="pylbs-bond-angles", title="Bond-angle distributions")
-        table.count = len(res.centers)  # an earlier table of that name may have another length
-        table.x = table.create_property("Angle", data=res.centers)
-        table.y = table.create_property("Count", data=np.column_stack([res.histograms[n] for n in names]),
-                                        components=names)
-        for n in names:
+        _store_table(data, "pylbs-bond-angles", "Bond-angle distributions", ("Angle", res.centers),
+                     ("Count", res.histograms))
+        for n in res.histograms:
             data.attributes[f"pylbs.angle.{n}.mean"] = res.mean[n]
 
     return modify
