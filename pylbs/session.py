@@ -45,6 +45,9 @@ THERMO_FILE = "thermo.dat"
 TRAJECTORY_FILE = "trajectory.lammpstrj"
 LOG_FILE = "log.lammps"
 RESTART_FILES = ("restart.a", "restart.b")
+#: Any two atoms closer than this (Angstrom) in a structure given to setup() are an
+#: input error: no potential here survives them (the first MD step would blow up).
+OVERLAP_FLOOR_A = 0.5
 
 #: Styles LAMMPS has built in need no check; these come from plugins and are
 #: checked with has_style when a potential names them.
@@ -188,6 +191,7 @@ class Session:
             if not Path(data_file).exists():
                 raise PylbsError(f"data file {data_file} does not exist; build one with `pylbs build` "
                                  "or pylbs.structure.write_lammps_data")
+            self._check_overlaps(data_file)
             self.commands(["units metal", "atom_style charge", "boundary p p p", "atom_modify map array",
                            f"read_data {data_file}"])
         ntypes = int(self.lmp.extract_global("ntypes"))
@@ -204,6 +208,22 @@ class Session:
             "thermo_modify lost error flush yes",
             f"thermo {int(thermo_every)}",
         ])
+
+    def _check_overlaps(self, data_file) -> None:
+        """Refuse a structure with overlapping atoms before LAMMPS turns it into a blow-up."""
+        from .structure import check_overlaps, read_lammps_data
+
+        error = None
+        if self.rank == 0:
+            try:
+                check_overlaps(read_lammps_data(data_file), OVERLAP_FLOOR_A)
+            except PylbsError as exc:
+                error = f"{data_file}: {exc}"
+        error = self.comm.bcast(error, root=0)
+        if error:
+            from .errors import StructureError
+
+            raise StructureError(error)
 
     # -- schedule -------------------------------------------------------
     def run_schedule(self, schedule: Schedule, *, potential: PotentialSpec, data_file=None, atoms=None,

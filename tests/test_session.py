@@ -131,3 +131,15 @@ def test_schedule_mismatch_refuses_resume(tmp_path, md_teter, md_small_glass):
     with Session(tmp_path, require=(), log_append=True) as s:
         with pytest.raises(PylbsError, match="different schedule"):
             s.run_schedule(Schedule((Stage("a", 400, 400, 0.05),)), potential=md_teter, atoms=md_small_glass)
+
+
+def test_overlapping_input_refused_before_md(tmp_path, md_teter, md_small_glass):
+    """Two atoms 0.2 A apart in a user's structure: a StructureError naming them, no MD run."""
+    from pylbs.errors import StructureError
+
+    atoms = md_small_glass.copy()
+    atoms.positions[5] = atoms.positions[4] + [0.2, 0, 0]
+    with Session(tmp_path, require=()) as s:
+        with pytest.raises(StructureError, match=r"atoms 5 \(\w+\) and 6 \(\w+\) are 0.200 A apart"):
+            s.run_schedule(Schedule((Stage("hot", 1000, 1000, 0.1),)), potential=md_teter, atoms=atoms)
+    assert not (tmp_path / "restart.a").exists()
