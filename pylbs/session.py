@@ -103,6 +103,10 @@ def _explain(lammps_message: str) -> str:
         return f"temperature exceeded the blow-up bound, the system blew up: {_FIX_LOST}"
     if "Unrecognized pair style" in m:
         return "the pair style is not available in this LAMMPS; check the plugin is built (make plugin)"
+    if "not found in the model" in m:
+        return ("type-map mismatch: the DeepMD model lacks an element of the box; pylbs maps LAMMPS types "
+                f"1..{len(TYPE_MAP)} to {' '.join(TYPE_MAP)}, so train the model with that type_map "
+                "(pylbs.mlp.train does)")
     return "LAMMPS stopped with an error; see the log tail below"
 
 

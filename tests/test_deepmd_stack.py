@@ -38,3 +38,14 @@ def test_lammps_deepmd_matches_python_inference(tiny_dp_model):
     # the model learned something: its energy is within 1 eV/atom of the FMP label
     e_label = np.load(train_dir / "set.000" / "energy.npy")[0]
     assert abs(e_lmp - e_label) / n < 1.0
+
+
+def test_type_map_mismatch_names_the_fix(tmp_path, tiny_dp_model, md_small_glass):
+    """A model without one of the box's elements: a SimulationError that says 'type-map mismatch'."""
+    from pylbs.errors import SimulationError
+    from pylbs.session import Session
+
+    model, _ = tiny_dp_model
+    with Session(tmp_path, require=(("pair", "deepmd"),)) as s:
+        with pytest.raises(SimulationError, match="type-map mismatch"):
+            s.setup(potential=[f"pair_style deepmd {model}", "pair_coeff * * Li B Na O"], atoms=md_small_glass)
