@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import PylbsError
 from .jsonio import write_json_atomic
+from .mpiutil import on_rank0
 from .protocol import TIMESTEP_PS, Schedule, Stage
 from .session import THERMO_FILE, TRAJECTORY_FILE, Session, potential_commands, read_thermo, required_styles
 
@@ -78,23 +79,6 @@ def _load_summary(out: Path, request: dict, comm):
 
 def _write_summary(out: Path, summary: dict) -> dict:
     return write_json_atomic(out / SUMMARY_FILE, summary)
-
-
-def _on_rank0(comm, func):
-    """``func()`` on rank 0 (analysis, files), its result broadcast; a pylbs error there is raised on every
-    rank, so no rank is left waiting in a collective."""
-    result, err = None, None
-    if comm.Get_rank() == 0:
-        try:
-            result = func()
-        except PylbsError as exc:
-            err = exc
-    msg = comm.bcast(None if err is None else f"{type(err).__name__}: {err}", root=0)
-    if err is not None:
-        raise err
-    if msg is not None:
-        raise PylbsError(msg.split(": ", 1)[1])
-    return comm.bcast(result, root=0)
 
 
 # ------------------------------------------------------------------ Tg
@@ -204,7 +188,7 @@ def run_tg_heating(structure, out_dir, potential, *, replicas: int = 3, seed: in
             "n_atoms": runs[0]["n_atoms"], "replicas": per, "schedule": schedule.to_dict(),
             "time_scale": time_scale, "timestep_ps": TIMESTEP_PS, "plot": str(png),
             "timing": {"wall_s": wall, "mpi_ranks": comm.Get_size()}, "request": request})
-    return _on_rank0(comm, analyse)
+    return on_rank0(comm, analyse)
 
 
 # ------------------------------------------------------------------ diffusion
@@ -319,4 +303,4 @@ def run_diffusion(structure, out_dir, potential, *, temperatures: Sequence[float
                       if (out / f).exists()},
             "time_scale": ts, "timestep_ps": TIMESTEP_PS,
             "timing": {"wall_s": wall, "mpi_ranks": comm.Get_size()}, "request": request})
-    return _on_rank0(comm, analyse)
+    return on_rank0(comm, analyse)

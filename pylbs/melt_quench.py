@@ -32,6 +32,7 @@ from pathlib import Path
 from .errors import PylbsError
 from .glasses import get_glass
 from .jsonio import write_json_atomic
+from .mpiutil import on_rank0
 from .protocol import TIMESTEP_PS, fmp_melt_quench_schedule
 from .session import Session, potential_commands, read_thermo, required_styles
 
@@ -134,8 +135,7 @@ def run_fmp_melt_quench(glass, n_atoms: int, out_dir, time_scale: float = 1.0, s
             resolved = read_resolved(session.lmp)
     wall = time.perf_counter() - t0
 
-    summary = None
-    if rank == 0:
+    def analyse():
         from .analysis.coordination import coordination
 
         coord = coordination(out / FINAL_DATA, cutoffs=cutoffs)
@@ -158,7 +158,7 @@ def run_fmp_melt_quench(glass, n_atoms: int, out_dir, time_scale: float = 1.0, s
             "timestep_ps": TIMESTEP_PS, "steps": run["steps"],
             "timing": {"wall_s": wall, "md_wall_s": run["wall_s"], "mpi_ranks": comm.Get_size(),
                        "resumed": run["resumed"], "stages_skipped": run["stages_skipped"],
-                       "ns_per_day": (run["steps"] * TIMESTEP_PS * 1e-3) / (run["wall_s"] / 86400)
+                       "ns_per_day": (run["steps_this_call"] * TIMESTEP_PS * 1e-3) / (run["wall_s"] / 86400)
                        if run["wall_s"] > 0 and run["stages_run"] else None},
             "potential": {"commands": commands, "parameter_file": str(parameter_file) if parameter_file else None,
                           "resolved": resolved},
@@ -166,8 +166,9 @@ def run_fmp_melt_quench(glass, n_atoms: int, out_dir, time_scale: float = 1.0, s
                                                    ("thermo", "thermo.dat"), ("log", "log.lammps"))},
             "request": request,
         }
-        summary = write_json_atomic(summary_path, summary)  # the same plain-JSON view on every call
-    return comm.bcast(summary, root=0)
+        return write_json_atomic(summary_path, summary)  # the same plain-JSON view on every call
+
+    return on_rank0(comm, analyse)
 
 
 def _mean_last_stage(thermo, schedule):

@@ -46,6 +46,7 @@ import numpy as np
 
 from .errors import PylbsError, UnphysicalEventError
 from .jsonio import write_json_atomic
+from .mpiutil import on_rank0
 from .glasses import TYPE_MAP, get_glass
 from .potential import deepmd_commands
 from .protocol import TIMESTEP_PS, Schedule, default_t_max, mlp_schedule
@@ -168,8 +169,8 @@ class _GuardRun:
         x = np.asarray(session.lmp.gather_atoms("x", 1, 3), dtype=float)  # collective, ordered by id
         types = np.asarray(session.lmp.gather_atoms("type", 0, 1), dtype=int)
         boxlo, boxhi, xy, yz, xz, _, _ = session.lmp.extract_box()
-        verdict = None
-        if session.rank == 0:
+        def judge():
+            verdict = None
             lo, hi = np.array(boxlo), np.array(boxhi)
             cell = np.array([[hi[0] - lo[0], 0, 0], [xy, hi[1] - lo[1], 0], [xz, yz, hi[2] - lo[2]]])
             symbols = [TYPE_MAP[t - 1] for t in types]
@@ -193,7 +194,9 @@ class _GuardRun:
             if verdict is not None:
                 verdict["frames_file"] = str(self._save_frames(step, pos, cell, symbols, verdict))
                 verdict["last_good_step"] = self.last_good
-        verdict = session.comm.bcast(verdict, root=0)
+            return verdict
+
+        verdict = on_rank0(session.comm, judge)
         if verdict is not None:
             raise UnphysicalEventError(
                 f"unphysical event at step {step} in {self.workdir}: {verdict['what']}. The MLP left the region it "
@@ -357,8 +360,7 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
             session.command(f"write_data {out / EMIN_DATA}")
     wall = time.perf_counter() - t0
 
-    summary = None
-    if rank == 0:
+    def analyse():
         bounds = schedule.stage_bounds(TIMESTEP_PS)
         names = [s.name for s in schedule.stages]
         a, b = bounds[names.index("sample")] if "sample" in names else bounds[-1]
@@ -396,8 +398,9 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
             "request": request,
         }
         _write_json(out / SUMMARY_FILE, summary)
-        summary = json.loads((out / SUMMARY_FILE).read_text())
-    return comm.bcast(summary, root=0)
+        return json.loads((out / SUMMARY_FILE).read_text())
+
+    return on_rank0(comm, analyse)
 
 
 def _mean_std(values):

@@ -343,8 +343,8 @@ class Session:
         if dump_every:
             self.command("undump pylbs_traj")
         self.commands(["unfix pylbs_thermo", "unfix pylbs_halt"])
-        return {"steps": step, "total_steps": total, "resumed": resumed, "stages_run": stages_run,
-                "stages_skipped": stages_skipped, "wall_s": time.perf_counter() - t0}
+        return {"steps": step, "total_steps": total, "steps_this_call": step - step0, "resumed": resumed,
+                "stages_run": stages_run, "stages_skipped": stages_skipped, "wall_s": time.perf_counter() - t0}
 
     def _read_progress(self):
         progress = None
