@@ -260,12 +260,18 @@ class Session:
         bounds = schedule.stage_bounds(timestep_ps)
         total = bounds[-1][1] if bounds else 0
         request = {"schedule": schedule.to_dict(), "timestep_ps": timestep_ps, "seed": int(seed),
-                   "natoms_requested": None if atoms is None else len(atoms)}
+                   "natoms_requested": None if atoms is None else len(atoms),
+                   "dump_every_ps": dump_every_ps, "thermo_every": thermo_every}
         progress = self._read_progress()
-        if progress is not None and (progress.get("request", {}).get("schedule") != request["schedule"]
-                                     or progress.get("request", {}).get("timestep_ps") != timestep_ps):
-            raise PylbsError(f"{wd / PROGRESS_FILE} belongs to a different schedule or time step; use a new work "
-                             "folder, or delete that folder to start over")
+        if progress is not None:
+            # a resume must continue the same run: mixing dump/thermo intervals or seeds corrupts the outputs
+            # (keys absent from an older progress file are not compared)
+            before = progress.get("request", {})
+            changed = [k for k in ("schedule", "timestep_ps", "seed", "dump_every_ps", "thermo_every")
+                       if k in before and before[k] != request[k]]
+            if changed:
+                raise PylbsError(f"{wd / PROGRESS_FILE} belongs to a run with a different {', '.join(changed)}; "
+                                 "use a new work folder, or delete that folder to start over")
         resumed = progress is not None
         every_step = max(1, int(round(restart_every_ps / timestep_ps)))
         dump_every = None if dump_every_ps is None else max(1, int(round(dump_every_ps / timestep_ps)))

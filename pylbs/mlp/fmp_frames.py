@@ -89,7 +89,9 @@ def sample_fmp_frames(glass="LBS-20-60-20", n_atoms: int = 100, temperatures=(15
     n = len(atoms)
     if "B" not in atoms.get_chemical_symbols() and R is None and K is None:
         R, K = 1.0, 1.0  # B-O pair unused without B; the rule only needs finite values
-    lmp = start_lammps()
+    from mpi4py import MPI
+
+    lmp = start_lammps(comm=MPI.COMM_SELF)  # serial: frames are gathered from one rank's arrays
     try:
         lmp.commands_string(_setup_commands(atoms))
         lmp.commands_list(fmp_commands(parameter_file, cutoff=cutoff, kspace="ewald", accuracy=1e-6,
