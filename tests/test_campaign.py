@@ -219,3 +219,20 @@ def test_tiny_campaign_with_the_deepmd_stage(tmp_path, tiny_dp_model):
     assert prov["potential"]["kind"] == "mlp" and len(prov["potential"]["models"][0]["sha256"]) == 64
     dif = store.table(kind="diffusion")[0]
     assert dif["D_Li_A2_per_ps_900K"] > 0
+
+
+def test_failed_exit_code_wins_over_a_summary_left_behind(tmp_path):
+    """A task that wrote summary.json and then exited non-zero stays failed (no silent 'done')."""
+    from pylbs.campaign.runner import RunReport
+
+    campaign = _write(tmp_path, dynamics=False)
+    runner = CampaignRunner(campaign)
+    task = runner.tasks[0]
+    path = runner.summary_path(task)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"fraction_4B": 0.3}))
+    runner._ensure_store()
+    states = {}
+    runner.finish(task, 1, 0.1, states, RunReport())
+    assert states[task.id][0] == "failed"
+    assert CampaignRunner(campaign).task_states()[task.id][0] == "failed"  # a fresh look agrees

@@ -124,6 +124,10 @@ class CampaignRunner:
                 states[t.id] = ("stale", f"made with other settings ({rec['command']}); to redo it with the "
                                          f"campaign's current ones: pylbs campaign reset FILE {t.id}")
                 continue
+            # the latest attempt's failure wins over a summary.json it (or an earlier attempt) left behind
+            if rec is not None and rec["status"] == "failed" and not changed:  # changed settings: a new attempt
+                states[t.id] = ("failed", rec.get("log_tail", ""))
+                continue
             summary = self.read_summary(t)
             if summary is not None:
                 if sync and (rec is None or rec["status"] != "done"):
@@ -131,9 +135,6 @@ class CampaignRunner:
                     self.record_done(t, summary)
                     self.log_event("recorded", t)
                 states[t.id] = ("done", "")
-                continue
-            if rec is not None and rec["status"] == "failed" and not changed:  # changed settings: a new attempt
-                states[t.id] = ("failed", rec.get("log_tail", ""))
                 continue
             bad = [d for d in t.deps if states[d][0] in ("failed", "blocked", "stale")]
             if bad:
