@@ -93,28 +93,18 @@ def build(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pylbs", description="lithium borosilicate glasses by MD")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    # one line per subcommand: its parser, then its handler
-    handlers = {}
-    quench_parser(sub.add_parser("quench", help="FMP melt-quench + 4B/5Si"))
-    handlers["quench"] = quench
-    build_parser(sub.add_parser("build", help="random initial structure (LAMMPS data)"))
-    handlers["build"] = build
     from .analysis.analyze import add_analyze_parser, run_analyze
-    add_analyze_parser(sub)
-    handlers["analyze"] = run_analyze
-    from .mlp.cli import add_mlp_parser, run_mlp
-    add_mlp_parser(sub)
-    handlers["mlp"] = run_mlp
-    from .dynamics_cli import add_diffusion_parser, add_tg_parser, run_diffusion_cli, run_tg
-    add_tg_parser(sub)
-    handlers["tg"] = run_tg
-    add_diffusion_parser(sub)
-    handlers["diffusion"] = run_diffusion_cli
     from .campaign.cli import add_campaign_parser, add_report_parser, run_campaign, run_report
-    add_campaign_parser(sub)
-    handlers["campaign"] = run_campaign
-    add_report_parser(sub)
-    handlers["report"] = run_report
+    from .dynamics_cli import add_diffusion_parser, add_tg_parser, run_diffusion_cli, run_tg
+    from .mlp.cli import add_mlp_parser, run_mlp
+
+    quench_parser(sub.add_parser("quench", help="FMP melt-quench + 4B/5Si"))
+    build_parser(sub.add_parser("build", help="random initial structure (LAMMPS data)"))
+    for add_parser in (add_analyze_parser, add_mlp_parser, add_tg_parser, add_diffusion_parser,
+                       add_campaign_parser, add_report_parser):
+        add_parser(sub)
+    handlers = {"quench": quench, "build": build, "analyze": run_analyze, "mlp": run_mlp, "tg": run_tg,
+                "diffusion": run_diffusion_cli, "campaign": run_campaign, "report": run_report}
     args = parser.parse_args(argv)
     return run_guarded(handlers[args.cmd], args)
 

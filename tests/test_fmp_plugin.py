@@ -315,7 +315,7 @@ def _expect_error(commands, match, box=None, atom_style="charge"):
 
 
 def test_error_missing_file(fmp_plugin, tmp_path):
-    _expect_error([f"pair_style fmp/lbs 5.0", f"pair_coeff * * {tmp_path}/nope.fmp Li B Si O"],
+    _expect_error(["pair_style fmp/lbs 5.0", f"pair_coeff * * {tmp_path}/nope.fmp Li B Si O"],
                   "nope.fmp not found")
 
 
