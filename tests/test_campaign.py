@@ -13,11 +13,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from pylbs.analysis.tg import fit_tg
 from pylbs.campaign import CampaignRunner, Store
 from pylbs.campaign.runner import format_states
 from pylbs.potential import DEFAULT_PARAMETER_FILE
+from pylbs.structure import read_lammps_data
+
+import independent
 
 TINY = """
 [campaign]
@@ -79,12 +84,20 @@ def test_tiny_campaign_end_to_end(tiny_done):
     assert "ran 4 task(s): 4 done, 0 failed" in stdout
     store = Store(runner.c.store)
     assert store.status() == {i: "done" for i in ids}
+    # stored numbers equal independent recomputations from the files the runs left (tests/independent.py)
     fmp = store.table(kind="fmp")[0]
-    assert fmp["glass"] == "LBS-20-60-20" and fmp["seed"] == 3 and 0.0 <= fmp["fraction_4B"] <= 1.0
+    glass = read_lammps_data(runner.root / "runs" / fmp["id"] / "final.data")
+    assert fmp["glass"] == "LBS-20-60-20" and fmp["seed"] == 3
+    assert fmp["fraction_4B"] == pytest.approx(independent.fraction_4B(glass))
     ana = store.table(kind="analysis")[0]
-    assert 0.0 <= ana["fraction_3B_in_3MR"] <= 1.0
+    assert ana["fraction_3B_in_3MR"] == pytest.approx(independent.fraction_3B_in_3MR(glass), nan_ok=True)
     assert ana["fraction_4B"] == pytest.approx(fmp["fraction_4B"])  # same structure, same cutoffs
-    assert store.table(kind="tg")[0]["tg_K"] > 300
+    tg = store.table(kind="tg")[0]
+    tg_summary = json.loads((runner.root / "runs" / tg["id"] / "summary.json").read_text())
+    fits = [fit_tg(*np.loadtxt(r["heating_curve"])[:, [1, 3]].T, t_min=300.0 + 0.05 * 1700.0).tg
+            for r in tg_summary["replicas"]]
+    assert len(fits) == 2 and tg["tg_K"] == pytest.approx(np.mean(fits))
+    assert tg["tg_err_K"] == pytest.approx(np.std(fits, ddof=1))
     dif = store.table(kind="diffusion")[0]
     assert "C_Li_times_D_per_cm_s_700K" in dif and "D_Li_A2_per_ps_900K" in dif
     # provenance of a real run
@@ -179,7 +192,7 @@ t_max = {{ "LBS-20-60-20" = 1200.0 }}
 time_scale = 0.002
 gpus = 0
 # the tests' tiny model squeezes pairs: overlay a ZBL core and relax the guard
-extra_args = "--zbl-core 0.9 1.3 --min-distance {lenient}"
+extra_args = "--zbl-core 0.9 1.3 --emin-max-iter 30 --min-distance {lenient}"
 [analysis]
 fmp = false
 mlp = true
@@ -213,12 +226,21 @@ def test_tiny_campaign_with_the_deepmd_stage(tmp_path, tiny_dp_model):
     ids = [t.id for t in runner.tasks]
     assert "mlp-fast/LBS-20-60-20/n100/r1" in ids
     assert store.status() == {i: "done" for i in ids}
+    # every stored number equals an independent recomputation from the raw files the runs left
+    # (tests/independent.py), whatever its sign or size in a run this short
     ana = store.table(kind="analysis")[0]
-    assert ana["stage"] == "mlp-fast" and 0.0 <= ana["fraction_4B"] <= 1.0
+    glass = read_lammps_data(runner.root / runner.by_id[ana["id"]].params["structure"])
+    assert ana["stage"] == "mlp-fast" and ana["fraction_4B"] == pytest.approx(independent.fraction_4B(glass))
     prov = store.provenance("mlp-fast/LBS-20-60-20/n100/r1")
     assert prov["potential"]["kind"] == "mlp" and len(prov["potential"]["models"][0]["sha256"]) == 64
     dif = store.table(kind="diffusion")[0]
-    assert dif["D_Li_A2_per_ps_900K"] > 0
+    traj = runner.root / "runs" / "diffusion/mlp-fast/LBS-20-60-20/n100/r1" / "T900" / "trajectory.lammpstrj"
+    ts = 0.005  # [diffusion] time_scale: window 50-150 ps and 50 ps discarded, scaled
+    d = independent.diffusion_coefficient(traj, "Li", window=(50 * ts, 150 * ts), discard_ps=50 * ts)
+    assert dif["D_Li_A2_per_ps_900K"] == pytest.approx(d, rel=1e-6, abs=1e-9)
+    # Emin ran with the campaign's --emin-max-iter: the stored MLP result is the capped minimisation
+    mlp = json.loads((runner.root / runner.by_id["mlp-fast/LBS-20-60-20/n100/r1"].summary).read_text())
+    assert mlp["emin_fraction_4B"]["mean"] is not None
 
 
 def test_failed_exit_code_wins_over_a_summary_left_behind(tmp_path):
