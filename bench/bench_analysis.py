@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from pylbs.glasses import get_glass
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -45,7 +46,7 @@ def network_frame(seed=0):
 def random_frame():
     from pylbs.structure import random_structure
 
-    return random_structure("LBS-20-60-20", 10000, seed=1)
+    return random_structure(get_glass("LBS-20-60-20"), 10000, seed=1)
 
 
 def bench(atoms, label):
@@ -54,8 +55,8 @@ def bench(atoms, label):
     from pylbs.analysis.analyze import analyze
     from pylbs.analysis.coordination import coordination
     from pylbs.analysis.network import _prepare, build_network
-    from pylbs.analysis.rings import _from_network
-    from pylbs.analysis.structure_stats import _angles_from_network, _rdf_data
+    from pylbs.analysis.rings import rings_of_network
+    from pylbs.analysis.structure_stats import angles_of_network, _rdf_data
 
     times, cpu = {}, {}
 
@@ -69,10 +70,10 @@ def bench(atoms, label):
     data = step("load", lambda: _prepare(ase_to_ovito(atoms)))
     coord = step("coordination", lambda: coordination(data))
     net = step("network bonds", lambda: build_network(data.clone()))
-    rings = step("rings (<=12 formers)", lambda: _from_network(net, 12))
+    rings = step("rings (<=12 formers)", lambda: rings_of_network(net, 12))
     step("partial RDFs", lambda: _rdf_data(data, 6.0, 300))
-    step("bond angles", lambda: _angles_from_network(net))
-    step("3MR identities", lambda: _from_network(build_network(data.clone()), 3).three_ring_keys(True))
+    step("bond angles", lambda: angles_of_network(net))
+    step("3MR identities", lambda: rings_of_network(build_network(data.clone()), 3).three_ring_keys(True))
     total = sum(times.values())
     t = time.perf_counter()
     analyze(atoms)
@@ -86,7 +87,7 @@ def bench(atoms, label):
           f"(target < 2 s; slowest step: {slow} {times[slow]:.3f} s)")
     print(f"  analyze() end to end     {t_analyze:7.3f} s")
     t = time.perf_counter()
-    _from_network(build_network(data.clone()), 10)
+    rings_of_network(build_network(data.clone()), 10)
     print(f"  (rings <= 10 formers     {time.perf_counter() - t:7.3f} s, for comparison)")
     return total
 

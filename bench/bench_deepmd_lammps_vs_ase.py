@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from pylbs.glasses import get_glass
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,7 +38,7 @@ def tiny_model(work: Path) -> Path:
     from pylbs.mlp.fmp_frames import sample_fmp_frames
     from pylbs.mlp.train import TrainingSettings, train_and_freeze
 
-    system = sample_fmp_frames("LBS-20-60-20", n_atoms=100, temperatures=(1500.0, 600.0),
+    system = sample_fmp_frames(get_glass("LBS-20-60-20"), n_atoms=100, temperatures=(1500.0, 600.0),
                                frames_per_temperature=12, steps_between=40, seed=3)
     system.sub_system(range(0, 20)).to("deepmd/npy", work / "train")
     system.sub_system(range(20, 24)).to("deepmd/npy", work / "valid")
@@ -63,7 +64,7 @@ def compress(model: Path, work: Path) -> tuple[Path | None, str]:
 def structure(path: Path, n_atoms: int):
     from pylbs.structure import random_structure, write_lammps_data
 
-    atoms = random_structure("LBS-20-60-20", n_atoms, seed=7)
+    atoms = random_structure(get_glass("LBS-20-60-20"), n_atoms, seed=7)
     write_lammps_data(atoms, path)
     return len(atoms)
 

@@ -138,3 +138,39 @@ def get_glass(name_or_composition) -> Glass:
     raise CompositionError(
         f"unknown glass '{name}'. Use one of the paper's glasses ({', '.join(CATALOG)}) or a "
         "composition as LBS-<SiO2>-<B2O3>-<Li2O> in mol% summing to 100, e.g. LBS-25-50-25")
+
+
+def glass_of_symbols(symbols) -> Glass:
+    """The catalogue or user glass whose stoichiometry a structure has (mol% from its Li2O, B2O3
+    and SiO2 units). For structures of unknown origin only (``pylbs quench --from`` without
+    ``--glass``): everywhere else the glass is resolved once, where the user names it."""
+    symbols = list(symbols)
+    units = {"SiO2": symbols.count("Si"), "B2O3": symbols.count("B") / 2, "Li2O": symbols.count("Li") / 2}
+    total = sum(units.values())
+    if total == 0:
+        raise CompositionError("the structure has no Li, B or Si; pylbs runs need a Li-B-Si-O glass")
+    s, b = round(100 * units["SiO2"] / total, 4), round(100 * units["B2O3"] / total, 4)
+    return get_glass((s, b, round(100 - s - b, 4)))
+
+
+# --------------------------------------------------------------------------- element pairs
+
+def element_pair(key) -> tuple[str, str]:
+    """An element pair as a tuple in TYPE_MAP order: ``"O-B"``, ``"B_O"`` or ``("O", "B")`` -> ``("B", "O")``."""
+    parts = key.replace("_", "-").split("-") if isinstance(key, str) else list(key)
+    if len(parts) != 2 or any(p not in TYPE_MAP for p in parts):
+        raise CompositionError(f"{key!r} is not a pair of elements of {'/'.join(TYPE_MAP)}; write it as B-O")
+    a, b = parts
+    return (a, b) if TYPE_MAP.index(a) <= TYPE_MAP.index(b) else (b, a)
+
+
+def parse_pair_values(items, option: str = "PAIR=VALUE") -> dict[tuple[str, str], float]:
+    """``["B-O=1.9", "Li-O=2.6"]`` -> ``{("B", "O"): 1.9, ("Li", "O"): 2.6}`` (command-line pair settings)."""
+    out = {}
+    for item in items or ():
+        try:
+            pair, value = str(item).split("=")
+            out[element_pair(pair.strip())] = float(value)
+        except (ValueError, CompositionError):
+            raise CompositionError(f"{option} {item!r}: write it as ELEMENT-ELEMENT=NUMBER, e.g. B-O=1.9") from None
+    return out

@@ -48,3 +48,15 @@ def write_json_atomic(path, data) -> dict:
     tmp.write_text(text)
     os.replace(tmp, path)
     return json.loads(text)
+
+
+def read_json(path) -> dict | None:
+    """The JSON object in ``path``; None when the file is missing or unreadable (a kill mid-write
+    of a non-atomic writer), so callers start over instead of crashing."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, OSError):
+        return None

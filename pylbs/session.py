@@ -6,14 +6,16 @@ A :class:`Session` owns one LAMMPS instance (created by
 * errors: a failing command raises :class:`~pylbs.errors.SimulationError` with the
   last lines of the LAMMPS log and a message naming the fix (lost atoms, PPPM
   out-of-range atoms, temperature/energy blow-up);
-* checkpoints: :meth:`Session.run_schedule` runs a :class:`~pylbs.protocol.Schedule`
+* checkpoints: :meth:`Session.run_schedule` runs a :class:`~pylbs.protocols.schedules.Schedule`
   in chunks, writes a restart file after every chunk (two alternating files, so
   a kill during a write never destroys the last good one) and ``progress.json``;
   a run started again with the same work folder continues from the last restart
   and skips finished stages;
-* output: ``thermo.dat`` (step time temp pe ke etotal press vol, read with
-  :func:`read_thermo`) and ``trajectory.lammpstrj`` (``dump custom id type x y z
-  ix iy iz``).
+* progress: a line every ~20 s from rank 0 (stage, target and measured T, step/total,
+  ns/day, elapsed, ETA; :mod:`pylbs.progress`) through a ``fix external`` callback that
+  adds no force (the trajectory is bit for bit the same), the same numbers in
+  ``heartbeat.json`` for ``pylbs status``, and ``run.png`` (T, PE, density under NPT vs time);
+* output: ``thermo.dat`` and ``trajectory.lammpstrj`` (:mod:`pylbs.lammps_io`).
 
 The potential is an input: a list of LAMMPS commands, or a callable returning
 one (``pylbs.potential.fmp_commands``, a DeepMD ``pair_style deepmd`` pair, or
@@ -31,65 +33,44 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
-from .errors import PylbsError, SimulationError
+from .errors import PylbsError, SimulationError, StructureError
 from .glasses import TYPE_MAP
-from .protocol import TDAMP_PS, TIMESTEP_PS, Schedule, stage_commands
+from .jsonio import write_json_atomic
+from .lammps_env import mpi_comm, start_lammps
+from .lammps_io import (
+    HEARTBEAT_FILE,
+    LOG_FILE,
+    PROGRESS_FILE,
+    RESTART_FILES,
+    RUN_PLOT,
+    THERMO_COLUMNS,
+    THERMO_FILE,
+    TRAJECTORY_FILE,
+    file_tail,
+    truncate_dump,
+    truncate_thermo,
+)
+from .plotting import plot_thermo
+from .potential.commands import PotentialSpec, potential_commands
+from .progress import Progress
+from .protocols.schedules import (
+    SYSTEM_COMMANDS,
+    TDAMP_PS,
+    TIMESTEP_PS,
+    Schedule,
+    dump_commands,
+    run_settings,
+    stage_runs,
+    velocity_command,
+)
+from .structure import check_overlaps, read_lammps_data, write_lammps_data
 
-PotentialSpec = Sequence[str] | Callable[[], Sequence[str]]
-
-THERMO_COLUMNS = ("step", "time", "temp", "pe", "ke", "etotal", "press", "vol")
-PROGRESS_FILE = "progress.json"
-THERMO_FILE = "thermo.dat"
-TRAJECTORY_FILE = "trajectory.lammpstrj"
-LOG_FILE = "log.lammps"
-RESTART_FILES = ("restart.a", "restart.b")
 #: Any two atoms closer than this (Angstrom) in a structure given to setup() are an
 #: input error: no potential here survives them (the first MD step would blow up).
 OVERLAP_FLOOR_A = 0.5
 
-#: Styles LAMMPS has built in need no check; these come from plugins and are
-#: checked with has_style when a potential names them.
-_PLUGIN_PAIR_STYLES = ("fmp/lbs", "deepmd")
-
 _FIX_LOST = ("use a smaller time step (timestep_ps), check the initial structure for overlapping "
              "atoms (pylbs.structure.check_overlaps) or start at a lower temperature")
-
-
-def potential_commands(potential: PotentialSpec) -> list[str]:
-    """The list of LAMMPS commands of a potential given as a list or a callable."""
-    cmds = potential() if callable(potential) else potential
-    if isinstance(cmds, str):
-        cmds = cmds.splitlines()
-    cmds = [c.strip() for c in cmds if c and c.strip()]
-    if not any(c.split()[0] == "pair_style" for c in cmds):
-        raise PylbsError(f"potential commands {cmds} have no pair_style line; give the pair_style/pair_coeff "
-                         "(and kspace_style) commands of the force field")
-    return cmds
-
-
-def required_styles(commands: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """(category, style) pairs a potential needs from plugins (fmp/lbs, deepmd)."""
-    req = []
-    for c in commands:
-        tok = c.split()
-        if tok[0] == "pair_style":
-            for style in tok[1:]:
-                if style in _PLUGIN_PAIR_STYLES and ("pair", style) not in req:
-                    req.append(("pair", style))
-    return tuple(req)
-
-
-def _tail(path: Path, n: int = 30) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 200 * n))
-            lines = f.read().decode(errors="replace").splitlines()
-        return "\n".join(lines[-n:])
-    except OSError:
-        return ""
 
 
 def _explain(lammps_message: str) -> str:
@@ -124,9 +105,9 @@ class Session:
     """
 
     def __init__(self, workdir: str | os.PathLike = ".", *, comm=None, require=(), log: str = LOG_FILE,
-                 log_append: bool = False, screen: bool = False):
-        from .lammps_env import mpi_comm, start_lammps
-
+                 log_append: bool = False, screen: bool = False, label: str | None = None):
+        self.label = label or Path(workdir).resolve().name
+        self.mass_g_mol = None
         self.workdir = Path(workdir).resolve()
         self.comm = comm if comm is not None else mpi_comm()
         self.rank = self.comm.Get_rank()
@@ -158,7 +139,7 @@ class Session:
         except Exception as exc:  # LAMMPS raises a bare Exception
             text = str(exc).strip()
             raise SimulationError(f"{_explain(text)}. Command: `{cmd}`. LAMMPS said: {text.splitlines()[0] if text else '?'}",
-                                  log_tail=_tail(self.log_path)) from None
+                                  log_tail=file_tail(self.log_path)) from None
 
     def commands(self, cmds: Sequence[str]) -> None:
         for c in cmds:
@@ -183,8 +164,6 @@ class Session:
         if sum(given) != 1:
             raise PylbsError("give exactly one of data_file, atoms or restart_file to Session.setup")
         if atoms is not None:
-            from .structure import write_lammps_data
-
             data_file = self.workdir / "initial.data"
             if self.rank == 0:
                 write_lammps_data(atoms, data_file)
@@ -196,27 +175,19 @@ class Session:
                 raise PylbsError(f"data file {data_file} does not exist; build one with `pylbs build` "
                                  "or pylbs.structure.write_lammps_data")
             self._check_overlaps(data_file)
-            self.commands(["units metal", "atom_style charge", "boundary p p p", "atom_modify map array",
-                           f"read_data {data_file}"])
+            self.commands([*SYSTEM_COMMANDS, f"read_data {data_file}"])
         ntypes = int(self.lmp.extract_global("ntypes"))
         if ntypes != len(TYPE_MAP):
             raise PylbsError(f"the data declares {ntypes} atom types, pylbs needs {len(TYPE_MAP)} ({' '.join(TYPE_MAP)}); "
                              "write it with pylbs.structure.write_lammps_data")
         self.commands(potential_commands(potential))
         self.natoms = int(self.lmp.get_natoms())
-        self.commands([
-            f"neighbor {neighbor_skin:g} bin",
-            "neigh_modify every 1 delay 0 check yes",
-            f"timestep {timestep_ps:g}",
-            "thermo_style custom " + " ".join(THERMO_COLUMNS),
-            "thermo_modify lost error flush yes",
-            f"thermo {int(thermo_every)}",
-        ])
+        self.commands(run_settings(timestep_ps, int(thermo_every), neighbor_skin))
+        self.command("variable pylbs_mass equal mass(all)")
+        self.mass_g_mol = float(self.lmp.extract_variable("pylbs_mass"))
 
     def _check_overlaps(self, data_file) -> None:
         """Refuse a structure with overlapping atoms before LAMMPS turns it into a blow-up."""
-        from .structure import check_overlaps, read_lammps_data
-
         error = None
         if self.rank == 0:
             try:
@@ -225,8 +196,6 @@ class Session:
                 error = f"{data_file}: {exc}"
         error = self.comm.bcast(error, root=0)
         if error:
-            from .errors import StructureError
-
             raise StructureError(error)
 
     # -- schedule -------------------------------------------------------
@@ -252,13 +221,13 @@ class Session:
         ``check(session, step)``, if given, runs on every rank after every chunk
         and before its checkpoint: an exception it raises stops the run with
         ``progress.json`` still pointing at the last good restart (used by the
-        MLP guard, pylbs.mlp_quench).
+        MLP guard, pylbs.protocols.guard).
         Returns a dict: steps, resumed (bool), stages_run, stages_skipped, wall_s.
         """
         wd = self.workdir
         t0 = time.perf_counter()
-        bounds = schedule.stage_bounds(timestep_ps)
-        total = bounds[-1][1] if bounds else 0
+        plan = stage_runs(schedule, timestep_ps, tdamp_ps)
+        total = plan[-1].stop_step if plan else 0
         request = {"schedule": schedule.to_dict(), "timestep_ps": timestep_ps, "seed": int(seed),
                    "natoms_requested": None if atoms is None else len(atoms),
                    "dump_every_ps": dump_every_ps, "thermo_every": thermo_every}
@@ -280,8 +249,8 @@ class Session:
             step0 = int(progress["step"])
             restart = wd / progress["restart"]
             if self.rank == 0:
-                _truncate_thermo(wd / THERMO_FILE, step0 - 1)  # fix ave/time writes step0 again
-                _truncate_dump(wd / TRAJECTORY_FILE, step0)
+                truncate_thermo(wd / THERMO_FILE, step0 - 1)  # fix ave/time writes step0 again
+                truncate_dump(wd / TRAJECTORY_FILE, step0)
             self.barrier()
             self.setup(potential=potential, restart_file=restart, timestep_ps=timestep_ps, thermo_every=thermo_every)
         else:
@@ -295,9 +264,8 @@ class Session:
             self.commands(list(prepare))
             self.command("reset_timestep 0")
             if schedule.stages:
-                self.command(f"velocity all create {schedule.stages[0].t_start:g} {int(seed)} "
-                             "mom yes rot yes dist gaussian loop geom")
-        # thermo file, blow-up guard, trajectory
+                self.command(velocity_command(schedule.stages[0].t_start, int(seed)))
+        # thermo file, blow-up guard, trajectory, progress
         t_bound = t_bound_K or max(10_000.0, 10 * max((max(s.t_start, s.t_end) for s in schedule.stages), default=0))
         names = [f"pylbs_{c}" for c in THERMO_COLUMNS]
         self.commands([f"variable {n} equal {c}" for n, c in zip(names, THERMO_COLUMNS)])
@@ -307,50 +275,89 @@ class Session:
         # fix halt stops a run the moment T passes the bound instead of at the chunk end
         self.command(f"fix pylbs_halt all halt {int(thermo_every)} v_pylbs_temp > {t_bound:g} error hard")
         if dump_every:
-            self.command(f"dump pylbs_traj all custom {dump_every} {wd / TRAJECTORY_FILE} id type x y z ix iy iz")
-            self.command("dump_modify pylbs_traj sort id append yes")
+            self.commands(dump_commands("pylbs_traj", dump_every, wd / TRAJECTORY_FILE))
+            self.command("dump_modify pylbs_traj append yes")
             if resumed:  # the frame at the restart step is already in the file
                 self.command(f"dump_modify pylbs_traj delay {step0 + 1}")
+        reporter = Progress(self.label, total, start=step0, timestep_ps=timestep_ps, rank=self.rank,
+                            heartbeat=wd / HEARTBEAT_FILE)
+        self._watch(reporter, plan, int(thermo_every))
 
         stages_run, stages_skipped = [], []
         step = step0
-        for k, (stage, (a, b)) in enumerate(zip(schedule.stages, bounds)):
-            if step >= b:  # finished before (or zero length)
-                stages_skipped.append(stage.name)
+        last_plot = time.perf_counter()
+        for k, sr in enumerate(plan):
+            if step >= sr.stop_step:  # finished before (or zero length)
+                stages_skipped.append(sr.stage.name)
                 continue
-            if dump_every and stage.dump_every_ps:
-                self.command(f"dump_modify pylbs_traj every {max(1, int(round(stage.dump_every_ps / timestep_ps)))}")
+            if dump_every and sr.stage.dump_every_ps:
+                self.command(f"dump_modify pylbs_traj every {max(1, int(round(sr.stage.dump_every_ps / timestep_ps)))}")
             # the thermostat fix lives for the whole stage (its Nose-Hoover state must not be reset at
             # every chunk; write_restart stores it, so a resumed run continues it too); one run per chunk
-            first_chunk = True
+            self.command(sr.fix())
             while True:
-                last = min(b, (step // every_step + 1) * every_step)
-                cmds = stage_commands(stage, timestep_ps, seed, start_step=a, n_steps=b - a,
-                                      tdamp_ps=tdamp_ps, chunk=(step, last))
-                runs = [c for c in cmds if c.split()[0] == "run"]
-                fixes = [c for c in cmds if c.split()[0] == "fix"]
-                unfixes = [c for c in cmds if c.split()[0] == "unfix"]
-                self.commands((fixes if first_chunk else []) + runs)
-                first_chunk = False
+                last = min(sr.stop_step, (step // every_step + 1) * every_step)
+                self.command(sr.run(step, last))
                 step = last
                 self._check_blowup(t_bound, pe_bound_eV_per_atom)
                 if check is not None:
                     check(self, step)
-                self._checkpoint(step, k, stage.name, request, done=(k == len(bounds) - 1 and step >= b))
-                if step >= b:
+                self._checkpoint(step, k, sr.stage.name, request, done=(k == len(plan) - 1 and step >= sr.stop_step),
+                                 extra={"total_steps": total, "label": self.label, "rate": reporter.rates(step)})
+                if step >= sr.stop_step:
                     break
-            self.commands(unfixes)
-            stages_run.append(stage.name)
-            if dump_every and stage.dump_every_ps:
+            self.command(sr.unfix())
+            stages_run.append(sr.stage.name)
+            if dump_every and sr.stage.dump_every_ps:
                 self.command(f"dump_modify pylbs_traj every {dump_every}")
+            reporter.update(step, force=True, stage=f"{sr.stage.name} done")
+            if time.perf_counter() - last_plot > 30.0:  # long stages: keep run.png current
+                self.plot(timestep_ps, plan)
+                last_plot = time.perf_counter()
         progress = self._read_progress()
         if progress is None or not progress.get("done"):
-            self._checkpoint(step, len(bounds) - 1, "", request, done=True)
+            self._checkpoint(step, len(plan) - 1, "", request, done=True, extra={"total_steps": total})
         if dump_every:
             self.command("undump pylbs_traj")
-        self.commands(["unfix pylbs_thermo", "unfix pylbs_halt"])
+        self.commands(["unfix pylbs_thermo", "unfix pylbs_halt", "unfix pylbs_progress"])
+        if stages_run:
+            self.plot(timestep_ps, plan)
         return {"steps": step, "total_steps": total, "steps_this_call": step - step0, "resumed": resumed,
                 "stages_run": stages_run, "stages_skipped": stages_skipped, "wall_s": time.perf_counter() - t0}
+
+    def _watch(self, reporter: Progress, plan, every: int) -> None:
+        """Progress from inside the MD: a ``fix external`` callback every ``every`` steps that adds
+        zero force (bit-identical trajectories) and reports on rank 0."""
+        stages = [(sr.start_step, sr.stop_step, sr.stage) for sr in plan]
+        thermo = self.workdir / THERMO_FILE
+
+        def callback(caller, step, nlocal, tag, x, fext):
+            fext[:] = 0.0
+            if self.rank != 0:
+                return
+            stage = next((s for a, b, s in stages if a <= step < b), stages[-1][2] if stages else None)
+            a = next((a for a, b, s in stages if s is stage), 0)
+            reporter.update(int(step), stage=stage.name if stage else None,
+                            temperature=stage.temperature_at((step - a) * self._timestep()) if stage else None,
+                            measured=_last_temperature(thermo))
+
+        self.command(f"fix pylbs_progress all external pf/callback {max(1, every)} 1")
+        self.lmp.set_fix_external_callback("pylbs_progress", callback, None)
+
+    def _timestep(self) -> float:
+        return float(self.lmp.extract_global("dt"))
+
+    def plot(self, timestep_ps: float = TIMESTEP_PS, plan=()) -> Path | None:
+        """``run.png`` of this folder's thermo.dat (rank 0; a plotting failure never stops a run)."""
+        path = None
+        if self.rank == 0 and (self.workdir / THERMO_FILE).exists():
+            try:
+                path = plot_thermo(self.workdir / THERMO_FILE, self.workdir / RUN_PLOT, n_atoms=self.natoms or None,
+                                   mass_g_mol=self.mass_g_mol, timestep_ps=timestep_ps,
+                                   stages=[(sr.stage.name, sr.start_step, sr.stop_step) for sr in plan])
+            except Exception as exc:  # noqa: BLE001 - a figure is a courtesy, the run is the result
+                print(f"[pylbs] could not draw {self.workdir / RUN_PLOT}: {exc}", flush=True)
+        return path
 
     def _read_progress(self):
         progress = None
@@ -365,17 +372,16 @@ class Session:
                     progress = None
         return self.comm.bcast(progress, root=0)
 
-    def _checkpoint(self, step: int, stage_index: int, stage_name: str, request: dict, done: bool):
-        """write_restart to the older of two files, then record it in progress.json."""
+    def _checkpoint(self, step: int, stage_index: int, stage_name: str, request: dict, done: bool, extra=None):
+        """write_restart to the older of two files, then record it in progress.json (with ``extra``:
+        total steps, elapsed time, ns/day and ETA, for ``pylbs status``)."""
         prev = self._read_progress()
         name = RESTART_FILES[0] if (prev or {}).get("restart") != RESTART_FILES[0] else RESTART_FILES[1]
         self.command(f"write_restart {self.workdir / name}")
         if self.rank == 0:
             data = {"step": step, "stage_index": stage_index, "stage": stage_name, "restart": name,
-                    "done": done, "request": request, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            tmp = self.workdir / (PROGRESS_FILE + ".tmp")
-            tmp.write_text(json.dumps(data, indent=1))
-            os.replace(tmp, self.workdir / PROGRESS_FILE)  # atomic: a kill leaves old or new, never half
+                    "done": done, "request": request, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})}
+            write_json_atomic(self.workdir / PROGRESS_FILE, data)  # a kill leaves old or new, never half
         self.barrier()
 
     def _check_blowup(self, t_bound: float, pe_bound: float):
@@ -385,56 +391,16 @@ class Session:
             raise SimulationError(
                 f"the system blew up at step {int(self.thermo('step'))}: T = {temp:g} K, pe = {pe / n:g} eV/atom "
                 f"(bounds {t_bound:g} K, {pe_bound:g} eV/atom): {_FIX_LOST}. Restarts written so far are kept "
-                f"in {self.workdir}", log_tail=_tail(self.log_path))
+                f"in {self.workdir}", log_tail=file_tail(self.log_path))
 
 
-def read_thermo(path) -> dict[str, np.ndarray]:
-    """Columns of a pylbs ``thermo.dat`` as numpy arrays keyed by THERMO_COLUMNS.
-
-    Repeated steps (possible only if a file was appended to by hand) keep the last row.
-    """
-    rows = {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            vals = [float(x) for x in line.split()]
-            rows[int(vals[0])] = vals
-    arr = np.array([rows[k] for k in sorted(rows)]) if rows else np.zeros((0, len(THERMO_COLUMNS)))
-    return {c: arr[:, i] for i, c in enumerate(THERMO_COLUMNS)}
-
-
-def dump_steps(path) -> list[int]:
-    """Time steps of the frames in a LAMMPS dump file."""
-    steps = []
-    with open(path) as f:
-        prev = ""
-        for line in f:
-            if prev.startswith("ITEM: TIMESTEP"):
-                steps.append(int(line))
-            prev = line
-    return steps
-
-
-def _truncate_thermo(path: Path, step: int):
-    """Drop thermo rows after ``step`` (they are re-run after a resume)."""
-    if not path.exists():
-        return
-    keep = [ln for ln in path.read_text().splitlines(keepends=True)
-            if ln.startswith("#") or not ln.strip() or int(float(ln.split()[0])) <= step]
-    path.write_text("".join(keep))
-
-
-def _truncate_dump(path: Path, step: int):
-    """Drop dump frames after ``step`` (the resumed run writes them again)."""
-    if not path.exists():
-        return
-    out, cut = [], None
-    with open(path) as f:
-        lines = f.readlines()
-    for i, ln in enumerate(lines):
-        if ln.startswith("ITEM: TIMESTEP") and i + 1 < len(lines) and int(lines[i + 1]) > step:
-            cut = i
-            break
-    out = lines if cut is None else lines[:cut]
-    path.write_text("".join(out))
+def _last_temperature(thermo: Path) -> float | None:
+    """Temperature of the last row of thermo.dat (read from its end; None before the first row)."""
+    try:
+        with open(thermo, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 400))
+            rows = [ln for ln in f.read().decode(errors="replace").splitlines() if ln and not ln.startswith("#")]
+        return float(rows[-1].split()[THERMO_COLUMNS.index("temp")]) if rows else None
+    except (OSError, ValueError, IndexError):
+        return None

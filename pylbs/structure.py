@@ -13,8 +13,7 @@ configuration:
 * :func:`write_lammps_data` writes LAMMPS ``atom_style charge`` data with the
   four types of :data:`pylbs.glasses.TYPE_MAP` always declared.
 
-Command line: ``python -m pylbs.structure --glass LBS-20-60-20 --atoms 300 --out initial.data``
-(same as ``pylbs build ...``).
+Command line: ``pylbs build --glass LBS-20-60-20 --atoms 300 --out initial.data``.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StructureError
-from .glasses import ATOMIC_MASS, OXIDE_ATOMS, TYPE_MAP, Composition, Glass, get_glass
+from .glasses import ATOMIC_MASS, OXIDE_ATOMS, TYPE_MAP, Composition, Glass
 
 #: Avogadro's number / 1e24: converts g/mol per Angstrom^3 to g/cm^3.
 _NA_PER_A3 = 0.602214076
@@ -60,10 +59,14 @@ DEFAULT_MIN_DISTANCES = {
 _OXIDES = ("SiO2", "B2O3", "Li2O")
 
 
-def _as_composition(glass_or_composition) -> Composition:
-    if isinstance(glass_or_composition, Composition):
+def _as_glass(glass_or_composition) -> Glass:
+    """The glass a structure is built for: resolved by the caller (pylbs.glasses.get_glass), never from a name here."""
+    if isinstance(glass_or_composition, Glass):
         return glass_or_composition
-    return get_glass(glass_or_composition).composition
+    if isinstance(glass_or_composition, Composition):
+        return Glass(glass_or_composition)
+    raise StructureError(f"expected a pylbs.glasses.Glass or Composition, got {glass_or_composition!r}: resolve "
+                         "a name once with pylbs.glasses.get_glass('LBS-20-60-20')")
 
 
 def _oxide_units(mol: tuple[Fraction, ...]) -> tuple[int, ...]:
@@ -99,7 +102,7 @@ def atom_counts(composition, n_atoms: int, exact: bool = True,
     total is ``sum(counts.values())``. Raises StructureError when ``n_atoms`` is
     too small for every oxide present to appear at least once.
     """
-    comp = _as_composition(composition)
+    comp = _as_glass(composition).composition
     if not isinstance(n_atoms, (int, np.integer)) or n_atoms <= 0:
         raise StructureError(f"n_atoms={n_atoms!r}: give a positive integer number of atoms")
     present = [ox for ox, x in zip(_OXIDES, (comp.sio2, comp.b2o3, comp.li2o)) if x > 0]
@@ -148,6 +151,13 @@ def density_of(atoms) -> float:
     return mass / (_NA_PER_A3 * atoms.get_volume())
 
 
+def rescaled_to_density(atoms, density: float):
+    """A copy of ``atoms`` with the cell (and positions) scaled isotropically to ``density`` g/cm^3."""
+    out = atoms.copy()
+    out.set_cell(atoms.cell * (density_of(atoms) / density) ** (1 / 3), scale_atoms=True)
+    return out
+
+
 def _distance_matrix(min_distances) -> np.ndarray:
     table = {tuple(sorted(k)): float(v) for k, v in DEFAULT_MIN_DISTANCES.items()}
     for (a, b), d in (min_distances or {}).items():
@@ -179,7 +189,7 @@ def random_structure(glass_or_composition, n_atoms: int, density: float | None =
     """
     from ase import Atoms
 
-    glass: Glass = get_glass(glass_or_composition)
+    glass = _as_glass(glass_or_composition)
     if density is None:
         density = glass.density
     if density is None:
@@ -324,9 +334,3 @@ def _atomic_number(el: str) -> int:
     from ase.data import atomic_numbers
 
     return atomic_numbers[el]
-
-
-if __name__ == "__main__":  # python -m pylbs.structure ...
-    from .cli import main
-
-    raise SystemExit(main(["build", *__import__("sys").argv[1:]]))

@@ -10,7 +10,7 @@ or returns the finished result.
 
 import sys
 
-from pylbs.cli import quench, quench_parser, run_guarded
+from pylbs.cli import main
 
 if __name__ == "__main__":
-    sys.exit(run_guarded(quench, quench_parser().parse_args()))
+    sys.exit(main(["quench", *sys.argv[1:]]))

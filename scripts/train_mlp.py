@@ -20,8 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pylbs.cli import run_guarded
-from pylbs.mlp.cli import cmd_generate, cmd_import, cmd_label, cmd_test, cmd_train
+from pylbs.cli.common import run_guarded
+from pylbs.cli.mlp import cmd_generate, cmd_import, cmd_label, cmd_test, cmd_train
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from pylbs.glasses import get_glass
 
 _ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/fmp_helpers.py
@@ -78,7 +81,7 @@ def md_small_glass():
     """A 105-atom random LBS-20-60-20 (5 formula-unit sets) at 2.21 g/cm^3."""
     from pylbs.structure import random_structure
 
-    return random_structure("LBS-20-60-20", 105, seed=3)
+    return random_structure(get_glass("LBS-20-60-20"), 105, seed=3)
 
 
 # ----------------------------------------------------------------- tiny DeepMD model
@@ -92,7 +95,7 @@ def tiny_dp_model(tmp_path_factory, fmp_plugin):
     from pylbs.mlp.train import TrainingSettings, train_and_freeze
 
     work = tmp_path_factory.mktemp("tiny_dp")
-    system = sample_fmp_frames("LBS-20-60-20", n_atoms=100, temperatures=(1500.0, 600.0),
+    system = sample_fmp_frames(get_glass("LBS-20-60-20"), n_atoms=100, temperatures=(1500.0, 600.0),
                                frames_per_temperature=12, steps_between=40, seed=3)
     train, valid = system.sub_system(range(0, 20)), system.sub_system(range(20, 24))
     train.to("deepmd/npy", work / "train")
@@ -102,3 +105,19 @@ def tiny_dp_model(tmp_path_factory, fmp_plugin):
                                 stop_lr=1e-5, batch_size=1, disp_freq=50, save_freq=200)
     model = train_and_freeze([work / "train"], [work / "valid"], work / "model", settings)
     return model, work / "train"
+
+
+@pytest.fixture(scope="session")
+def start_data(tiny_dp_model, tmp_path_factory):
+    """A 105-atom FMP configuration (the last training frame, 600 K) as LAMMPS data."""
+    from ase import Atoms
+
+    from pylbs.glasses import TYPE_MAP
+    from pylbs.structure import write_lammps_data
+
+    _, train = tiny_dp_model
+    types = np.loadtxt(train / "type.raw", dtype=int)
+    x = np.load(train / "set.000" / "coord.npy")[-1].reshape(-1, 3)
+    cell = np.load(train / "set.000" / "box.npy")[-1].reshape(3, 3)
+    atoms = Atoms([TYPE_MAP[t] for t in types], positions=x, cell=cell, pbc=True)
+    return write_lammps_data(atoms, tmp_path_factory.mktemp("mlp_start") / "start.data")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from ase.io import write
 
 from _lbs_structures import quartz, ring_classes
-from pylbs.analysis.analyze import add_analyze_parser, analyze
+from pylbs.analysis.analyze import analyze
+from pylbs.cli import main
 from pylbs.structure import write_lammps_data
 
 ISSUE_KEYS = {"n_atoms", "fraction_4B", "fraction_5Si", "coordination", "rings", "three_membered_boron",
@@ -32,11 +33,12 @@ def _check_ring_classes(res):
 
 def test_cli_json_on_lammps_data(tmp_path):
     path = write_lammps_data(ring_classes(), tmp_path / "rings.data")
-    out = subprocess.run([sys.executable, "-m", "pylbs.analysis.analyze", str(path), "--json", "--members"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "pylbs.cli", "analyze", str(path), "--json", "--members",
+                          "--plot", str(tmp_path / "rings.png")], capture_output=True, text=True, check=True)
     res = json.loads(out.stdout)
     assert ISSUE_KEYS <= set(res)
     _check_ring_classes(res)
+    assert res["plot"] == str(tmp_path / "rings.png") and (tmp_path / "rings.png").read_bytes()[:4] == b"\x89PNG"
     assert len(res["rings"]["three_membered_rings"]) == 5
     assert res["n_frames"] == 1 and res["std"]["fraction_4B"] == 0.0
     assert res["bond_angles"]["mean"]["B-O-B"] == pytest.approx(120.0)
@@ -51,7 +53,8 @@ def test_trajectory_mean_and_std(tmp_path):
     assert [f["three_membered_boron"]["0"] for f in res["per_frame"]] == [1, 1, 1]
     assert [f["rings"]["size_histogram"]["3"] for f in res["per_frame"]] == [5, 1, 2]
     assert res["mean"]["rings.size_histogram.3"] == pytest.approx(8 / 3)
-    assert res["std"]["three_membered_boron.1"] == pytest.approx(((2 / 3) * (1 / 3)) ** 0.5)
+    assert res["std"]["three_membered_boron.1"] == pytest.approx((1 / 3) ** 0.5)  # [1, 0, 1], ddof = 1
+    assert res["std_convention"].startswith("sample standard deviation (ddof=1)")
     assert res["rings"]["size_histogram"]["3"] == pytest.approx(8 / 3)
     assert res["three_membered_boron"]["1"] == pytest.approx(2 / 3)
     _check_ring_classes(res["per_frame"][0])
@@ -72,12 +75,10 @@ def test_quartz_and_parser_wiring(capsys):
     assert {k: v for k, v in res["rings"]["size_histogram"].items() if v} == {"6": 81, "8": 405}
     assert res["rings"]["per_formula_unit"]["8"] == pytest.approx(5.0)
 
-    parser = argparse.ArgumentParser(prog="pylbs")
-    add_analyze_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["analyze", "missing.data", "--cutoff", "B-O=1.8", "--frames", "0:2"])
-    assert args.cutoff == [(("B", "O"), 1.8)] and args.frames == "0:2"
-    assert args.func(args) == 2  # missing file: message on stderr, exit status 2
-    assert "no file missing.data" in capsys.readouterr().err
+    assert main(["analyze", "missing.data", "--cutoff", "B-O=1.8", "--frames", "0:2"]) == 2
+    assert "no file missing.data" in capsys.readouterr().err  # one line, exit status 2
+    assert main(["analyze", "missing.data", "--cutoff", "B-O:1.8"]) == 2
+    assert "--cutoff 'B-O:1.8': write it as ELEMENT-ELEMENT=NUMBER" in capsys.readouterr().err
 
 
 def test_replica_statistics():
@@ -87,5 +88,5 @@ def test_replica_statistics():
     rep = replica_statistics(runs)
     assert rep["n_replicas"] == 2
     assert rep["mean"]["rings.size_histogram.3"] == pytest.approx(3.5)
-    assert rep["std"]["rings.size_histogram.3"] == pytest.approx(1.5)
+    assert rep["std"]["rings.size_histogram.3"] == pytest.approx(np.std([5, 2], ddof=1))
     assert rep["mean"]["fraction_4B"] == pytest.approx((6 / 16 + 5 / 16) / 2)

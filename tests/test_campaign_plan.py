@@ -11,7 +11,8 @@ import pytest
 from pylbs.campaign import CampaignError, CampaignRunner, expand, load_campaign
 from pylbs.campaign.spec import parse_campaign
 from pylbs.glasses import CATALOG
-from pylbs.protocol import default_t_max
+from pylbs.protocols.schedules import default_t_max
+from pylbs.glasses import get_glass
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,7 @@ def test_paper_campaign_is_the_full_protocol():
     cmd = m.render("mpirun -np {np}", "python")
     assert cmd.startswith("mpirun -np 1 python -m pylbs.cli quench --from")
     assert "--schedule anneal" in cmd and "--seed 2" in cmd and "model.pth" in cmd
-    t_max = default_t_max("LBS-20-60-20")  # the folder pylbs quench --mlp writes into
+    t_max = default_t_max(get_glass("LBS-20-60-20"))  # the folder pylbs quench --mlp writes into
     assert m.summary == f"runs/mlp-anneal/LBS-20-60-20/n1000/r2/mlp-anneal-T{t_max:g}/summary.json"
     d = next(t for t in tasks if t.kind == "diffusion")
     assert "--temperatures 500 600 700 900" in d.command and d.deps[0].startswith("mlp-")

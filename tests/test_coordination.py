@@ -6,6 +6,7 @@ from ase import Atoms
 
 from pylbs.analysis import coordination, coordination_modifier, make_coordination_modifier
 from pylbs.structure import random_structure, write_lammps_data
+from pylbs.glasses import get_glass
 
 TRI = np.array([[1, 0, 0], [-0.5, np.sqrt(3) / 2, 0], [-0.5, -np.sqrt(3) / 2, 0]])
 TET = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3)
@@ -65,7 +66,7 @@ def test_cutoffs_and_what_is_not_counted():
 def test_matches_brute_force_and_file_inputs(tmp_path):
     from ase.neighborlist import neighbor_list
 
-    atoms = random_structure("LBS-20-60-20", 294, seed=4, density=2.6,
+    atoms = random_structure(get_glass("LBS-20-60-20"), 294, seed=4, density=2.6,
                              min_distances={("B", "O"): 1.2, ("Si", "O"): 1.4})
     r = coordination(atoms)
     sym = np.array(atoms.get_chemical_symbols())

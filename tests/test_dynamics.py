@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 import independent
+from pylbs.glasses import ATOMIC_MASS
+from pylbs.lammps_io import Trajectory, read_trajectory
 from pylbs.analysis import diffusion as dif
 from pylbs.analysis.tg import TgAnalysis, fit_tg, plot_tg, tg_over_replicas
 from pylbs.errors import AnalysisError
-from pylbs.protocol import ProtocolError, Schedule, Stage, stage_commands
+from pylbs.protocols.schedules import ProtocolError, Schedule, Stage, StageRun
 
 TG_TRUE = 1122.0
 
@@ -47,7 +49,7 @@ def test_random_walk_recovers_D_through_a_wrapped_dump(tmp_path):
     types = np.array([1] * 60 + [4] * 60)
     _write_dump(tmp_path / "walk.lammpstrj", np.arange(n_frames) * 500, np.arange(1, n_atoms + 1), types,
                 wrapped, images, box)
-    traj = dif.read_dump(tmp_path / "walk.lammpstrj")
+    traj = read_trajectory(tmp_path / "walk.lammpstrj")
     np.testing.assert_allclose(traj.positions, walk, atol=1e-6)
     msd = dif.species_msd(traj, remove_drift=False)
     assert set(msd) == {"Li", "O"}
@@ -55,7 +57,7 @@ def test_random_walk_recovers_D_through_a_wrapped_dump(tmp_path):
     # D: a bigger walk in memory (2000 Li, 300 ps as in the paper, expected scatter of D ~2.5 %),
     # fitted over lags of 50-150 ps after dropping the first 50 ps
     walk = np.cumsum(rng.normal(0, np.sqrt(2 * d_true * dt_ps), (601, 2000, 3)), axis=0)
-    big = dif.Trajectory(np.arange(601) * 500, np.arange(1, 2001), np.ones(2000, int), walk,
+    big = Trajectory(np.arange(601) * 500, np.arange(1, 2001), np.ones(2000, int), walk,
                          np.repeat(np.eye(3)[None] * 30.0, 601, axis=0))
     res = dif.MSDAnalysis(timestep_ps=0.001, window=(50, 150), discard_ps=50, remove_drift=False).compute(big)
     fit = res.result.fits["Li"]
@@ -119,8 +121,7 @@ def test_nernst_einstein_units(tmp_path):
 
 def test_npt_stage_commands():
     s = Stage("heat", 300, 1300, 2.0, "npt", pressure_bar=1.0)
-    cmds = stage_commands(s, start_step=0)
-    assert cmds[0] == "fix pylbs_md all npt temp 300 1300 0.1 iso 1 1 1"
+    assert StageRun(s, 0, 2000).fix() == "fix pylbs_md all npt temp 300 1300 0.1 iso 1 1 1"
     assert Schedule((s,)).to_dict()["stages"][0]["pressure_bar"] == 1.0
     assert "pressure_bar" not in Schedule((Stage("a", 300, 300, 1.0),)).to_dict()["stages"][0]
     with pytest.raises(ProtocolError, match="npt"):
@@ -141,7 +142,7 @@ def test_ballistic_li_unwraps_across_boundaries(tmp_path, md_small_glass):
                     f"dump d all custom 100 {tmp_path / 'b.lammpstrj'} id type x y z ix iy iz",
                     "dump_modify d format float %.10g", "run 2000"])
         box = md_small_glass.cell[0, 0]
-    traj = dif.read_dump(tmp_path / "b.lammpstrj")
+    traj = read_trajectory(tmp_path / "b.lammpstrj")
     t = traj.times_ps(0.001)
     assert t[-1] == pytest.approx(2.0) and np.abs(np.ptp(traj.positions[:, traj.types == 1], axis=0)).max() > 2 * box
     msd = dif.species_msd(traj, remove_drift=False)
@@ -149,7 +150,7 @@ def test_ballistic_li_unwraps_across_boundaries(tmp_path, md_small_glass):
     np.testing.assert_allclose(msd["O"], 0.0, atol=1e-12)
     # with the centre-of-mass drift removed: Li moves at v - v_com
     sym = traj.symbols()
-    m = np.array([dif._MASSES[x] for x in sym])
+    m = np.array([ATOMIC_MASS[x] for x in sym])
     v_com = v * m[sym == "Li"].sum() / m.sum()
     msd_c = dif.species_msd(traj, remove_drift=True)
     np.testing.assert_allclose(msd_c["Li"], ((v - v_com) @ (v - v_com)) * t ** 2, rtol=1e-6, atol=1e-8)
@@ -160,12 +161,13 @@ def test_ballistic_li_unwraps_across_boundaries(tmp_path, md_small_glass):
 
 def test_fmp_heating_run_ramps_T_and_PE(tmp_path, fmp_plugin, md_small_glass, capsys):
     from pylbs.cli import main
-    from pylbs.dynamics import MINIMIZE_COMMANDS, run_tg_heating
+    from pylbs.lammps_io import read_thermo
     from pylbs.potential import fmp_commands
-    from pylbs.session import read_thermo
+    from pylbs.protocols.schedules import RELAX_START_COMMANDS
+    from pylbs.protocols.tg import run_tg_heating
 
     kw = dict(replicas=2, t_start=300.0, t_max=1500.0, rate_K_per_ps=10.0, time_scale=0.012, thermo_every=10,
-              prepare=MINIMIZE_COMMANDS)
+              prepare=RELAX_START_COMMANDS)
     s = run_tg_heating(md_small_glass, tmp_path / "tg", fmp_commands(), **kw)
     assert s["ensemble"] == "npt" and s["rate_K_per_ps"] == pytest.approx(10.0 / 0.012)
     assert len(s["replicas"]) == 2 and s["replicas"][0]["seed"] != s["replicas"][1]["seed"]
@@ -174,15 +176,15 @@ def test_fmp_heating_run_ramps_T_and_PE(tmp_path, fmp_plugin, md_small_glass, ca
     fits = [fit_tg(*np.loadtxt(r["heating_curve"])[:, [1, 3]].T, t_min=360.0).tg for r in s["replicas"]]
     assert s["tg_per_replica_K"] == pytest.approx(fits) and s["tg_K"] == pytest.approx(np.mean(fits))
     assert s["tg_err_K"] == pytest.approx(np.std(fits, ddof=1)) and (tmp_path / "tg" / "tg.png").exists()
-    th = read_thermo(tmp_path / "tg" / "replica_1" / "thermo.dat")
+    th = read_thermo(tmp_path / "tg" / "replica-1" / "thermo.dat")
     n = len(th["step"])
     assert th["temp"][-n // 5:].mean() > th["temp"][:n // 5].mean() + 600  # the ramp is followed
-    curve = np.loadtxt(tmp_path / "tg" / "replica_1" / "heating_curve.dat")
+    curve = np.loadtxt(tmp_path / "tg" / "replica-1" / "heating_curve.dat")
     assert np.all(np.diff(curve[:, 1]) > 0) and curve[-1, 1] == pytest.approx(1500.0)
     assert np.corrcoef(curve[:, 1], curve[:, 3])[0, 1] > 0.8  # PE rises with T
     assert np.ptp(curve[:, 4]) > 0  # NPT: the volume moves
     assert run_tg_heating(md_small_glass, tmp_path / "tg", fmp_commands(), **kw) == s  # done: read back
-    files = [str(tmp_path / "tg" / f"replica_{k}" / "heating_curve.dat") for k in (1, 2)]
+    files = [str(tmp_path / "tg" / f"replica-{k}" / "heating_curve.dat") for k in (1, 2)]
     assert main(["tg", *files, "--t-min", "360", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_replicas"] == 2 and out["tg"] == pytest.approx(s["tg_K"], rel=0.05)
@@ -190,12 +192,13 @@ def test_fmp_heating_run_ramps_T_and_PE(tmp_path, fmp_plugin, md_small_glass, ca
 
 def test_deepmd_diffusion_run_and_cli(tmp_path, tiny_dp_model, md_small_glass, capsys):
     from pylbs.cli import main
-    from pylbs.dynamics import MINIMIZE_COMMANDS, run_diffusion
     from pylbs.potential import deepmd_commands
+    from pylbs.protocols.diffusion import run_diffusion
+    from pylbs.protocols.schedules import RELAX_START_COMMANDS
 
     model, _ = tiny_dp_model
     kw = dict(temperatures=(500.0, 900.0), ensemble="nvt", time_scale=0.001, dump_every_ps=2.0,
-              prepare=MINIMIZE_COMMANDS)
+              prepare=RELAX_START_COMMANDS)
     s = run_diffusion(md_small_glass, tmp_path / "d", deepmd_commands(model), **kw)
     assert s["ensemble"] == "nvt" and "room-temperature density" in s["ensemble_note"]
     assert s["fit"]["window_ps"] == pytest.approx([0.05, 0.15]) and s["fit"]["discard_ps"] == pytest.approx(0.05)
@@ -205,7 +208,7 @@ def test_deepmd_diffusion_run_and_cli(tmp_path, tiny_dp_model, md_small_glass, c
         assert np.isfinite(p["D_Li_A2_per_ps"]) and p["C_Li_per_A3"] == pytest.approx(n_li / vol0)
         assert p["sigma_NE_S_per_cm"] == pytest.approx(
             dif.nernst_einstein(p["C_Li_per_A3"], p["D_Li_A2_per_ps"], p["temperature_K"]))
-    traj = dif.read_dump(s["temperatures"][0]["trajectory"])
+    traj = read_trajectory(s["temperatures"][0]["trajectory"])
     assert len(traj.steps) == 151 and np.all(np.diff(traj.steps) == 2)
     for p in s["temperatures"]:  # D equals a recomputation from the dump (tests/independent.py)
         assert p["D_Li_A2_per_ps"] == pytest.approx(independent.diffusion_coefficient(

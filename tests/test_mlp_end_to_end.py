@@ -10,6 +10,7 @@ import pytest
 from deepmd.infer import DeepPot
 
 from pylbs.cli import main
+from pylbs.glasses import get_glass
 
 TINY = ["--descriptor-neurons", "8,16", "--axis-neuron", "4", "--fitting-neurons", "16,16",
         "--decay-steps", "50", "--stop-lr", "1e-5", "--batch-size", "1", "--disp-freq", "50",
@@ -29,7 +30,7 @@ def test_generate_train_resume_test(tmp_path, fmp_plugin, capsys):
     from pylbs.mlp.fmp_frames import sample_fmp_frames
 
     held = tmp_path / "heldout" / "LBS-20-60-20"
-    sample_fmp_frames("LBS-20-60-20", n_atoms=63, temperatures=(1000.0,), frames_per_temperature=3,
+    sample_fmp_frames(get_glass("LBS-20-60-20"), n_atoms=63, temperatures=(1000.0,), frames_per_temperature=3,
                       steps_between=30, seed=5).to("deepmd/npy", str(held))
 
     # training interrupted after 100 steps (no frozen model yet), then resumed to 200

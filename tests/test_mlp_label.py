@@ -7,12 +7,13 @@ import pytest
 
 from pylbs.glasses import TYPE_MAP
 from pylbs.mlp.label import Screening, label_frames, label_one
+from pylbs.glasses import get_glass
 
 
 def _frames():
     from pylbs.structure import random_structure
 
-    base = random_structure("LBS-20-60-20", 21, seed=4)  # 21 atoms, 8.1 A box
+    base = random_structure(get_glass("LBS-20-60-20"), 21, seed=4)  # 21 atoms, 8.1 A box
     frames = []
     for k in range(6):
         a = base.copy()

@@ -1,4 +1,4 @@
-"""The DeepMD stage (pylbs.mlp_quench): schedules as data, real LAMMPS + deepmd runs of the
+"""The DeepMD stage (pylbs.protocols.mlp_quench): schedules as data, real LAMMPS + deepmd runs of the
 session's tiny model: temperature profile, Emin, replicas, resume, and the unphysical-event guard.
 
 The tiny model (tests/conftest.py) has never seen short distances: in plain MD its atoms
@@ -14,7 +14,9 @@ import pytest
 
 from pylbs.errors import UnphysicalEventError
 from pylbs.glasses import TYPE_MAP
-from pylbs.protocol import (Schedule, Stage, deck_variables, default_t_max, mlp_schedule, parse_deck_variables)
+from pylbs.protocols.decks import MLP_DECK_GLASS, deck_variables, mlp_deck, parse_deck_variables
+from pylbs.protocols.schedules import Schedule, Stage, default_t_max, mlp_schedule
+from pylbs.glasses import get_glass
 
 DECK = Path(__file__).resolve().parents[1] / "lammps_inputs" / "mlp_anneal.in"
 CORE = (0.9, 1.3)
@@ -45,38 +47,21 @@ def test_mlp_schedules_are_the_papers():
 
 
 def test_default_t_max_rule():
-    assert default_t_max("LBS-50-10-40") == 2000 and default_t_max("LBS-20-60-20") == 1700
-    assert default_t_max("LBS-0-50-50") == 1500 and default_t_max("LBS-5-35-60") == 1600
+    assert default_t_max(get_glass("LBS-50-10-40")) == 2000 and default_t_max(get_glass("LBS-20-60-20")) == 1700
+    assert default_t_max(get_glass("LBS-0-50-50")) == 1500 and default_t_max(get_glass("LBS-5-35-60")) == 1600
     from pylbs.glasses import CATALOG
-    assert all(1500 <= default_t_max(g) <= 2000 for g in CATALOG)
+    assert all(1500 <= default_t_max(g) <= 2000 for g in CATALOG.values())
 
 
 def test_raw_deck_is_generated_from_the_schedule():
-    from pylbs.mlp_quench import deck_schedule, render_mlp_deck
-
     text = DECK.read_text()
-    assert text == render_mlp_deck(deck_schedule()), \
-        "lammps_inputs/mlp_anneal.in is stale: python -m pylbs.mlp_quench > lammps_inputs/mlp_anneal.in"
-    deck, expected = parse_deck_variables(text), deck_variables(deck_schedule())
+    assert text == mlp_deck(), "lammps_inputs/mlp_anneal.in is stale: run `pylbs deck --write`"
+    schedule = mlp_schedule("anneal", default_t_max(get_glass(MLP_DECK_GLASS)))
+    deck, expected = parse_deck_variables(text), deck_variables(schedule)
     assert {k: deck[k] for k in expected} == expected
 
 
 # ----------------------------------------------------------------- real runs
-
-@pytest.fixture(scope="module")
-def start_data(tiny_dp_model, tmp_path_factory):
-    """A 105-atom FMP configuration (the last training frame, 600 K) as LAMMPS data."""
-    from ase import Atoms
-
-    from pylbs.structure import write_lammps_data
-
-    _, train = tiny_dp_model
-    types = np.loadtxt(train / "type.raw", dtype=int)
-    x = np.load(train / "set.000" / "coord.npy")[-1].reshape(-1, 3)
-    cell = np.load(train / "set.000" / "box.npy")[-1].reshape(3, 3)
-    atoms = Atoms([TYPE_MAP[t] for t in types], positions=x, cell=cell, pbc=True)
-    return write_lammps_data(atoms, tmp_path_factory.mktemp("mlp_start") / "start.data")
-
 
 def _short(n_hold=100, n_sample=60, t=1000.0, frames=3):
     return Schedule((Stage("hold", t, t, n_hold * 1e-3),
@@ -85,11 +70,12 @@ def _short(n_hold=100, n_sample=60, t=1000.0, frames=3):
 
 def test_profile_emin_and_summary(tiny_dp_model, start_data, tmp_path):
     """fast schedule to 1500 K at time scale 0.002 (1280 steps): T follows the ramp, Emin lowers pe."""
-    from pylbs.mlp_quench import Guard, run_mlp_quench
-    from pylbs.session import read_thermo
+    from pylbs.lammps_io import read_thermo
+    from pylbs.protocols.guard import Guard
+    from pylbs.protocols.mlp_quench import run_mlp_quench
 
     model, _ = tiny_dp_model
-    s = run_mlp_quench(start_data, [model], tmp_path, kind="fast", t_max=1500, time_scale=0.002, sample_frames=4,
+    s = run_mlp_quench(start_data, [model], tmp_path, glass=get_glass("LBS-20-60-20"), kind="fast", t_max=1500, time_scale=0.002, sample_frames=4,
                        zbl_core=CORE, guard=Guard(LENIENT, check_every_ps=0.16),
                        emin_commands=("min_style cg", "minimize 0.0 1.0e-3 300 3000"))
     sched = mlp_schedule("fast", 1500, sample_frames=4).scaled(0.002)
@@ -113,10 +99,12 @@ def test_profile_emin_and_summary(tiny_dp_model, start_data, tmp_path):
 
 
 def test_replicas_differ_by_seed_only_and_record_deviation(tiny_dp_model, start_data, tmp_path):
-    from pylbs.mlp_quench import Guard, read_model_devi, run_mlp_quench
+    from pylbs.lammps_io import read_model_devi
+    from pylbs.protocols.guard import Guard
+    from pylbs.protocols.mlp_quench import run_mlp_quench
 
     model, _ = tiny_dp_model
-    kw = dict(schedule=_short(), replicas=2, seed=5, emin=False, zbl_core=CORE,
+    kw = dict(glass=get_glass("LBS-20-60-20"), schedule=_short(), replicas=2, seed=5, emin=False, zbl_core=CORE,
               guard=Guard(LENIENT, max_devi_f=1e-6, out_freq=10, check_every_ps=0.05))
     s = run_mlp_quench(start_data, [model, model], tmp_path, **kw)  # same model twice: deviation exactly 0
     assert s["seeds"] == [5, 6] and s["replicas"] == 2
@@ -137,15 +125,16 @@ def test_replicas_differ_by_seed_only_and_record_deviation(tiny_dp_model, start_
 def test_resume_and_overlap_guard(tiny_dp_model, start_data, tmp_path, monkeypatch):
     """Killed at step 150 -> resumes from the step-100 restart; a provoked overlap stops the run
     before its checkpoint and saves frames; the next call resumes from the last good restart."""
-    from pylbs import mlp_quench
-    from pylbs.mlp_quench import Guard, run_mlp_replica
-    from pylbs.session import dump_steps, read_thermo
+    from pylbs.lammps_io import dump_steps, read_thermo
+    from pylbs.protocols import guard as guard_module
+    from pylbs.protocols.guard import Guard
+    from pylbs.protocols.mlp_quench import run_mlp_replica
 
     model, _ = tiny_dp_model
     sched = Schedule((Stage("hold", 1000.0, 1000.0, 0.2), Stage("sample", 300.0, 300.0, 0.1, dump_every_ps=0.01)))
     kw = dict(seed=3, emin=False, zbl_core=CORE, thermo_every=10)
     good = Guard(LENIENT, check_every_ps=0.05)
-    original = mlp_quench._GuardRun.__call__
+    original = guard_module.GuardRun.__call__
 
     class Killed(Exception):
         pass
@@ -155,10 +144,10 @@ def test_resume_and_overlap_guard(tiny_dp_model, start_data, tmp_path, monkeypat
             raise Killed("simulated kill")
         original(self, session, step)
 
-    monkeypatch.setattr(mlp_quench._GuardRun, "__call__", killed_at_150)
+    monkeypatch.setattr(guard_module.GuardRun, "__call__", killed_at_150)
     with pytest.raises(Killed):
         run_mlp_replica(start_data, [model], tmp_path, sched, guard=good, **kw)
-    monkeypatch.setattr(mlp_quench._GuardRun, "__call__", original)
+    monkeypatch.setattr(guard_module.GuardRun, "__call__", original)
     assert json.loads((tmp_path / "progress.json").read_text())["step"] == 100
 
     strict = Guard({**LENIENT, ("B", "O"): 1.6}, check_every_ps=0.05)  # every BO3 bond (1.37 A) "overlaps"
@@ -183,7 +172,9 @@ def test_resume_and_overlap_guard(tiny_dp_model, start_data, tmp_path, monkeypat
 def test_model_deviation_guard(tiny_dp_model, start_data, tmp_path):
     """A second, barely trained model disagrees with the first: the guard stops at the first check."""
     from pylbs.mlp.train import TrainingSettings, train_and_freeze
-    from pylbs.mlp_quench import Guard, read_model_devi, run_mlp_replica
+    from pylbs.lammps_io import read_model_devi
+    from pylbs.protocols.guard import Guard
+    from pylbs.protocols.mlp_quench import run_mlp_replica
 
     model, train = tiny_dp_model
     other = train_and_freeze([train], [train], tmp_path / "m2", TrainingSettings(
@@ -211,8 +202,7 @@ def test_model_deviation_guard(tiny_dp_model, start_data, tmp_path):
 def test_raw_deck_runs(tiny_dp_model, start_data, tmp_path, monkeypatch):
     """lammps_inputs/mlp_anneal.in from a data file at scale 1e-4 (116 steps), then Emin."""
     from pylbs.lammps_env import start_lammps
-    from pylbs.mlp_quench import deck_schedule
-    from pylbs.session import dump_steps
+    from pylbs.lammps_io import dump_steps
 
     model, _ = tiny_dp_model
     monkeypatch.chdir(tmp_path)
@@ -224,7 +214,7 @@ def test_raw_deck_runs(tiny_dp_model, start_data, tmp_path, monkeypatch):
         step = int(lmp.get_thermo("step"))
     finally:
         lmp.close()
-    n = deck_schedule().scaled(1e-4).n_steps()
+    n = mlp_schedule("anneal", default_t_max(get_glass(MLP_DECK_GLASS))).scaled(1e-4).n_steps()
     assert n == 116 and n < step <= n + 20  # at most emin_iter minimisation steps come on top
     assert (tmp_path / "md_final.data").exists() and (tmp_path / "emin.data").exists()
     assert dump_steps(tmp_path / "trajectory.lammpstrj")[-1] == n

@@ -9,7 +9,7 @@ _SCRIPT = textwrap.dedent("""
     from pylbs.lammps_env import mpi_comm
     from pylbs.errors import AnalysisError
     from pylbs.mpiutil import on_rank0
-    from pylbs.cli import run_guarded
+    from pylbs.cli.common import run_guarded
 
     comm = mpi_comm()
 

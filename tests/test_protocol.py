@@ -1,14 +1,17 @@
-"""Schedules as data; the raw deck equals the Python schedule; a real run follows the ramp."""
+"""Schedules as data; one place renders a stage; both raw decks are the renderer's output; a real run
+follows the ramp."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pylbs.protocol import (ProtocolError, Schedule, Stage, deck_variables, fmp_melt_quench_schedule,
-                            parse_deck_variables, stage_commands)
+from pylbs.protocols.decks import DECKS, deck_variables, mlp_deck, parse_deck_variables
+from pylbs.protocols.schedules import (ProtocolError, Schedule, Stage, StageRun, fmp_melt_quench_schedule, stage_runs,
+                                       thermostat_fix)
 
-DECK = Path(__file__).resolve().parents[1] / "lammps_inputs" / "melt_quench_fmp.in"
+INPUTS = Path(__file__).resolve().parents[1] / "lammps_inputs"
+DECK = INPUTS / "melt_quench_fmp.in"
 
 
 def test_paper_schedule():
@@ -25,12 +28,27 @@ def test_paper_schedule():
 
 def test_stage_commands_single_place():
     q = fmp_melt_quench_schedule().stages[1]
-    assert stage_commands(q, 0.001, 1, start_step=500_000) == [
-        "fix pylbs_md all nvt temp 3500 300 0.1", "run 3200000 start 500000 stop 3700000", "unfix pylbs_md"]
+    sr = stage_runs(fmp_melt_quench_schedule())[1]
+    assert (sr.start_step, sr.stop_step) == (500_000, 3_700_000)
+    assert sr.commands() == ["fix pylbs_md all nvt temp 3500 300 0.1", "run 3200000 start 500000 stop 3700000",
+                             "unfix pylbs_md"]
     # a chunk keeps the whole-stage ramp through start/stop
-    assert stage_commands(q, 0.001, 1, start_step=0, n_steps=100, chunk=(40, 60))[1] == "run 20 start 0 stop 100"
+    part = StageRun(q, 0, 100)
+    assert part.run(40, 60) == "run 20 start 0 stop 100"
     with pytest.raises(ProtocolError):
-        stage_commands(q, 0.001, 1, start_step=0, n_steps=100, chunk=(40, 160))
+        part.run(40, 160)
+
+
+def test_npt_is_never_rendered_as_nvt():
+    npt = fmp_melt_quench_schedule(ensemble="npt", pressure_bar=2.0)
+    assert {st.ensemble for st in npt.stages} == {"npt"}
+    assert StageRun(npt.stages[0], 0, 10).fix() == "fix pylbs_md all npt temp 3500 3500 0.1 iso 2 2 1"
+    assert thermostat_fix(npt.stages[1], "md", t_start="${T0_2}", t_end="${T1_2}", tdamp="${tdamp}",
+                          pressure="${P_2}") == "fix md all npt temp ${T0_2} ${T1_2} ${tdamp} iso ${P_2} ${P_2} 1"
+    # the same schedule as a deck: every stage's fix is npt, with its pressure as a variable
+    deck = mlp_deck(npt)
+    assert deck.count("fix             md all npt temp") == 3 and "all nvt" not in deck
+    assert parse_deck_variables(deck)["P_1"] == "2"
 
 
 def test_invalid_stages():
@@ -44,25 +62,23 @@ def test_invalid_stages():
         fmp_melt_quench_schedule().scaled(0)
 
 
-def test_raw_deck_matches_schedule():
+@pytest.mark.parametrize("name", sorted(DECKS))
+def test_raw_decks_are_the_renderers_output(name):
+    """Each whole deck file equals pylbs.protocols.decks' rendering of the Python schedule."""
+    assert (INPUTS / name).read_text() == DECKS[name](), f"lammps_inputs/{name} is stale: run `pylbs deck --write`"
+
+
+def test_fmp_deck_variables_are_the_papers_schedule():
     deck = parse_deck_variables(DECK.read_text())
     expected = deck_variables(fmp_melt_quench_schedule())
-    for key, value in expected.items():
-        assert key in deck, f"{DECK.name} lacks variable {key}"
-        if key.startswith("name_"):
-            assert deck[key] == value
-        else:
-            assert float(deck[key]) == pytest.approx(float(value)), key
-    # every stage variable is used by a fix nvt / run line
-    text = DECK.read_text()
-    for i in range(1, int(expected["nstages"]) + 1):
-        assert f"fix             md all nvt temp ${{T0_{i}}} ${{T1_{i}}} ${{tdamp}}" in text
-        assert f"variable n_{i} equal round(v_ps_{i}*v_scale/v_dt)" in text
+    assert {k: deck[k] for k in expected} == expected
+    assert (deck["T0_2"], deck["T1_2"], deck["ps_2"]) == ("3500", "300", "3200")  # 1 K/ps
 
 
 def test_real_run_follows_ramp(tmp_path, md_teter, md_small_glass):
     """Thermo temperature tracks hold 1500 K -> cool to 600 K in a real (chunked) LAMMPS run."""
-    from pylbs.session import Session, read_thermo
+    from pylbs.lammps_io import read_thermo
+    from pylbs.session import Session
 
     sched = Schedule((Stage("hold", 1500, 1500, 1.0), Stage("cool", 1500, 600, 2.0)))
     with Session(tmp_path, require=()) as s:

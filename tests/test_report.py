@@ -11,7 +11,7 @@ from pylbs import paper_data
 from pylbs.campaign.store import Store
 from pylbs.campaign.tasks import Task
 from pylbs.glasses import CATALOG
-from pylbs.report import write_report
+from pylbs.campaign.report import write_report
 
 
 def _rec(store, kind, glass, r, summary, stage=None, potential="fmp", n=300):

@@ -13,6 +13,7 @@ from scipy.spatial import cKDTree
 from _lbs_structures import quartz, ring_classes
 from pylbs.analysis.rings import make_rings_modifier, ring_statistics, rings_modifier
 from pylbs.errors import AnalysisError
+from pylbs.glasses import get_glass
 
 
 def test_three_ring_classes_known():
@@ -144,7 +145,7 @@ def _brute_force_three_rings(atoms, cut=2.4):
 def test_three_rings_match_brute_force_on_random_glass():
     from pylbs.structure import random_structure
 
-    atoms = random_structure("LBS-20-60-20", 600, seed=3)
+    atoms = random_structure(get_glass("LBS-20-60-20"), 600, seed=3)
     cut = 2.4  # generous cutoffs: a dense random network with many 3MRs and chords
     r = ring_statistics(atoms, cutoffs={"B-O": cut, "Si-O": cut}, max_size=6)
     ours = {frozenset(int(x) for x in row) for row in r.three_rings}

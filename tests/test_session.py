@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from pylbs.errors import PylbsError, SimulationError
-from pylbs.protocol import Schedule, Stage
-from pylbs.session import Session, dump_steps, read_thermo, required_styles
+from pylbs.lammps_io import dump_steps, read_thermo
+from pylbs.potential import required_styles
+from pylbs.protocols.schedules import Schedule, Stage
+from pylbs.session import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = str(ROOT / ".venv" / "bin" / "python")
@@ -24,12 +26,13 @@ RUNNER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     from conftest import md_teter_commands
-    from pylbs.protocol import Schedule, Stage
+    from pylbs.glasses import get_glass
+    from pylbs.protocols.schedules import Schedule, Stage
     from pylbs.session import Session
     from pylbs.structure import random_structure
     sched = Schedule((Stage("warm", 300, 1200, 1.0), Stage("hot", 1200, 1200, 1.0), Stage("cool", 1200, 300, 1.0)))
     with Session(sys.argv[1], require=(), log_append=True) as s:
-        r = s.run_schedule(sched, potential=md_teter_commands(), atoms=random_structure("LBS-20-60-20", 105, seed=3),
+        r = s.run_schedule(sched, potential=md_teter_commands(), atoms=random_structure(get_glass("LBS-20-60-20"), 105, seed=3),
                            seed=5, restart_every_ps=0.25, thermo_every=50, dump_every_ps=0.1,
                            prepare=["minimize 1e-4 1e-6 100 1000"])
     print(r)

@@ -11,33 +11,26 @@ trajectory; ``per_frame`` has every frame's values and ``mean``/``std`` the
 statistics of the scalar quantities (std = 0 for one frame). NaN (no B, no 3B) is
 written as JSON ``null``.
 
-Command line::
-
-    python -m pylbs.analysis.analyze glass.data --json
-    python -m pylbs.analysis.analyze cooling.dump --frames 100: --json
-    pylbs analyze ...   (once cli.py calls add_analyze_parser / run_analyze)
+Command line: ``pylbs analyze glass.data --json``, ``pylbs analyze cooling.dump --frames 100: --json``
+(:mod:`pylbs.cli.analyze`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import sys
 from pathlib import Path
 
-import numpy as np
 
-from ..errors import AnalysisError, PylbsError
+from ..errors import AnalysisError
+from ..jsonio import json_safe
+from ..stats import STD_CONVENTION, mean_std
+from .coordination import coordination
 from .network import build_network, iter_frames, network_cutoffs
-from .rings import DEFAULT_MAX_SIZE, _from_network
-from .structure_stats import _angles_from_network
+from .rings import DEFAULT_MAX_SIZE, rings_of_network
+from .structure_stats import angles_of_network
 
 
 def _coordination(data, cutoffs):
     """Coordination of one prepared frame through pylbs.analysis.coordination (its own bonds)."""
-    from .coordination import coordination
-
     res = coordination(data, cutoffs=cutoffs)
     hist = {el: {str(n): int(c) for n, c in enumerate(h) if c} for el, h in res.histograms.items()}
     return res, hist
@@ -47,8 +40,8 @@ def analyze_frame(data, cutoffs=None, max_ring_size: int = DEFAULT_MAX_SIZE, mem
     """All analyses of one prepared frame (see :func:`pylbs.analysis.network.iter_frames`)."""
     coord, hist = _coordination(data, cutoffs)
     net = build_network(data, cutoffs)
-    rings = _from_network(net, max_ring_size)
-    angles = _angles_from_network(net)
+    rings = rings_of_network(net, max_ring_size)
+    angles = angles_of_network(net)
     r = rings.to_dict(members=members)
     return {
         "n_atoms": net.n_atoms,
@@ -91,10 +84,7 @@ def _stats(per_frame: list[dict]) -> tuple[dict, dict]:
     for k in keys:
         # a CN or ring size absent from a frame counts as 0 there; NaN fractions are skipped
         default = float("nan") if k.startswith(("fraction", "bond_angles")) else 0.0
-        v = np.array([float(r.get(k, default)) for r in rows])
-        v = v[~np.isnan(v)]
-        mean[k] = float(v.mean()) if v.size else float("nan")
-        std[k] = float(v.std()) if v.size else float("nan")
+        mean[k], std[k], _ = mean_std([r.get(k, default) for r in rows])
     return mean, std
 
 
@@ -144,7 +134,8 @@ def analyze(source, frames=None, cutoffs=None, max_ring_size: int = DEFAULT_MAX_
         out["coordination"] = {el: dict(sorted(h.items(), key=lambda kv: int(kv[0]))) for el, h in coord.items()}
     out["per_frame"] = per_frame
     out["mean"], out["std"] = mean, std
-    return _json_clean(out)
+    out["std_convention"] = STD_CONVENTION
+    return json_safe(out)
 
 
 def replica_statistics(results: list[dict]) -> dict:
@@ -159,97 +150,5 @@ def replica_statistics(results: list[dict]) -> dict:
     keys = sorted({k for r in results for k in r["mean"]})
     mean, std = {}, {}
     for k in keys:
-        v = np.array([r["mean"][k] for r in results if r["mean"].get(k) is not None], dtype=float)
-        mean[k] = float(v.mean()) if v.size else None
-        std[k] = float(v.std()) if v.size else None
-    return _json_clean({"n_replicas": len(results), "mean": mean, "std": std})
-
-
-def _json_clean(obj):
-    """NaN/inf -> None, numpy scalars -> Python, recursively (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_clean(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    return obj
-
-
-# ---------------------------------------------------------------------------
-# command line
-
-
-def _parse_cutoff(text: str):
-    try:
-        pair, value = text.split("=")
-        a, b = pair.split("-")
-        return (a.strip(), b.strip()), float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--cutoff {text!r}: write it as B-O=1.9 (Angstrom)") from None
-
-
-def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("source", help="LAMMPS data file (atom_style charge, types 1..4 = Li B Si O), "
-                                  "LAMMPS dump (id type x y z), or extended XYZ")
-    p.add_argument("--frames", default=None,
-                   help="frames of a trajectory: 'a:b:c' slice, '-1' (last), or '0,5,9' (default: all)")
-    p.add_argument("--cutoff", action="append", type=_parse_cutoff, default=[], metavar="X-O=R",
-                   help="bond cutoff in Angstrom, e.g. --cutoff B-O=1.9 --cutoff Si-O=2.0 (repeatable)")
-    p.add_argument("--max-ring-size", type=int, default=DEFAULT_MAX_SIZE,
-                   help=f"largest ring searched, in network formers (default {DEFAULT_MAX_SIZE}, at most 18)")
-    p.add_argument("--members", action="store_true", help="list every 3MR's particle identifiers")
-    p.add_argument("--json", action="store_true", help="print the full result as one JSON object")
-    p.set_defaults(func=run_analyze)
-    return p
-
-
-def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``analyze`` subcommand to a ``parser.add_subparsers()`` object (handler: run_analyze)."""
-    p = subparsers.add_parser("analyze", help="4B/5Si, rings and 3MR classes, bond angles of a "
-                                              "structure or trajectory",
-                              description=__doc__.split("\n\n")[0])
-    return _configure(p)
-
-
-def _summary(res: dict) -> str:
-    def f(x, pct=True):
-        return "n/a" if x is None else (f"{100 * x:.1f} %" if pct else f"{x:g}")
-
-    lines = [f"{res['source']}: {res['n_frames']} frame(s), {res['n_atoms']} atoms",
-             f"  4B = {f(res['fraction_4B'])}   5Si = {f(res['fraction_5Si'])}   "
-             f"3B in 3MR = {f(res['fraction_3B_in_3MR'])}",
-             "  rings (formers: count) " + " ".join(f"{k}:{f(v, False)}" for k, v in
-                                                   res["rings"]["size_histogram"].items() if v),
-             "  B-only 3MRs by 4B members " + " ".join(f"{k}:{f(v, False)}" for k, v in
-                                                       res["three_membered_boron"].items())
-             + f"   3MRs with Si: {f(res['three_membered_with_si'], False)}"]
-    return "\n".join(lines)
-
-
-def run_analyze(args) -> int:
-    """Handler of ``pylbs analyze``; returns the exit status."""
-    try:
-        res = analyze(args.source, frames=args.frames, cutoffs=dict(args.cutoff) or None,
-                      max_ring_size=args.max_ring_size, members=args.members)
-    except PylbsError as exc:
-        print(f"pylbs analyze: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(res, indent=1, allow_nan=False))
-    else:
-        print(_summary(res))
-    return 0
-
-
-def main(argv=None) -> int:
-    parser = _configure(argparse.ArgumentParser(prog="python -m pylbs.analysis.analyze",
-                                                description=__doc__.split("\n\n")[0]))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        mean[k], std[k], _ = mean_std([r["mean"].get(k) for r in results])
+    return json_safe({"n_replicas": len(results), "mean": mean, "std": std, "std_convention": STD_CONVENTION})

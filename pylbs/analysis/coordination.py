@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import AnalysisError
-from ..glasses import TYPE_MAP
-from .network import DEFAULT_CUTOFFS, _name_types, as_data_collection, iter_frames
+from ..glasses import TYPE_MAP, element_pair
+from .network import DEFAULT_CUTOFFS, as_data_collection, iter_frames, name_types
 
 _MAX_CN = 12
 
@@ -73,12 +73,9 @@ class CoordinationResult:
 def _cutoff_table(cutoffs: Mapping | None) -> dict[tuple[str, str], float]:
     table = dict(DEFAULT_CUTOFFS)
     for key, value in (cutoffs or {}).items():
-        a, b = key.split("-") if isinstance(key, str) else key
-        if "O" not in (a, b) or a == b:
+        cation, other = element_pair(key)
+        if other != "O" or cation == "O":
             raise AnalysisError(f"cutoff {key}: pylbs counts cation-O bonds; give pairs like ('B', 'O')")
-        cation = b if a == "O" else a
-        if cation not in TYPE_MAP:
-            raise AnalysisError(f"cutoff {key}: element {cation} is not one of {TYPE_MAP}")
         table[(cation, "O")] = float(value)
     return table
 
@@ -87,7 +84,7 @@ def _analyse(data, table) -> CoordinationResult:
     """Add bonds and per-particle Coordination to ``data`` (in place) and summarise."""
     from ovito.modifiers import CreateBondsModifier
 
-    _name_types(data)
+    name_types(data)
     names = {t.id: t.name for t in data.particles.particle_types.types}
     mod = CreateBondsModifier(mode=CreateBondsModifier.Mode.Pairwise)
     for (cation, o), r in table.items():

@@ -8,10 +8,9 @@ k_B T)`` at 500, 600, 700 and 900 K.
 
 Pieces (plain functions over numpy arrays; :class:`MSDAnalysis` wraps them freud-style):
 
-* :func:`read_dump` - frames of a LAMMPS ``dump custom`` text file with unwrapped
-  positions, from ``x y z ix iy iz`` (image flags, exact across periodic
-  boundaries; the box of each frame is used, so NPT is handled), ``xu yu zu``, or
-  ``xs ys zs`` + image flags. Orthogonal and triclinic boxes.
+* trajectories come from :func:`pylbs.lammps_io.read_trajectory` (OVITO's dump reader and
+  unwrapping through image flags: exact across periodic boundaries, the box of each
+  frame is used so NPT is handled, any box shape);
 * :func:`msd_fft` - MSD averaged over all time origins and atoms, O(N log N) per
   atom with the FFT (Calandrini et al., Collection SFN 12, 201 (2011)).
 * :func:`species_msd` - MSD per element, optionally with the centre-of-mass drift removed.
@@ -32,118 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import AnalysisError
-from ..glasses import TYPE_MAP
+from ..glasses import ATOMIC_MASS, TYPE_MAP
+from ..lammps_io import Trajectory, read_trajectory
+from ..plotting import pyplot, save
 
 #: Boltzmann constant (eV/K) and elementary charge (C), CODATA 2018.
 KB_EV = 8.617333262e-5
 E_CHARGE = 1.602176634e-19
 A2_PER_PS_TO_CM2_PER_S = 1e-4
-#: Atomic masses (g/mol) of the type map, for the centre-of-mass correction.
-_MASSES = {"Li": 6.94, "B": 10.81, "Si": 28.085, "O": 15.999}
-
-
-# ------------------------------------------------------------------ trajectories
-
-@dataclass
-class Trajectory:
-    """Unwrapped positions of a dump: ``positions`` (frames, atoms, 3) in A, atoms sorted by id."""
-
-    steps: np.ndarray
-    ids: np.ndarray
-    types: np.ndarray
-    positions: np.ndarray = field(repr=False)
-    cells: np.ndarray = field(repr=False)  # (frames, 3, 3), rows are the box vectors a, b, c
-
-    @property
-    def volumes(self) -> np.ndarray:
-        """Box volume of every frame (A^3)."""
-        return np.abs(np.linalg.det(self.cells))
-
-    def symbols(self, type_map=TYPE_MAP) -> np.ndarray:
-        return np.array([type_map[t - 1] for t in self.types])
-
-    def times_ps(self, timestep_ps: float) -> np.ndarray:
-        """Time of each frame relative to the first (ps)."""
-        return (self.steps - self.steps[0]) * timestep_ps
-
-
-def _box(lines, header):
-    """Cell rows (3, 3) and origin from the three BOX BOUNDS lines (orthogonal or triclinic)."""
-    v = np.array([[float(x) for x in ln.split()] for ln in lines])
-    if "xy" in header:
-        (xlo_b, xhi_b, xy), (ylo_b, yhi_b, xz), (zlo, zhi, yz) = v
-        xlo = xlo_b - min(0.0, xy, xz, xy + xz)
-        xhi = xhi_b - max(0.0, xy, xz, xy + xz)
-        ylo, yhi = ylo_b - min(0.0, yz), yhi_b - max(0.0, yz)
-        cell = np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, zhi - zlo]])
-        return cell, np.array([xlo, ylo, zlo])
-    cell = np.diag(v[:, 1] - v[:, 0])
-    return cell, v[:, 0]
-
-
-def read_dump(path, start: int = 0, stop: int | None = None, every: int = 1) -> Trajectory:
-    """Read a LAMMPS text dump (``dump custom``) into unwrapped positions.
-
-    Needs ``id type`` and one of ``xu yu zu``, ``x y z ix iy iz`` or ``xs ys zs ix iy iz``.
-    Frames ``start:stop:every`` are kept. Every frame must hold the same atoms.
-    """
-    steps, frames, cells, ids0, types0 = [], [], [], None, None
-    with open(path) as f:
-        k = -1
-        while True:
-            line = f.readline()
-            if not line:
-                break
-            if not line.startswith("ITEM: TIMESTEP"):
-                continue
-            step = int(f.readline())
-            f.readline()
-            n = int(f.readline())
-            header = f.readline()
-            box_lines = [f.readline() for _ in range(3)]
-            cols = f.readline().split()[2:]
-            k += 1
-            keep = k >= start and (stop is None or k < stop) and (k - start) % every == 0
-            if not keep:
-                for _ in range(n):
-                    f.readline()
-                if stop is not None and k >= stop:
-                    break
-                continue
-            data = np.loadtxt([f.readline() for _ in range(n)], ndmin=2)
-            cell, origin = _box(box_lines, header)
-            frames.append(_unwrap(data, cols, cell, origin, path))
-            cells.append(cell)
-            steps.append(step)
-            idx = cols.index("id") if "id" in cols else None
-            ids = data[:, idx].astype(int) if idx is not None else np.arange(1, n + 1)
-            types = data[:, cols.index("type")].astype(int) if "type" in cols else np.ones(n, int)
-            order = np.argsort(ids)
-            frames[-1] = frames[-1][order]
-            if ids0 is None:
-                ids0, types0 = ids[order], types[order]
-            elif not np.array_equal(ids0, ids[order]):
-                raise AnalysisError(f"{path}: frame at step {step} holds other atoms than the first frame; "
-                                    "MSD needs the same atoms in every frame")
-    if not frames:
-        raise AnalysisError(f"{path}: no dump frames found (selected {start}:{stop}:{every}); "
-                            "give a LAMMPS dump custom text file")
-    return Trajectory(np.array(steps), ids0, types0, np.array(frames), np.array(cells))
-
-
-def _unwrap(data, cols, cell, origin, path):
-    def c(names):
-        return [cols.index(nm) for nm in names] if all(nm in cols for nm in names) else None
-
-    if (i := c(("xu", "yu", "zu"))) is not None:
-        return data[:, i].copy()
-    img = c(("ix", "iy", "iz"))
-    if img is not None and (i := c(("x", "y", "z"))) is not None:
-        return data[:, i] + data[:, img] @ cell
-    if img is not None and (i := c(("xs", "ys", "zs"))) is not None:
-        return origin + (data[:, i] + data[:, img]) @ cell
-    raise AnalysisError(f"{path}: columns {cols} give no unwrapped positions; dump `id type x y z ix iy iz` "
-                        "or `id type xu yu zu` (pylbs.session writes the former)")
 
 
 # ------------------------------------------------------------------ MSD
@@ -197,7 +92,7 @@ def species_msd(traj: Trajectory, type_map=TYPE_MAP, remove_drift: bool = True,
     r = traj.positions
     sym = traj.symbols(type_map)
     if remove_drift:
-        m = np.array([_MASSES.get(s, 1.0) for s in sym])
+        m = np.array([ATOMIC_MASS.get(s, 1.0) for s in sym])
         com = (r * m[None, :, None]).sum(axis=1) / m.sum()
         r = r - (com - com[0])[:, None, :]
     out = {}
@@ -377,12 +272,12 @@ def analyze_trajectory(traj: Trajectory | str, timestep_ps: float = 0.001, windo
     atom-to-atom scatter that the fit error of the averaged MSD misses.
     """
     if not isinstance(traj, Trajectory):
-        traj = read_dump(traj)
+        traj = read_trajectory(traj)
     t_all = traj.times_ps(timestep_ps)
     keep = t_all >= discard_ps - 1e-9
     if keep.sum() < 4:
         raise AnalysisError(f"{int(keep.sum())} frames after discarding {discard_ps:g} ps; run longer")
-    sub = Trajectory(traj.steps[keep], traj.ids, traj.types, traj.positions[keep], traj.cells[keep])
+    sub = traj.select(keep)
     per_atom = species_msd(sub, type_map=type_map, remove_drift=remove_drift, species=species, per_atom=True)
     msd = {el: m.mean(axis=1) for el, m in per_atom.items()}
     times = sub.times_ps(timestep_ps)
@@ -424,9 +319,7 @@ def plot_msd(curves, path, fits=None, species=("Li",), title: str | None = None)
     ``curves``: {label: (times_ps, msd_A2)}; ``fits``: {label: DiffusionFit}.
     Also accepts {label: MSDResult} (its ``species`` curves are drawn).
     """
-    from .plots import _pyplot, _save
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.0))
     flat, ffits = {}, dict(fits or {})
     for label, c in curves.items():
@@ -453,16 +346,14 @@ def plot_msd(curves, path, fits=None, species=("Li",), title: str | None = None)
     if title:
         ax.set_title(title)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_arrhenius(fits, path, title: str | None = None):
     """ln D vs 1000/T with the fitted lines; ``fits``: an ArrheniusFit or {label: ArrheniusFit}."""
-    from .plots import _pyplot, _save
-
     if isinstance(fits, ArrheniusFit):
         fits = {"": fits}
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.0, 4.0))
     for k, (label, f) in enumerate(fits.items()):
         x = 1000.0 / f.temperatures
@@ -475,14 +366,12 @@ def plot_arrhenius(fits, path, title: str | None = None):
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_c_times_d(names, values, path, errors=None, measured_sigma=None):
     """C_Li x D (cm^-1 s^-1) per glass, optionally against measured conductivity (S/cm, right axis)."""
-    from .plots import _pyplot, _save
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(names) + 2), 4.0))
     x = np.arange(len(names))
     ax.errorbar(x, values, yerr=errors, fmt="o", color="C0", capsize=3, label="MD: C$_{Li}$ x D")
@@ -495,4 +384,4 @@ def plot_c_times_d(names, values, path, errors=None, measured_sigma=None):
         ax2.set_ylabel("conductivity (S/cm)")
         ax2.legend(loc="lower right", fontsize=8)
     ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)

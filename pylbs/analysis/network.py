@@ -30,7 +30,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import AnalysisError
-from ..glasses import TYPE_MAP
+from ..glasses import TYPE_MAP, element_pair
 
 #: Network formers (ring nodes, coordination counted against O).
 FORMERS = ("B", "Si")
@@ -41,28 +41,14 @@ FORMERS = ("B", "Si")
 DEFAULT_CUTOFFS: dict[tuple[str, str], float] = {("B", "O"): 1.9, ("Si", "O"): 2.0, ("Li", "O"): 2.6}
 
 
-def _pair_key(key) -> tuple[str, str]:
-    if isinstance(key, str):
-        parts = key.replace("_", "-").split("-")
-    else:
-        parts = list(key)
-    if len(parts) != 2 or any(p not in TYPE_MAP for p in parts):
-        raise AnalysisError(
-            f"bond cutoff key {key!r} is not a pair of elements from {TYPE_MAP}; use e.g. "
-            "{('B', 'O'): 2.0} or {'B-O': 2.0}")
-    a, b = parts
-    # former first, O second (the order OVITO and the docs use)
-    return (a, b) if TYPE_MAP.index(a) <= TYPE_MAP.index(b) else (b, a)
-
-
 def network_cutoffs(cutoffs=None) -> dict[tuple[str, str], float]:
     """Defaults updated with ``cutoffs``; keys normalised to ``(former, "O")`` tuples."""
-    out = {_pair_key(k): float(v) for k, v in DEFAULT_CUTOFFS.items()}
+    out = {element_pair(k): float(v) for k, v in DEFAULT_CUTOFFS.items()}
     for k, v in (cutoffs or {}).items():
         v = float(v)
         if not (v > 0 and np.isfinite(v)):
             raise AnalysisError(f"bond cutoff {k!r}={v} A: give a positive distance in Angstrom")
-        out[_pair_key(k)] = v
+        out[element_pair(k)] = v
     # the network is former-O only: Li-O (a coordination cutoff) never makes a ring bond
     return {k: v for k, v in out.items() if k[1] == "O" and k[0] in FORMERS}
 
@@ -71,7 +57,7 @@ def network_cutoffs(cutoffs=None) -> dict[tuple[str, str], float]:
 # sources -> frames
 
 
-def _name_types(data) -> None:
+def name_types(data) -> None:
     """Name unnamed/numeric particle types after TYPE_MAP (LAMMPS type k -> TYPE_MAP[k-1])."""
     ptypes = data.particles_.particle_types_
     for t in list(ptypes.types):
@@ -86,14 +72,14 @@ def _name_types(data) -> None:
             "Li-B-Si-O glasses: name the types by element or use LAMMPS types 1..4 = Li B Si O")
 
 
-def _prepare(data):
+def prepare_frame(data):
     """A private, mutable copy with element-named types (the caller's data is untouched)."""
     data = data.clone()
     if data.particles is None or data.particles.count == 0:
         raise AnalysisError("the frame has no particles; check the file or the frame number")
     if data.cell is None:
         raise AnalysisError("the frame has no simulation cell; analyses need a periodic box")
-    _name_types(data)
+    name_types(data)
     return data
 
 
@@ -167,11 +153,11 @@ def iter_frames(source, frames=None) -> Iterator[tuple[int, object]]:
         source = _import(str(source))
     if isinstance(source, Pipeline):
         for f in _select(source.num_frames, frames):
-            yield f, _prepare(source.compute(f))
+            yield f, prepare_frame(source.compute(f))
         return
     if isinstance(source, DataCollection):
         for f in _select(1, frames):
-            yield f, _prepare(source)
+            yield f, prepare_frame(source)
         return
     if _is_atoms(source):
         source = [source]
@@ -184,9 +170,9 @@ def iter_frames(source, frames=None) -> Iterator[tuple[int, object]]:
                 if key in item.info:
                     data.attributes["Temperature"] = float(item.info[key])
                     break
-            yield f, _prepare(data)
+            yield f, prepare_frame(data)
         elif isinstance(item, DataCollection):
-            yield f, _prepare(item)
+            yield f, prepare_frame(item)
         else:
             raise AnalysisError(
                 f"cannot analyse a {type(item).__name__}; give a file path, ase.Atoms, a list of "

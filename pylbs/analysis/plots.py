@@ -19,23 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    _pyplot().close(fig)
-    return path
+from ..glasses import get_glass
+from ..plotting import pyplot, save
 
 
 def plot_4B_vs_measured(simulated: dict, path, measured: dict | None = None) -> Path:
@@ -44,14 +29,12 @@ def plot_4B_vs_measured(simulated: dict, path, measured: dict | None = None) -> 
     ``measured``: {glass name: 4B in %}; default the catalogue's (paper Table 1). Plots
     simulated vs measured 4B in % with the y = x line.
     """
-    from ..glasses import get_glass
-
-    plt = _pyplot()
+    plt = pyplot()
     xs, ys, es, names = [], [], [], []
     for name, value in simulated.items():
         meas = (measured or {}).get(name)
         if meas is None:
-            meas = get_glass(name).measured_4B
+            meas = get_glass(name).measured_4B  # a report labels glasses by name
         if meas is None:
             continue
         if isinstance(value, (list, np.ndarray)):
@@ -74,12 +57,12 @@ def plot_4B_vs_measured(simulated: dict, path, measured: dict | None = None) -> 
     ax.set_ylim(0, 70)
     ax.set_xlabel("measured 4B (%)")
     ax.set_ylabel("simulated 4B (%)")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_ring_sizes(results: dict, path, per_formula_unit: bool = True) -> Path:
     """``results``: {label: RingResult or {size: value}}; bars of ring counts by size in formers."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     n = max(1, len(results))
     width = 0.8 / n
@@ -95,12 +78,12 @@ def plot_ring_sizes(results: dict, path, per_formula_unit: bool = True) -> Path:
     ax.set_ylabel("rings per formula unit" if per_formula_unit else "rings")
     if len(results) > 1:
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_rings_vs_temperature(result, path, bin_width: float | None = 10.0) -> Path:
     """3MR count (left axis) and share of the final 3MRs (right axis) vs temperature."""
-    plt = _pyplot()
+    plt = pyplot()
     if bin_width:
         t, count, share = result.binned(bin_width)
     else:
@@ -114,4 +97,36 @@ def plot_rings_vs_temperature(result, path, bin_width: float | None = 10.0) -> P
     ax2.plot(t, 100 * np.asarray(share), "s--", ms=3, color="C1", label="share of final 3MRs")
     ax2.set_ylabel("share of final 3MRs present (%)")
     ax2.set_ylim(0, 105)
-    return _save(fig, path)
+    return save(fig, path)
+
+
+def plot_analysis(result: dict, path) -> Path:
+    """Coordination and ring-size histograms of a :func:`pylbs.analysis.analyze.analyze` result
+    (frame means for a trajectory): left, share of each cation species per O coordination
+    number with 4B and 5Si marked; right, rings per formula unit by size in network formers."""
+    plt = pyplot()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    coord = result.get("coordination") or {}
+    species = [el for el in ("B", "Si", "Li") if coord.get(el)]
+    width = 0.8 / max(1, len(species))
+    for k, el in enumerate(species):
+        hist = {int(n): float(c) for n, c in coord[el].items()}
+        total = sum(hist.values()) or 1.0
+        ns = np.array(sorted(hist))
+        a1.bar(ns + (k - (len(species) - 1) / 2) * width, [100 * hist[n] / total for n in ns], width, label=el)
+    a1.set_xlabel("O neighbours")
+    a1.set_ylabel("share of the species (%)")
+    f4, f5 = result.get("fraction_4B"), result.get("fraction_5Si")
+    a1.set_title(("4B = n/a" if f4 is None else f"4B = {100 * f4:.1f} %")
+                 + ("" if f5 is None else f", 5Si = {100 * f5:.1f} %"), fontsize=9)
+    if species:
+        a1.legend(fontsize=8)
+    per_fu = (result.get("rings") or {}).get("per_formula_unit") or {}
+    sizes = sorted(int(n) for n in per_fu)
+    a2.bar(sizes, [float(per_fu[str(n)] if str(n) in per_fu else per_fu[n]) for n in sizes], color="C2")
+    a2.set_xlabel("ring size (network formers)")
+    a2.set_ylabel("rings per formula unit")
+    b3 = result.get("fraction_3B_in_3MR")
+    a2.set_title("3B in 3MR = n/a" if b3 is None else f"3B in 3MR = {100 * b3:.1f} %", fontsize=9)
+    fig.suptitle(f"{result.get('source', '')} ({result.get('n_frames', 1)} frame(s))", fontsize=8)
+    return save(fig, path)

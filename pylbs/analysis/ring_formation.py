@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import AnalysisError
 from .network import build_network, frame_temperature, iter_frames
-from .rings import _from_network
+from .rings import rings_of_network
 
 
 @dataclass
@@ -79,7 +79,7 @@ def ring_formation(source, temperatures=None, frames=None, cutoffs=None, boron_o
     """
     keys, counts, temps, idx = [], [], [], []
     for f, data in iter_frames(source, frames):
-        res = _from_network(build_network(data, cutoffs), max_size=3)
+        res = rings_of_network(build_network(data, cutoffs), max_size=3)
         ks = res.three_ring_keys(boron_only=boron_only)
         keys.append(ks)
         counts.append(len(ks))

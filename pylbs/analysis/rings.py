@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import AnalysisError
 from ..glasses import TYPE_MAP
-from .network import Network, build_network, formula_units, iter_frames
+from .network import Network, build_network, formula_units, iter_frames, prepare_frame
 
 #: Largest ring searched, in network formers (OVITO's limit is 36 atoms = 18 formers).
 DEFAULT_MAX_SIZE = 12
@@ -181,7 +181,7 @@ def find_rings(net: Network, max_size: int = DEFAULT_MAX_SIZE) -> tuple[dict[int
     return rings, dropped
 
 
-def _from_network(net: Network, max_size: int = DEFAULT_MAX_SIZE) -> RingResult:
+def rings_of_network(net: Network, max_size: int = DEFAULT_MAX_SIZE) -> RingResult:
     rings, dropped = find_rings(net, max_size)
     fu = formula_units(net)
     hist = {n: int(len(r)) for n, r in sorted(rings.items())}
@@ -216,14 +216,14 @@ def ring_statistics(source, frame: int = -1, cutoffs=None, max_size: int = DEFAU
     in Angstrom overriding the defaults; ``max_size``: largest ring, in formers.
     """
     for _, data in iter_frames(source, [frame]):
-        return _from_network(build_network(data, cutoffs), max_size)
+        return rings_of_network(build_network(data, cutoffs), max_size)
     raise AnalysisError("the source has no frames")
 
 
 def ring_statistics_frames(source, frames=None, cutoffs=None,
                            max_size: int = DEFAULT_MAX_SIZE) -> list[RingResult]:
     """:func:`ring_statistics` of each selected frame (default: all)."""
-    return [_from_network(build_network(data, cutoffs), max_size) for _, data in iter_frames(source, frames)]
+    return [rings_of_network(build_network(data, cutoffs), max_size) for _, data in iter_frames(source, frames)]
 
 
 # ---------------------------------------------------------------------------
@@ -259,9 +259,7 @@ def make_rings_modifier(cutoffs=None, max_size: int = DEFAULT_MAX_SIZE):
     """
 
     def modify(frame, data):
-        from .network import _prepare
-
-        _store(data, _from_network(build_network(_prepare(data), cutoffs), max_size))
+        _store(data, rings_of_network(build_network(prepare_frame(data), cutoffs), max_size))
 
     return modify
 

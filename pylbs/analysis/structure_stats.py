@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import AnalysisError
 from ..glasses import TYPE_MAP
-from .network import Network, build_network, iter_frames
+from .network import Network, build_network, iter_frames, prepare_frame
 
 #: The bond angles the paper's borosilicate analyses report (centre atom in the middle).
 ANGLE_TRIPLETS = ("O-B-O", "O-Si-O", "B-O-B", "Si-O-Si", "B-O-Si")
@@ -150,7 +150,7 @@ def angle_triplets(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return np.concatenate(lefts), np.concatenate(cents), np.concatenate(rights), np.concatenate(angs)
 
 
-def _angles_from_network(net: Network, bins: int = DEFAULT_ANGLE_BINS, triplets=ANGLE_TRIPLETS) -> AngleResult:
+def angles_of_network(net: Network, bins: int = DEFAULT_ANGLE_BINS, triplets=ANGLE_TRIPLETS) -> AngleResult:
     left, cent, right, ang = angle_triplets(net)
     el = np.asarray(TYPE_MAP)
     edges = np.linspace(0.0, 180.0, int(bins) + 1)
@@ -179,7 +179,7 @@ def bond_angles(source, frame: int = -1, cutoffs=None, bins: int = DEFAULT_ANGLE
                 triplets=ANGLE_TRIPLETS) -> AngleResult:
     """Bond-angle distributions of one frame (``triplets=None``: every triplet present)."""
     for _, data in iter_frames(source, [frame]):
-        return _angles_from_network(build_network(data, cutoffs), bins, triplets)
+        return angles_of_network(build_network(data, cutoffs), bins, triplets)
     raise AnalysisError("the source has no frames")
 
 
@@ -201,9 +201,7 @@ def make_rdf_modifier(cutoff: float = DEFAULT_RDF_CUTOFF, bins: int = DEFAULT_RD
     """OVITO modifier function adding the table ``pylbs-partial-rdf`` (x = r, y = g per pair)."""
 
     def modify(frame, data):
-        from .network import _prepare
-
-        res = _rdf_data(_prepare(data), cutoff, bins)
+        res = _rdf_data(prepare_frame(data), cutoff, bins)
         _store_table(data, "pylbs-partial-rdf", "Partial RDFs", ("r", res.r), ("g(r)", res.g))
 
     return modify
@@ -213,9 +211,7 @@ def make_bond_angle_modifier(cutoffs=None, bins: int = DEFAULT_ANGLE_BINS, tripl
     """OVITO modifier function adding the table ``pylbs-bond-angles`` and mean-angle attributes."""
 
     def modify(frame, data):
-        from .network import _prepare
-
-        res = _angles_from_network(build_network(_prepare(data), cutoffs), bins, triplets)
+        res = angles_of_network(build_network(prepare_frame(data), cutoffs), bins, triplets)
         _store_table(data, "pylbs-bond-angles", "Bond-angle distributions", ("Angle", res.centers),
                      ("Count", res.histograms))
         for n in res.histograms:

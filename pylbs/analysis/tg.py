@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import AnalysisError
+from ..plotting import pyplot, save
 
 METHODS = ("bilinear", "two_lines", "hyperbola")
 
@@ -346,13 +347,11 @@ def plot_tg(results, path, ylabel: str = "potential energy (eV/atom)", title: st
 
     ``results``: a :class:`TgResult`, a list of them, or a :class:`TgReplicas`.
     """
-    from .plots import _pyplot, _save
-
     if isinstance(results, TgReplicas):
         results = results.results
     if isinstance(results, TgResult):
         results = [results]
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.0))
     for k, r in enumerate(results):
         col = f"C{k}"
@@ -370,4 +369,4 @@ def plot_tg(results, path, ylabel: str = "potential energy (eV/atom)", title: st
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)

@@ -30,19 +30,6 @@ def task_env(root: Path) -> dict:
     return env
 
 
-def log_tail(path: Path, lines: int = 20) -> str:
-    """The last ``lines`` lines of a log file ('' if absent)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 64 * 1024))
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def run_local(tasks, root: Path, cores: int, mpirun: str, python: str,
               ready: Callable[[object], bool], on_start: Callable, on_finish: Callable,
               gpus: int = 0, poll_s: float = 0.2) -> None:

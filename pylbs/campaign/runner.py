@@ -25,7 +25,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .local import LOG_FILE, log_tail, run_local
+from ..jsonio import read_json
+from ..lammps_io import file_tail
+from .dispatch import render_scripts, run_cluster
+from .local import LOG_FILE, run_local
 from .provenance import run_provenance
 from .spec import Campaign, CampaignError, load_campaign
 from .store import Store
@@ -92,13 +95,7 @@ class CampaignRunner:
         return self.root / task.summary
 
     def read_summary(self, task: Task) -> dict | None:
-        p = self.summary_path(task)
-        if not p.is_file():
-            return None
-        try:
-            return json.loads(p.read_text())
-        except (json.JSONDecodeError, OSError):
-            return None
+        return read_json(self.summary_path(task))
 
     def _ensure_store(self) -> None:
         self.store.write_campaign(self.c.name, self.c.text, [t.to_dict() for t in self.tasks])
@@ -107,7 +104,7 @@ class CampaignRunner:
         self.store.record(task, "done", summary, run_provenance(task, summary), wall_s=wall_s)
 
     def record_failed(self, task: Task, reason: str, wall_s: float | None = None) -> str:
-        tail = log_tail(self.root / task.out / LOG_FILE)
+        tail = file_tail(self.root / task.out / LOG_FILE, 20)
         text = f"{reason}\n{tail}" if tail else reason
         self.store.record(task, "failed", None, run_provenance(task, None), log_tail=text, wall_s=wall_s)
         return text
@@ -212,8 +209,6 @@ class CampaignRunner:
         if dry_run:  # everything not yet done, whether or not its inputs exist yet
             todo = [t for t in chosen if states[t.id][0] != "done"]
             if mode == "cluster":
-                from .dispatch import render_scripts
-
                 render_scripts(self, todo, self.root / "dispatch")
             rep.executed = []
             rep.submitted = [t.id for t in todo]
@@ -221,8 +216,6 @@ class CampaignRunner:
         if not todo:
             return rep
         if mode == "cluster":
-            from .dispatch import run_cluster
-
             run_cluster(self, todo, states, rep, exit_on_submit=exit_on_submit)
         else:
             self._run_local(todo, states, rep)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PylbsError
+from ..glasses import CATALOG, get_glass
 
 SCHEDULES = ("fast", "anneal")
 POTENTIALS = ("fmp", "mlp")
@@ -54,7 +55,7 @@ class MlpSpec:
     models: tuple[str, ...] = ()
     schedules: tuple[str, ...] = SCHEDULES
     time_scale: float = 1.0
-    t_max: dict = field(default_factory=dict)  # glass -> K (default: pylbs.protocol.default_t_max)
+    t_max: dict = field(default_factory=dict)  # glass -> K (default: pylbs.protocols.schedules.default_t_max)
     anneal_hold_ps: float = 200.0
     # passed verbatim to `pylbs quench --mlp`, e.g. "--max-devi-f 0.3 --min-distance Li-O=1.3"
     extra_args: str = ""
@@ -174,8 +175,6 @@ def _take(section: dict, cls, where: str, convert: dict | None = None) -> Any:
 
 
 def _glass_list(value, where: str) -> tuple[str, ...] | None:
-    from ..glasses import CATALOG, get_glass
-
     if value is None:
         return None
     if value == "all":

@@ -28,13 +28,13 @@ the file, so a killed runner leaves a readable store.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PylbsError
+from ..stats import finite
 
 FORMAT = "pylbs-campaign-store"
 FORMAT_VERSION = 1
@@ -45,47 +45,37 @@ def _key(task_id: str) -> str:
     return task_id.replace("/", ":")
 
 
-def _num(x):
-    if x is None:
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def results_of(kind: str, summary: dict) -> dict:
     """The scalar results of one run's summary.json (what the report and tables use)."""
     s = summary or {}
     if kind == "fmp":
-        return {"fraction_4B": _num(s.get("fraction_4B")), "fraction_5Si": _num(s.get("fraction_5Si")),
-                "n_atoms_actual": _num(s.get("n_atoms")), "final_pe_eV_per_atom": _num(s.get("final_pe_eV_per_atom")),
-                "wall_s": _num((s.get("timing") or {}).get("wall_s"))}
+        return {"fraction_4B": finite(s.get("fraction_4B")), "fraction_5Si": finite(s.get("fraction_5Si")),
+                "n_atoms_actual": finite(s.get("n_atoms")), "final_pe_eV_per_atom": finite(s.get("final_pe_eV_per_atom")),
+                "wall_s": finite((s.get("timing") or {}).get("wall_s"))}
     if kind == "mlp":
         def m(k):
-            return _num((s.get(k) or {}).get("mean"))
+            return finite((s.get(k) or {}).get("mean"))
         return {"fraction_4B": m("fraction_4B"), "fraction_5Si": m("fraction_5Si"),
                 "emin_fraction_4B": m("emin_fraction_4B"), "emin_fraction_5Si": m("emin_fraction_5Si"),
-                "t_max_K": _num(s.get("t_max_K")), "wall_s": _num(s.get("wall_s"))}
+                "t_max_K": finite(s.get("t_max_K")), "wall_s": finite(s.get("wall_s"))}
     if kind == "analysis":
         rings = s.get("rings") or {}
-        return {"fraction_4B": _num(s.get("fraction_4B")), "fraction_5Si": _num(s.get("fraction_5Si")),
-                "fraction_3B_in_3MR": _num(s.get("fraction_3B_in_3MR")),
-                "three_membered": _num(rings.get("three_membered")),
-                "n_atoms_actual": _num(s.get("n_atoms"))}
+        return {"fraction_4B": finite(s.get("fraction_4B")), "fraction_5Si": finite(s.get("fraction_5Si")),
+                "fraction_3B_in_3MR": finite(s.get("fraction_3B_in_3MR")),
+                "three_membered": finite(rings.get("three_membered")),
+                "n_atoms_actual": finite(s.get("n_atoms"))}
     if kind == "tg":
-        return {"tg_K": _num(s.get("tg_K")), "tg_err_K": _num(s.get("tg_err_K")),
-                "wall_s": _num((s.get("timing") or {}).get("wall_s"))}
+        return {"tg_K": finite(s.get("tg_K")), "tg_err_K": finite(s.get("tg_err_K")),
+                "wall_s": finite((s.get("timing") or {}).get("wall_s"))}
     if kind == "diffusion":
         arr = s.get("arrhenius_Li") or {}
-        out = {"Ea_eV": _num(arr.get("Ea_eV")), "Ea_err_eV": _num(arr.get("Ea_err_eV")),
-               "wall_s": _num((s.get("timing") or {}).get("wall_s"))}
+        out = {"Ea_eV": finite(arr.get("Ea_eV")), "Ea_err_eV": finite(arr.get("Ea_err_eV")),
+               "wall_s": finite((s.get("timing") or {}).get("wall_s"))}
         for p in s.get("temperatures") or []:
             T = p.get("temperature_K")
             if T is not None:
-                out[f"D_Li_A2_per_ps_{T:g}K"] = _num(p.get("D_Li_A2_per_ps"))
-                out[f"C_Li_times_D_per_cm_s_{T:g}K"] = _num(p.get("C_Li_times_D_per_cm_s"))
+                out[f"D_Li_A2_per_ps_{T:g}K"] = finite(p.get("D_Li_A2_per_ps"))
+                out[f"C_Li_times_D_per_cm_s_{T:g}K"] = finite(p.get("C_Li_times_D_per_cm_s"))
         return out
     return {}
 

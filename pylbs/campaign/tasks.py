@@ -24,6 +24,9 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..glasses import get_glass
+from ..protocols.mlp_quench import mlp_folder_name
+from ..protocols.schedules import default_t_max
 from .spec import Campaign
 
 ROOT_VAR = "$CAMPAIGN_ROOT"
@@ -70,17 +73,12 @@ def _mpi(np: int, args: str) -> str:
 
 
 def _t_max(c: Campaign, glass: str) -> float:
-    from ..protocol import default_t_max
-
-    return float(c.mlp.t_max.get(glass, default_t_max(glass)))
+    return float(c.mlp.t_max.get(glass, default_t_max(get_glass(glass))))
 
 
 def mlp_summary_dir(c: Campaign, glass: str, schedule: str) -> str:
-    """The sub-folder pylbs quench --mlp writes (pylbs.mlp_quench.quench_with_mlp's naming)."""
-    name = f"mlp-{schedule}-T{_t_max(c, glass):g}"
-    if schedule == "anneal" and c.mlp.anneal_hold_ps != 200.0:
-        name += f"-a{c.mlp.anneal_hold_ps:g}"
-    return name
+    """The sub-folder ``pylbs quench --mlp`` writes (pylbs.protocols.mlp_quench.mlp_folder_name)."""
+    return mlp_folder_name(schedule, _t_max(c, glass), c.mlp.anneal_hold_ps)
 
 
 def _structure(c: Campaign, stage: str, glass: str, n: int, r: int) -> tuple[str, str]:

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PylbsError
+from ..plotting import pyplot, save
+from .datasets import load_system
 
 
 def error_metrics(e_pred, e_ref, f_pred, f_ref, natoms, v_pred=None, v_ref=None) -> dict:
@@ -97,17 +99,8 @@ def format_table(metrics: dict) -> str:
 
 # ------------------------------------------------------------------ plots
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def parity_plot(pred, ref, path, label: str, unit: str, title: str = "") -> Path:
-    plt = _plt()
+    plt = pyplot()
     pred, ref = np.asarray(pred).ravel(), np.asarray(ref).ravel()
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.scatter(ref, pred, s=4 if ref.size < 5000 else 1, alpha=0.6, lw=0)
@@ -120,10 +113,7 @@ def parity_plot(pred, ref, path, label: str, unit: str, title: str = "") -> Path
     ax.set_ylabel(f"{label}, DeepMD ({unit})")
     mae = np.mean(np.abs(pred - ref))
     ax.set_title(f"{title}\nMAE {mae:.4g} {unit}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)
 
 
 def read_lcurve(path) -> dict:
@@ -140,7 +130,7 @@ def read_lcurve(path) -> dict:
 
 
 def learning_curve_plot(lcurve, path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     cols = read_lcurve(lcurve)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name, arr in cols.items():
@@ -149,10 +139,7 @@ def learning_curve_plot(lcurve, path) -> Path:
     ax.set_xlabel("training step")
     ax.set_ylabel("RMSE (e: eV/atom, f: eV/A, v: eV/atom)")
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)
 
 
 # ------------------------------------------------------------------ driver
@@ -162,8 +149,6 @@ def evaluate_model(model, sets: dict, out, lcurve=None, plots: bool = True, held
     metrics.json, metrics.txt and plots into ``out``. Names in ``held_out`` are glasses not
     used in training (transferability); they are reported but kept out of "overall"
     (which pools the test sets), and pooled as "held-out" instead. Returns the metrics dict."""
-    from .datasets import load_system
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if not sets:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import PylbsError
-from ..glasses import ATOMIC_MASS, TYPE_MAP
+from ..glasses import ATOMIC_MASS, TYPE_MAP, Glass
 from ..lammps_env import start_lammps
 from ..potential import fmp_commands
+from ..structure import random_structure
 
 # bar -> eV/A^3 (LAMMPS metal pressure unit to energy density)
 BAR_TO_EV_PER_A3 = 1.0 / 1602176.6208
@@ -60,7 +61,7 @@ def strained(atoms, strain):
     return out
 
 
-def sample_fmp_frames(glass="LBS-20-60-20", n_atoms: int = 100, temperatures=(1500.0, 600.0),
+def sample_fmp_frames(glass: Glass | None = None, n_atoms: int = 100, temperatures=(1500.0, 600.0),
                       frames_per_temperature: int = 10, steps_between: int = 50, seed: int = 1,
                       parameter_file=None, cutoff: float = 8.0, timestep_ps: float = 0.001,
                       density: float | None = None, atoms=None, strain=None, minimize: bool = True,
@@ -75,8 +76,6 @@ def sample_fmp_frames(glass="LBS-20-60-20", n_atoms: int = 100, temperatures=(15
     import dpdata
 
     if atoms is None:
-        from ..structure import random_structure
-
         atoms = random_structure(glass, n_atoms, density=density, seed=seed)
     bad = sorted(set(atoms.get_chemical_symbols()) - set(TYPE_MAP))
     if bad:

@@ -18,11 +18,16 @@ that passes the checks; pass a CIF path instead
 
 from __future__ import annotations
 
+import sys
+import time
+
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import PylbsError
+from ..glasses import get_glass
+from .fmp_frames import sample_fmp_frames
 
 
 def li2o(a: float = 4.61):
@@ -165,8 +170,6 @@ PAPER_LIKE = (
 def run_recipe(recipe: Recipe, scale: float = 1.0, parameter_file=None):
     """FMP-labelled frames (dpdata LabeledSystem) of one recipe; ``scale`` multiplies
     the number of frames per temperature (at least 1)."""
-    from .fmp_frames import sample_fmp_frames
-
     kw = dict(temperatures=recipe.temperatures,
               frames_per_temperature=max(1, int(round(recipe.frames_per_temperature * scale))),
               steps_between=recipe.steps_between, seed=recipe.seed, strain=recipe.strain,
@@ -175,14 +178,12 @@ def run_recipe(recipe: Recipe, scale: float = 1.0, parameter_file=None):
         return sample_fmp_frames(atoms=crystal_structure(recipe.crystal, recipe.n_atoms), **kw)
     if recipe.composition is None:
         raise PylbsError(f"recipe {recipe.name}: give a composition or a crystal")
-    return sample_fmp_frames(tuple(recipe.composition), n_atoms=recipe.n_atoms, density=recipe.density, **kw)
+    return sample_fmp_frames(get_glass(tuple(recipe.composition)), n_atoms=recipe.n_atoms, density=recipe.density,
+                             **kw)
 
 
 def generate(recipes=PAPER_LIKE, scale: float = 1.0, parameter_file=None, progress: bool = True) -> dict:
     """{recipe name: LabeledSystem} for each recipe."""
-    import sys
-    import time
-
     out = {}
     for k, r in enumerate(recipes):
         t0 = time.perf_counter()

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PylbsError
+from .datasets import frames_from_atoms
 
 XTB_NOTE = ("GFN1-xTB (tblite) labels are a stand-in for DFT, not ground truth: "
             "a model trained on them reproduces xTB, not PBE")
@@ -157,8 +158,6 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     with ``n_workers > 1`` it must be a name or ``"module:function"`` (or a picklable
     top-level function) since each worker process builds its own.
     """
-    from .datasets import frames_from_atoms
-
     screening = screening or Screening()
     workdir = Path(workdir)
     (workdir / "frames").mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AnalysisError, PylbsError
-from .jsonio import dumps
+from ..analysis import diffusion as dif
+from ..analysis.tg import bin_curve, plot_tg, tg_over_replicas
+from ..errors import AnalysisError, PylbsError
+from ..lammps_io import THERMO_FILE, read_thermo
+from ..potential import deepmd_commands, fmp_commands
+from ..protocols.diffusion import run_diffusion
+from ..protocols.schedules import PAPER_TEMPERATURES_K, RELAX_START_COMMANDS
+from ..protocols.tg import run_tg_heating
+from .common import add_quiet, print_json, rank0
 
 
 def _potential_args(p):
@@ -42,16 +49,13 @@ def _run_args(p):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--minimize", action="store_true", help="minimise the structure first (random starts)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_quiet(p)
 
 
 def _potential(args):
     if args.mlp:
-        from .potential import deepmd_commands
-
         return deepmd_commands(args.mlp)
     if args.fmp is not None:
-        from .potential import fmp_commands
-
         return fmp_commands(args.fmp or None)
     raise PylbsError("running a protocol needs a potential: --fmp [PARAM_FILE] or --mlp MODEL")
 
@@ -63,16 +67,6 @@ def _check_mode(args, what):
         raise PylbsError(f"give {what} files to analyse, or --data FILE --fmp|--mlp MODEL --out DIR to run")
     if args.data and not args.out:
         raise PylbsError("a run needs --out DIR")
-
-
-def _print(obj):
-    print(dumps(obj))
-
-
-def _rank0():
-    from .lammps_env import mpi_comm
-
-    return mpi_comm().Get_rank() == 0
 
 
 # ------------------------------------------------------------------ tg
@@ -93,6 +87,7 @@ def add_tg_parser(sub):
     p.add_argument("--t-max", type=float, default=2000.0)
     p.add_argument("--equil-ps", type=float, default=0.0, help="hold at --t-start before heating (ps)")
     _run_args(p)
+    p.set_defaults(func=run_tg)
     return p
 
 
@@ -113,20 +108,16 @@ def read_heating_file(path, temperature: str = "target"):
 
 
 def run_tg(args) -> int:
-    from .analysis.tg import bin_curve, plot_tg, tg_over_replicas
-
     _check_mode(args, "heating-curve")
     if args.data:
-        from .dynamics import MINIMIZE_COMMANDS, run_tg_heating
-
         s = run_tg_heating(args.data, args.out, _potential(args), replicas=args.replicas, seed=args.seed,
                            t_start=args.t_start, t_max=args.t_max, rate_K_per_ps=args.rate, equil_ps=args.equil_ps,
                            ensemble=args.ensemble, pressure_bar=args.pressure, time_scale=args.time_scale,
                            temperature=args.temperature, method=args.method, fit_t_min=args.t_min,
-                           prepare=MINIMIZE_COMMANDS if args.minimize else ())
-        if _rank0():
+                           prepare=RELAX_START_COMMANDS if args.minimize else ())
+        if rank0():
             if args.json:
-                _print(s)
+                print_json(s)
             else:
                 print(f"Tg = {s['tg_K']:.0f} +- {s['tg_err_K']:.0f} K (mean +- std of {len(s['replicas'])} runs, "
                       f"{s['ensemble']}, {s['rate_K_per_ps']:g} K/ps); per run: "
@@ -148,7 +139,7 @@ def run_tg(args) -> int:
     if len(curves) == 1:
         out["tg_err"] = rep.results[0].tg_err
     if args.json:
-        _print(out)
+        print_json(out)
     else:
         for f, r in zip(args.inputs, rep.results):
             print(f"{f}: Tg = {r.tg:.0f} +- {r.tg_err:.0f} K ({r.method})")
@@ -173,33 +164,28 @@ def add_diffusion_parser(sub):
     p.add_argument("--keep-drift", action="store_true", help="do not remove the centre-of-mass drift")
     p.add_argument("--plot-dir", default=None, help="write msd.png and arrhenius.png here (file mode)")
     _run_args(p)
+    p.set_defaults(func=run_diffusion_cli)
     return p
 
 
 def _thermo_temperature(traj: Path):
-    th = traj.parent / "thermo.dat"
+    th = traj.parent / THERMO_FILE
     if th.exists():
-        from .session import read_thermo
-
         return float(read_thermo(th)["temp"].mean())
     return None
 
 
 def run_diffusion_cli(args) -> int:
-    from .analysis import diffusion as dif
-
     _check_mode(args, "trajectory")
     if args.data:
-        from .dynamics import MINIMIZE_COMMANDS, PAPER_TEMPERATURES_K, run_diffusion
-
         s = run_diffusion(args.data, args.out, _potential(args),
                           temperatures=args.temperatures or PAPER_TEMPERATURES_K, duration_ps=args.duration_ps,
                           ensemble=args.ensemble, pressure_bar=args.pressure, discard_ps=args.discard_ps,
                           window=tuple(args.window), dump_every_ps=args.dump_every_ps, time_scale=args.time_scale,
-                          seed=args.seed, prepare=MINIMIZE_COMMANDS if args.minimize else (),
+                          seed=args.seed, prepare=RELAX_START_COMMANDS if args.minimize else (),
                           remove_drift=not args.keep_drift)
-        if _rank0():
-            _print(s) if args.json else _print_diffusion(s)
+        if rank0():
+            print_json(s) if args.json else _print_diffusion(s)
         return 0
     temps = args.temperatures
     if temps is not None and len(temps) != len(args.inputs):
@@ -230,7 +216,7 @@ def run_diffusion_cli(args) -> int:
             dif.plot_arrhenius({"Li": fit}, Path(args.plot_dir) / "arrhenius.png")
     if args.plot_dir and curves:
         dif.plot_msd(curves, Path(args.plot_dir) / "msd.png")
-    _print(out) if args.json else _print_diffusion(out)
+    print_json(out) if args.json else _print_diffusion(out)
     return 0
 
 
@@ -249,3 +235,8 @@ def _print_diffusion(s):
         err = a["Ea_err_eV"]
         err = float("nan") if err is None else err
         print(f"Ea(Li) = {a['Ea_eV']:.3f} +- {err:.3f} eV" + (" (2 temperatures: no error)" if math.isnan(err) else ""))
+
+
+def add_parsers(sub) -> None:
+    add_tg_parser(sub)
+    add_diffusion_parser(sub)

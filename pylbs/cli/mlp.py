@@ -20,10 +20,16 @@ import sys
 from pathlib import Path
 
 from ..errors import PylbsError
+from ..mlp.datasets import dataset_systems, load_system, read_frames, write_dataset
+from ..mlp.evaluate import evaluate_model, format_table
+from ..mlp.generate import PAPER_LIKE, generate
+from ..mlp.label import XTB_NOTE, Screening, frames_of_system, label_frames
+from ..mlp.train import TrainingSettings, train_and_freeze
 
 
-def add_mlp_parser(sub) -> argparse.ArgumentParser:
+def add_parsers(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("mlp", help="DeepMD potential: import/generate/label data, train, test")
+    p.set_defaults(func=run_mlp)
     msub = p.add_subparsers(dest="mlp_cmd", required=True)
 
     q = msub.add_parser("import", help="labelled frames (OUTCAR, vasprun.xml, extxyz, deepmd) -> dataset")
@@ -111,8 +117,6 @@ def _print_manifest(manifest, out):
 
 
 def cmd_import(args) -> int:
-    from .datasets import read_frames, write_dataset
-
     systems, sources = {}, {}
     for name, f in zip(_names(args), args.files):
         systems[name] = read_frames(f, args.fmt)
@@ -122,9 +126,6 @@ def cmd_import(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .datasets import write_dataset
-    from .generate import PAPER_LIKE, generate
-
     recipes = [r for r in PAPER_LIKE if args.only is None or r.name in args.only]
     if not recipes:
         raise PylbsError(f"no recipe named {args.only}; known: {', '.join(r.name for r in PAPER_LIKE)}")
@@ -135,9 +136,6 @@ def cmd_generate(args) -> int:
 
 
 def cmd_label(args) -> int:
-    from .datasets import read_frames, write_dataset
-    from .label import XTB_NOTE, Screening, frames_of_system, label_frames
-
     if "xtb" in args.calculator:
         print(f"note: {XTB_NOTE}", file=sys.stderr)
     work = Path(args.work or Path(args.out) / "labelling")
@@ -176,9 +174,6 @@ def _ints(text):
 
 
 def cmd_train(args) -> int:
-    from .datasets import dataset_systems
-    from .train import TrainingSettings, train_and_freeze
-
     train, valid = [], []
     for d in args.data:
         train += list(dataset_systems(d, "train").values())
@@ -199,9 +194,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_test(args) -> int:
-    from .datasets import dataset_systems, load_system
-    from .evaluate import evaluate_model, format_table
-
     sets, held = {}, []
     for d in args.data:
         sets.update(dataset_systems(d, "test"))
@@ -231,17 +223,3 @@ HANDLERS = {"import": cmd_import, "generate": cmd_generate, "label": cmd_label, 
 
 def run_mlp(args) -> int:
     return HANDLERS[args.mlp_cmd](args)
-
-
-def main(argv=None) -> int:
-    from ..cli import run_guarded
-
-    parser = argparse.ArgumentParser(prog="pylbs")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    add_mlp_parser(sub)
-    args = parser.parse_args(argv)
-    return run_guarded(run_mlp, args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,6 +14,10 @@ Do not start ``pylbs campaign`` under mpirun: it starts its runs under MPI itsel
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from ..campaign.report import write_report
+from ..campaign.runner import CampaignRunner, format_states, launcher
 
 
 def add_campaign_parser(sub) -> argparse.ArgumentParser:
@@ -46,12 +50,11 @@ def add_campaign_parser(sub) -> argparse.ArgumentParser:
     pl = csub.add_parser("plan", help="list the tasks (id, dependencies, command); runs nothing")
     pl.add_argument("file")
     pl.add_argument("--commands", action="store_true", help="print each task's command")
+    p.set_defaults(func=run_campaign)
     return p
 
 
 def run_campaign(args) -> int:
-    from .runner import CampaignRunner, format_states, launcher
-
     runner = CampaignRunner(args.file)
     cmd = args.campaign_cmd
     if cmd == "plan":
@@ -92,16 +95,12 @@ def run_campaign(args) -> int:
         return 0
     _print_report(runner, rep)
     if args.report and runner.c.store.exists():
-        from ..report import write_report
-
         md = write_report(runner.c.store, runner.root / "report")
         print(f"report: {md}")
     return 0 if rep.ok else 1
 
 
 def _print_report(runner, rep) -> None:
-    from .runner import format_states
-
     print(f"ran {len(rep.executed)} task(s): {len(rep.done)} done, {len(rep.failed)} failed; "
           f"{len(rep.skipped)} already done (skipped)")
     if rep.failed or rep.previously_failed or rep.blocked:
@@ -114,15 +113,17 @@ def add_report_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: report/ next to the store)")
     p.add_argument("--experiment", default=None,
                    help="TOML with [experiment] tg_K / conductivity_S_cm tables (default: the campaign's)")
+    p.set_defaults(func=run_report)
     return p
 
 
 def run_report(args) -> int:
-    from pathlib import Path
-
-    from ..report import write_report
-
     out = Path(args.out) if args.out else Path(args.store).resolve().parent / "report"
     md = write_report(args.store, out, experiment_file=args.experiment)
     print(f"report: {md}")
     return 0
+
+
+def add_parsers(sub) -> None:
+    add_campaign_parser(sub)
+    add_report_parser(sub)

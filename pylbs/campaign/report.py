@@ -26,17 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paper_data as paper
-from .campaign.store import Store
+from .. import paper_data as paper
+from ..plotting import pyplot, save
+from ..stats import STD_CONVENTION, mean_std
+from .store import Store
 
 STAGE_LABEL = {"fmp": "FMP", "mlp-fast": "MLP 10 K/ps", "mlp-anneal": "MLP 2 K/ps"}
-
-
-def _mean_std(values):
-    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    if not len(v):
-        return None, None, 0
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)
 
 
 def _pm(mean, std, n=None, scale=1.0, digits=1):
@@ -87,24 +82,15 @@ def _series(rows, key):
     return out
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _fig_vs_experiment(series, exp_of, path, xlabel, ylabel, scale=100.0, log=False, limits=None):
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4.5))
     lo, hi = list(limits or ()), list(limits or ())
     for (stage, n), per in sorted(series.items()):
         xs, ys, es = [], [], []
         for g, vals in per.items():
             x = exp_of(g)
-            m, s, _ = _mean_std(vals)
+            m, s, _ = mean_std(vals)
             if x is None or m is None:
                 continue
             xs.append(x)
@@ -112,7 +98,7 @@ def _fig_vs_experiment(series, exp_of, path, xlabel, ylabel, scale=100.0, log=Fa
             es.append(s * scale)
         if xs:
             ax.errorbar(xs, ys, yerr=es, fmt="o", capsize=3, label=f"{STAGE_LABEL.get(stage, stage)}, {n} atoms")
-            for g, x_, y_ in zip([g for g in per if exp_of(g) is not None and _mean_std(per[g])[0] is not None],
+            for g, x_, y_ in zip([g for g in per if exp_of(g) is not None and mean_std(per[g])[0] is not None],
                                  xs, ys):
                 ax.annotate(g.removeprefix("LBS-"), (x_, y_), fontsize=6, xytext=(3, 3), textcoords="offset points")
             lo += xs + ys
@@ -126,9 +112,7 @@ def _fig_vs_experiment(series, exp_of, path, xlabel, ylabel, scale=100.0, log=Fa
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def write_report(store_path, out_dir, experiment_file=None) -> Path:
@@ -143,7 +127,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
     name = store.campaign_name()
     md = [f"# Campaign report: {name}", "",
           f"Store: `{Path(store_path).resolve()}`; {len(done)} finished run(s), {len(failed)} failed.",
-          "Simulated values: mean ± sample standard deviation over replicas (n = number of runs). "
+          f"Simulated values: mean ± spread over replicas (n = number of runs; {STD_CONVENTION}). "
           "Experimental and reference values: the paper's Tables 1-3 (`pylbs.paper_data`) and, "
           "where marked, values given in the campaign's `[experiment]` section.", ""]
 
@@ -159,7 +143,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
         t1 = paper.TABLE1.get(g)
         row = [g] + ([f"{t1[0]:g}", f"{t1[1]:g}", f"{t1[2]:g}", f"{t1[5]:.1f}", f"{t1[6]:.2f}"] if t1
                      else ["–"] * 5)
-        row += [_pm(*_mean_std(s4[k].get(g, [])), scale=100) for k in keys]
+        row += [_pm(*mean_std(s4[k].get(g, [])), scale=100) for k in keys]
         rows.append(row)
     md += _table(header, rows) + [""]
     if keys:
@@ -178,7 +162,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
     for g in _glass_order(list(paper.TABLE2_3B_RING) + [gl for k in keys3 for gl in s3[k]]):
         t2 = paper.TABLE2_3B_RING.get(g, {})
         mlp = t2.get("MLP")
-        row = [g] + [_pm(*_mean_std(s3[k].get(g, [])), scale=100) for k in keys3]
+        row = [g] + [_pm(*mean_std(s3[k].get(g, [])), scale=100) for k in keys3]
         row += [("–" if mlp is None else (f"{mlp[0]:.1f}" + (f" ± {mlp[1]:.1f}" if mlp[1] is not None else ""))),
                 _num(t2.get("AIMD")), _num(t2.get("NMR"))]
         rows.append(row)
@@ -199,7 +183,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
     rows = []
     for g in _glass_order(list(paper.TABLE3_EA_MLP) + [gl for k in kea for gl in sea[k]]):
         t3 = paper.TABLE3_EA_MLP.get(g)
-        rows.append([g] + [_pm(*_mean_std(sea[k].get(g, [])), digits=2) for k in kea] +
+        rows.append([g] + [_pm(*mean_std(sea[k].get(g, [])), digits=2) for k in kea] +
                     ["–" if t3 is None else f"{t3[0]:.2f} ± {t3[1]:.2f}"])
     md += _table(header, rows) + [""]
     md += ["Experimental Ea quoted with Table 3: " + "; ".join(
@@ -227,7 +211,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
             cells = []
             for k in ktg:
                 vals = stg[k].get(g, [])
-                m, s, n = _mean_std(vals)
+                m, s, n = mean_std(vals)
                 if n == 1:  # one task: its spread over heating replicas
                     s = tg_err.get((*k, g))
                     cells.append("–" if m is None else f"{m:.0f} ± {s:.0f} (replica std)" if s is not None
@@ -263,7 +247,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
         for g in _glass_order([gl for k in kcd for gl in scd[k]] + list(exp_sig)):
             cells = []
             for k in kcd:
-                m, s, n = _mean_std(scd[k].get(g, []))
+                m, s, n = mean_std(scd[k].get(g, []))
                 cells.append("–" if m is None else f"{m:.3g} ± {s:.2g} (n={n})" if n > 1 else f"{m:.3g} (n=1)")
             rows.append([g] + cells + ["–" if g not in exp_sig else f"{exp_sig[g]:.3g}"])
         md += _table(header, rows) + [""]
@@ -311,7 +295,7 @@ def _provenance(store: Store, done) -> list[str]:
 
 
 def _fig_3bring(series, path):
-    plt = _plt()
+    plt = pyplot()
     glasses = _glass_order([g for per in series.values() for g in per] +
                            [g for g, v in paper.TABLE2_3B_RING.items() if v.get("MLP")])
     fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(glasses) + 2), 4))
@@ -319,7 +303,7 @@ def _fig_3bring(series, path):
     width = 0.8 / (len(keys) + 2)
     x = np.arange(len(glasses))
     for i, k in enumerate(keys):
-        ms = [_mean_std(series[k].get(g, [])) for g in glasses]
+        ms = [mean_std(series[k].get(g, [])) for g in glasses]
         ax.bar(x + i * width, [np.nan if m is None else 100 * m for m, _, _ in ms], width,
                yerr=[100 * (s or 0) for _, s, _ in ms], capsize=2,
                label=f"{STAGE_LABEL.get(k[0], k[0])}, {k[1]} atoms")
@@ -334,18 +318,16 @@ def _fig_3bring(series, path):
     ax.set_xticklabels(glasses, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("3B_ring / 3B [%]")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _fig_ea(series, path):
-    plt = _plt()
+    plt = pyplot()
     glasses = _glass_order([g for per in series.values() for g in per] + list(paper.TABLE3_EA_MLP))
     fig, ax = plt.subplots(figsize=(5, 4))
     x = np.arange(len(glasses))
     for k, per in sorted(series.items()):
-        ms = [_mean_std(per.get(g, [])) for g in glasses]
+        ms = [mean_std(per.get(g, [])) for g in glasses]
         ax.errorbar(x, [np.nan if m is None else m for m, _, _ in ms], yerr=[s or 0 for _, s, _ in ms], fmt="o-",
                     capsize=3, label=f"{k[0].upper()}, {k[1]} atoms")
     ref = [paper.TABLE3_EA_MLP.get(g) for g in glasses]
@@ -357,9 +339,7 @@ def _fig_ea(series, path):
     ax.set_xticklabels(glasses, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("Ea [eV]")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def report_data(store_path) -> dict:
@@ -372,6 +352,6 @@ def report_data(store_path) -> dict:
                             ("tg", "tg_K", "tg_K")):
         for (stage, n), per in _series([r for r in done if r["kind"] == kind], key).items():
             for g, vals in per.items():
-                m, s, k = _mean_std(vals)
+                m, s, k = mean_std(vals)
                 out.setdefault(name, {})[f"{kind}:{stage}:{n}:{g}"] = {"mean": m, "std": s, "n": k}
     return json.loads(json.dumps(out))

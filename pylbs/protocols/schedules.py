@@ -1,11 +1,14 @@
-"""MD protocols as data: a schedule of stages, turned into LAMMPS commands in one place.
+"""MD protocols as data: schedules of stages, the command blocks around them, and the ONE place a
+stage becomes LAMMPS commands.
 
-A :class:`Stage` is an ensemble, a start and end temperature (K) and a duration
-(ps); a :class:`Schedule` is a list of stages. :func:`stage_commands` is the
-single place that turns a stage into LAMMPS commands, and :func:`deck_variables`
-renders the same schedule as the ``variable`` lines of the raw deck
-``lammps_inputs/melt_quench_fmp.in`` so the Python driver and the deck cannot
-drift apart (tests compare them).
+A :class:`Stage` is an ensemble (NVT or NPT), a start and end temperature (K) and a
+duration (ps); a :class:`Schedule` is a list of stages. Every schedule pylbs runs is
+built here (the paper's FMP melt-quench, the MLP fast/anneal remelt, Tg heating,
+diffusion), with the command blocks around them (system definition, run settings,
+random-start relaxation, Emin, velocities, trajectory dump). :func:`thermostat_fix` is
+the only code that turns an ensemble into a fix, used both by :class:`StageRun` (what
+:class:`pylbs.session.Session` runs, chunk by chunk) and by the raw decks
+(:mod:`pylbs.protocols.decks`), so an NPT stage can never be rendered as NVT.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-from .errors import PylbsError
+from ..errors import PylbsError
+from ..glasses import Composition, Glass
+from ..lammps_io import DUMP_COLUMNS, THERMO_COLUMNS
+from ..paper_data import DIFFUSION_TEMPERATURES_K
 
 #: MD time step (ps): 1 fs, as in the paper's Simulation Method.
 TIMESTEP_PS = 0.001
@@ -131,91 +137,139 @@ class Schedule:
         return cls(tuple(Stage(**s) for s in d["stages"]))
 
 
+
+def _fmt(x) -> str:
+    return x if isinstance(x, str) else f"{x:g}"
+
+
+def thermostat_fix(stage: Stage, fix_id: str = "pylbs_md", *, t_start=None, t_end=None, tdamp=TDAMP_PS,
+                   pressure=None, pdamp=PDAMP_PS) -> str:
+    """The fix that integrates ``stage``: Nose-Hoover NVT, or NPT with an isotropic barostat.
+
+    The only place an ensemble becomes LAMMPS text. Values default to the stage's own;
+    a raw deck passes LAMMPS variable references instead (``t_start="${T0_1}"``).
+    """
+    t0 = _fmt(stage.t_start if t_start is None else t_start)
+    t1 = _fmt(stage.t_end if t_end is None else t_end)
+    if stage.ensemble == "nvt":
+        return f"fix {fix_id} all nvt temp {t0} {t1} {_fmt(tdamp)}"
+    if stage.ensemble == "npt":  # isotropic barostat: glass boxes are cubic and stay so
+        p = _fmt(pressure if pressure is not None else (1.0 if stage.pressure_bar is None else stage.pressure_bar))
+        return f"fix {fix_id} all npt temp {t0} {t1} {_fmt(tdamp)} iso {p} {p} {_fmt(pdamp)}"
+    raise ProtocolError(f"ensemble {stage.ensemble}")  # pragma: no cover - Stage checks it
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """One stage placed on the global step axis, as Session runs it: :meth:`fix` once,
+    :meth:`run` for each chunk, :meth:`unfix` once.
+
+    ``run N start S stop E`` keeps the thermostat's ramp over the whole stage however the
+    stage is cut into chunks or resumed from a restart.
+    """
+
+    stage: Stage
+    start_step: int
+    n_steps: int
+    fix_id: str = "pylbs_md"
+    tdamp_ps: float = TDAMP_PS
+
+    @property
+    def stop_step(self) -> int:
+        return self.start_step + self.n_steps
+
+    def fix(self) -> str:
+        return thermostat_fix(self.stage, self.fix_id, tdamp=self.tdamp_ps)
+
+    def run(self, first: int | None = None, last: int | None = None) -> str:
+        """The run command of global steps ``first`` to ``last`` (default: the whole stage)."""
+        first = self.start_step if first is None else first
+        last = self.stop_step if last is None else last
+        if not (self.start_step <= first <= last <= self.stop_step):
+            raise ProtocolError(f"chunk ({first}, {last}) lies outside stage {self.stage.name!r} steps "
+                                f"{self.start_step}..{self.stop_step}")
+        return f"run {last - first} start {self.start_step} stop {self.stop_step}"
+
+    def unfix(self) -> str:
+        return f"unfix {self.fix_id}"
+
+    def commands(self) -> list[str]:
+        """The whole stage as one run."""
+        return [self.fix(), self.run(), self.unfix()]
+
+
+def stage_runs(schedule: Schedule, timestep_ps: float = TIMESTEP_PS, tdamp_ps: float = TDAMP_PS) -> list[StageRun]:
+    """Every stage of ``schedule`` on one step axis starting at 0."""
+    return [StageRun(s, a, b - a, tdamp_ps=tdamp_ps) for s, (a, b) in zip(schedule.stages,
+                                                                         schedule.stage_bounds(timestep_ps))]
+
+
+# ----------------------------------------------------------------- command blocks around the stages
+
+#: The system definition of every pylbs run (LAMMPS types 1..4 = Li B Si O, charges per atom).
+SYSTEM_COMMANDS = ("units metal", "atom_style charge", "boundary p p p", "atom_modify map array")
+
+#: A short minimisation of a random start: random placement leaves atoms at the minimum
+#: distances where forces are large; relaxing them first keeps the first 3500 K steps from
+#: blowing up. Not part of the paper's description. Also ``pylbs tg|diffusion --minimize``.
+RELAX_START_COMMANDS = ("min_style cg", "minimize 1.0e-4 1.0e-6 200 2000")
+
+#: Emin of the MLP stage ("2 K/ps + Emin"): conjugate gradient to a force tolerance of
+#: 1e-4 eV/A, at most 5000 iterations (LAMMPS ``minimize etol ftol maxiter maxeval``).
+EMIN_MAX_ITER = 5000
+
+
+def emin_commands(max_iter=EMIN_MAX_ITER, max_eval=None) -> tuple[str, ...]:
+    """The Emin commands with at most ``max_iter`` CG iterations (``max_eval`` force calls, default 10x)."""
+    max_eval = 10 * int(max_iter) if max_eval is None else max_eval
+    return ("min_style cg", f"minimize 0.0 1.0e-4 {max_iter} {max_eval}")
+
+
+EMIN_COMMANDS = emin_commands()
+
+
+def run_settings(timestep_ps=TIMESTEP_PS, thermo_every=100, neighbor_skin=2.0) -> list[str]:
+    """Neighbour list, time step and thermo output of every run (a lost atom stops it)."""
+    return [f"neighbor {_fmt(neighbor_skin)} bin", "neigh_modify every 1 delay 0 check yes",
+            f"timestep {_fmt(timestep_ps)}", "thermo_style custom " + " ".join(THERMO_COLUMNS),
+            "thermo_modify lost error flush yes", f"thermo {_fmt(thermo_every)}"]
+
+
+def velocity_command(temperature, seed) -> str:
+    """Gaussian velocities at ``temperature`` (K), zero total momentum and angular momentum."""
+    return f"velocity all create {_fmt(temperature)} {seed} mom yes rot yes dist gaussian loop geom"
+
+
+def dump_commands(dump_id: str, every, path) -> list[str]:
+    """The trajectory dump: unwrappable positions (image flags), sorted by atom id."""
+    return [f"dump {dump_id} all custom {every} {path} " + " ".join(DUMP_COLUMNS), f"dump_modify {dump_id} sort id"]
+
+
+# ----------------------------------------------------------------- the paper's schedules
+
 def fmp_melt_quench_schedule(t_melt: float = 3500.0, melt_ps: float = 500.0, rate_K_per_ps: float = 1.0,
-                             t_final: float = 300.0, final_ps: float = 300.0) -> Schedule:
+                             t_final: float = 300.0, final_ps: float = 300.0, ensemble: str = "nvt",
+                             pressure_bar: float | None = None) -> Schedule:
     """The paper's FMP-LBS melt-quench (Boron coordination section).
 
     "a random configuration was melted at 3500 K for 500 ps. It was then cooled
     down to 300 K at a cooling rate of 1 K/ps followed by 300 ps simulations at
     300 K", NVT at the measured density, 1 fs time step, Nose-Hoover thermostat.
     The quench lasts (t_melt - t_final) / rate = 3200 ps; 4000 ps in all.
+    ``ensemble="npt"`` (at ``pressure_bar``, default 1 bar) is the other FMP ensemble of
+    the paper's Fig. 5 legend.
     """
     if not rate_K_per_ps > 0:
         raise ProtocolError(f"cooling rate {rate_K_per_ps} K/ps; give a positive rate")
     if not t_melt >= t_final:
         raise ProtocolError(f"t_melt={t_melt} K is below t_final={t_final} K; a quench cools")
+    p = pressure_bar if ensemble == "npt" else None
     return Schedule((
-        Stage("melt", t_melt, t_melt, melt_ps),
-        Stage("quench", t_melt, t_final, (t_melt - t_final) / rate_K_per_ps),
-        Stage("final", t_final, t_final, final_ps),
+        Stage("melt", t_melt, t_melt, melt_ps, ensemble, pressure_bar=p),
+        Stage("quench", t_melt, t_final, (t_melt - t_final) / rate_K_per_ps, ensemble, pressure_bar=p),
+        Stage("final", t_final, t_final, final_ps, ensemble, pressure_bar=p),
     ))
 
-
-def stage_commands(stage: Stage, timestep_ps: float = TIMESTEP_PS, seed: int = 1, *,
-                   start_step: int, n_steps: int | None = None, tdamp_ps: float = TDAMP_PS,
-                   fix_id: str = "pylbs_md", chunk: tuple[int, int] | None = None) -> list[str]:
-    """LAMMPS commands that run (part of) ``stage``: the single place a stage becomes commands.
-
-    ``start_step`` is the global step the stage starts at. The run uses
-    ``run N start S stop E`` so the thermostat ramps over the whole stage even
-    when it is run in chunks (``chunk=(first, last)`` global steps) or resumed
-    from a restart. ``seed`` is unused by Nose-Hoover NVT and kept for
-    stochastic ensembles.
-    """
-    del seed
-    total = stage.n_steps(timestep_ps) if n_steps is None else n_steps
-    stop = start_step + total
-    first, last = chunk if chunk is not None else (start_step, stop)
-    if not (start_step <= first <= last <= stop):
-        raise ProtocolError(f"chunk {chunk} lies outside stage {stage.name!r} steps {start_step}..{stop}")
-    if stage.ensemble == "nvt":
-        cmds = [f"fix {fix_id} all nvt temp {stage.t_start:g} {stage.t_end:g} {tdamp_ps:g}"]
-    elif stage.ensemble == "npt":  # isotropic Nose-Hoover barostat, cubic glass boxes
-        p = 1.0 if stage.pressure_bar is None else stage.pressure_bar
-        cmds = [f"fix {fix_id} all npt temp {stage.t_start:g} {stage.t_end:g} {tdamp_ps:g} "
-                f"iso {p:g} {p:g} {PDAMP_PS:g}"]
-    else:  # pragma: no cover - guarded by Stage.__post_init__
-        raise ProtocolError(f"ensemble {stage.ensemble}")
-    cmds.append(f"run {last - first} start {start_step} stop {stop}")
-    cmds.append(f"unfix {fix_id}")
-    return cmds
-
-
-def deck_variables(schedule: Schedule, timestep_ps: float = TIMESTEP_PS, tdamp_ps: float = TDAMP_PS) -> dict[str, str]:
-    """The ``variable`` values of a raw deck that runs ``schedule`` (unscaled durations).
-
-    Keys: ``dt``, ``tdamp``, ``nstages`` and for each stage i (1-based)
-    ``name_i``, ``T0_i``, ``T1_i`` (K), ``ps_i`` (ps), and ``dump_i`` (ps) for a
-    stage with its own trajectory interval.
-    """
-    out = {"dt": f"{timestep_ps:g}", "tdamp": f"{tdamp_ps:g}", "nstages": str(len(schedule.stages))}
-    for i, s in enumerate(schedule.stages, 1):
-        out[f"name_{i}"] = s.name
-        out[f"T0_{i}"] = f"{s.t_start:g}"
-        out[f"T1_{i}"] = f"{s.t_end:g}"
-        out[f"ps_{i}"] = f"{s.duration_ps:g}"
-        if s.dump_every_ps is not None:
-            out[f"dump_{i}"] = f"{s.dump_every_ps:g}"
-    return out
-
-
-def deck_variable_lines(schedule: Schedule, **kw) -> list[str]:
-    """``variable`` lines of :func:`deck_variables` for a deck: ``equal`` for numbers, ``string`` for names."""
-    return [f"variable {k:<8s} {'string' if k.startswith('name_') else 'equal'} {v}"
-            for k, v in deck_variables(schedule, **kw).items()]
-
-
-def parse_deck_variables(text: str) -> dict[str, str]:
-    """``variable NAME equal|string|index VALUE`` definitions of a LAMMPS deck (last one wins)."""
-    out = {}
-    for line in text.splitlines():
-        tok = line.split("#", 1)[0].split()
-        if len(tok) >= 4 and tok[0] == "variable" and tok[2] in ("equal", "string", "index"):
-            out[tok[1]] = " ".join(tok[3:])
-    return out
-
-
-# ----------------------------------------------------------------- DeepMD (MLP) stage
 
 #: MLP schedules of the paper's Boron coordination section.
 MLP_SCHEDULE_KINDS = ("fast", "anneal")
@@ -285,14 +339,33 @@ def mlp_schedule(kind: str = "anneal", t_max: float = 1800.0, *, t_start: float 
 T_MAX_RANGE_K = (1500.0, 2000.0)
 
 
-def default_t_max(composition) -> float:
-    """Composition-based default T_max (K) of the MLP remelt; see :data:`T_MAX_RANGE_K`.
-
-    ``composition``: anything :func:`pylbs.glasses.get_glass` accepts.
-    """
-    from .glasses import get_glass
-
-    sio2 = get_glass(composition).composition.sio2
+def default_t_max(glass: Glass | Composition) -> float:
+    """Composition-based default T_max (K) of the MLP remelt; see :data:`T_MAX_RANGE_K`."""
+    sio2 = (glass.composition if isinstance(glass, Glass) else glass).sio2
     lo, hi = T_MAX_RANGE_K
     t = lo + (hi - lo) * min(max(sio2 / 50.0, 0.0), 1.0)
     return float(round(t / 100.0) * 100.0)
+
+
+def tg_heating_schedule(t_start: float = 300.0, t_max: float = 2000.0, rate_K_per_ps: float = 10.0,
+                        equil_ps: float = 0.0, ensemble: str = "npt", pressure_bar: float | None = None) -> Schedule:
+    """Tg (paper: heating at 10 K/ps): optional hold at ``t_start`` (``equil``), then a linear
+    ``heat`` ramp to ``t_max`` at ``rate_K_per_ps``."""
+    if not rate_K_per_ps > 0 or not t_max > t_start:
+        raise ProtocolError(f"heating {t_start:g} -> {t_max:g} K at {rate_K_per_ps:g} K/ps: give t_max > t_start "
+                            "and a positive rate")
+    p = pressure_bar if ensemble == "npt" else None
+    stages = [Stage("equil", t_start, t_start, equil_ps, ensemble, pressure_bar=p)] if equil_ps > 0 else []
+    stages.append(Stage("heat", t_start, t_max, (t_max - t_start) / rate_K_per_ps, ensemble, pressure_bar=p))
+    return Schedule(tuple(stages))
+
+
+#: Temperatures (K) of the paper's diffusion runs (Table 3, Fig. 9b).
+PAPER_TEMPERATURES_K = DIFFUSION_TEMPERATURES_K
+
+
+def diffusion_schedule(temperature: float, duration_ps: float = 300.0, ensemble: str = "npt",
+                       pressure_bar: float | None = None) -> Schedule:
+    """One constant-temperature stage ``diffuse`` (NPT at ``pressure_bar`` or NVT in the given box)."""
+    return Schedule((Stage("diffuse", temperature, temperature, duration_ps, ensemble,
+                           pressure_bar=pressure_bar if ensemble == "npt" else None),))

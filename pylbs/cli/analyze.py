@@ -1,0 +1,68 @@
+"""``pylbs analyze``: every structure analysis of a structure or trajectory (pylbs.analysis.analyze).
+
+    pylbs analyze glass.data --json
+    pylbs analyze cooling.lammpstrj --frames 100: --json
+    pylbs analyze glass.data --plot glass.png      # coordination and ring-size histograms
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..analysis.analyze import analyze
+from ..analysis.plots import plot_analysis
+from ..analysis.rings import DEFAULT_MAX_SIZE
+from ..glasses import parse_pair_values
+from .common import print_json
+
+
+def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("source", help="LAMMPS data file (atom_style charge, types 1..4 = Li B Si O), "
+                                  "LAMMPS dump (id type x y z), or extended XYZ")
+    p.add_argument("--frames", default=None,
+                   help="frames of a trajectory: 'a:b:c' slice, '-1' (last), or '0,5,9' (default: all)")
+    p.add_argument("--cutoff", action="append", default=[], metavar="X-O=R",
+                   help="bond cutoff in Angstrom, e.g. --cutoff B-O=1.9 --cutoff Si-O=2.0 (repeatable)")
+    p.add_argument("--max-ring-size", type=int, default=DEFAULT_MAX_SIZE,
+                   help=f"largest ring searched, in network formers (default {DEFAULT_MAX_SIZE}, at most 18)")
+    p.add_argument("--members", action="store_true", help="list every 3MR's particle identifiers")
+    p.add_argument("--json", action="store_true", help="print the full result as one JSON object")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="draw the coordination and ring-size histograms (frame means) to this PNG")
+    p.set_defaults(func=run_analyze)
+    return p
+
+
+def _summary(res: dict) -> str:
+    def f(x, pct=True):
+        return "n/a" if x is None else (f"{100 * x:.1f} %" if pct else f"{x:g}")
+
+    lines = [f"{res['source']}: {res['n_frames']} frame(s), {res['n_atoms']} atoms",
+             f"  4B = {f(res['fraction_4B'])}   5Si = {f(res['fraction_5Si'])}   "
+             f"3B in 3MR = {f(res['fraction_3B_in_3MR'])}",
+             "  rings (formers: count) " + " ".join(f"{k}:{f(v, False)}" for k, v in
+                                                   res["rings"]["size_histogram"].items() if v),
+             "  B-only 3MRs by 4B members " + " ".join(f"{k}:{f(v, False)}" for k, v in
+                                                       res["three_membered_boron"].items())
+             + f"   3MRs with Si: {f(res['three_membered_with_si'], False)}"]
+    return "\n".join(lines)
+
+
+def run_analyze(args) -> int:
+    """Handler of ``pylbs analyze``."""
+    res = analyze(args.source, frames=args.frames, cutoffs=parse_pair_values(args.cutoff, "--cutoff") or None,
+                  max_ring_size=args.max_ring_size, members=args.members)
+    if args.plot:
+        res["plot"] = str(plot_analysis(res, args.plot))
+    if args.json:
+        print_json(res)
+    else:
+        print(_summary(res))
+        if args.plot:
+            print(f"  plot: {res['plot']}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    configure(sub.add_parser("analyze", help="4B/5Si, rings and 3MR classes, bond angles of a structure or "
+                                             "trajectory", description=__doc__.split("\n\n")[0]))

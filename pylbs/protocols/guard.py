@@ -1,0 +1,188 @@
+"""The unphysical-event guard of MLP runs: overlapping atoms and disagreeing models stop the run.
+
+After every chunk of ``check_every_ps`` (:meth:`pylbs.session.Session.run_schedule`'s
+``check``): (1) every pair of atoms must be farther apart than a per-pair threshold
+(:data:`GUARD_MIN_DISTANCES`); (2) with two or more models, the maximum force
+deviation reported by ``pair_style deepmd m1 m2 ... out_freq N out_file F`` must be at
+most ``max_devi_f``. If not, the configurations since the last good checkpoint are
+written to ``guard/unphysical_step<N>.extxyz`` (for relabelling and retraining), the
+event to ``guard/event.json``, and :class:`pylbs.errors.UnphysicalEventError` is raised
+before the checkpoint, so ``progress.json`` still names the last good restart: the same
+call with a retrained model resumes from it. The paper saw atoms overlap near 2000 K.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UnphysicalEventError
+from ..glasses import TYPE_MAP, element_pair
+from ..lammps_io import (MODEL_DEVI_COLUMNS, file_tail, MODEL_DEVI_FILE, MODEL_DEVI_RAW, TRAJECTORY_FILE, read_model_devi,
+                         read_trajectory)
+from ..mpiutil import on_rank0
+
+GUARD_DIR = "guard"
+
+#: Closest approach (Angstrom) the guard accepts per element pair: about 0.75 of the
+#: shortest distance of each pair in oxide glasses (B-O 1.37, Si-O 1.61, Li-O 1.9,
+#: O-O 2.3 in BO3/SiO4, B-B 2.4 in 3-rings, Si-Si 3.0) and below the closest
+#: approach in FMP-LBS MD of LBS-20-60-20 at 1500 K (B-O 1.24, Si-O 1.47, Li-O 1.63,
+#: O-O 2.11, Li-Li 1.72, B-B 2.01 A). A pair closer than this is atoms falling
+#: into each other, the failure the paper met near 2000 K.
+GUARD_MIN_DISTANCES = {
+    ("O", "O"): 1.7, ("B", "O"): 1.0, ("Si", "O"): 1.2, ("Li", "O"): 1.4,
+    ("B", "B"): 1.6, ("Si", "Si"): 2.0, ("B", "Si"): 1.8,
+    ("Li", "Li"): 1.4, ("B", "Li"): 1.5, ("Li", "Si"): 1.7,
+}
+
+#: Default stop threshold on the maximum force deviation (eV/A) between models.
+#: DP-GEN style workflows treat > 0.3-0.5 eV/A as configurations the model does
+#: not know; above 0.5 eV/A the trajectory itself is no longer trustworthy.
+DEFAULT_MAX_DEVI_F = 0.5
+
+
+@dataclass
+class Guard:
+    """Stop an MLP run on overlapping atoms or disagreeing models (see the module docstring).
+
+    ``min_distances``: per element pair (Angstrom), merged over
+    :data:`GUARD_MIN_DISTANCES`; ``max_devi_f``: eV/A (None: not checked; only
+    used with two or more models); ``out_freq``: steps between model-deviation
+    lines; ``check_every_ps``: guard (and checkpoint) interval, None = about
+    1/200 of the schedule.
+    """
+
+    min_distances: Mapping = field(default_factory=dict)
+    max_devi_f: float | None = DEFAULT_MAX_DEVI_F
+    out_freq: int = 100
+    check_every_ps: float | None = None
+
+    def table(self) -> dict[tuple[str, str], float]:
+        """Closest approach per element pair (keys sorted alphabetically, as closest_pairs looks them up)."""
+        out = {tuple(sorted(k)): float(v) for k, v in GUARD_MIN_DISTANCES.items()}
+        for key, v in dict(self.min_distances).items():
+            out[tuple(sorted(element_pair(key)))] = float(v)
+        return out
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["min_distances"] = {f"{a}-{b}": v for (a, b), v in self.table().items()}
+        return d
+
+
+def closest_pairs(positions, cell, symbols, table: Mapping[tuple[str, str], float]):
+    """Pairs closer than their threshold: list of (i, j, d, limit), closest first (periodic cell)."""
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    atoms = Atoms(symbols=list(symbols), positions=positions, cell=cell, pbc=True)
+    i, j, d = neighbor_list("ijd", atoms, max(table.values()))
+    keep = i < j
+    i, j, d = i[keep], j[keep], d[keep]
+    sym = np.asarray(symbols)
+    limit = np.array([table.get(tuple(sorted((a, b))), 0.0) for a, b in zip(sym[i], sym[j])])
+    bad = np.flatnonzero(d < limit)
+    bad = bad[np.argsort(d[bad])]
+    return [(int(i[k]), int(j[k]), float(d[k]), float(limit[k])) for k in bad]
+
+
+class GuardRun:
+    """The guard's state for one replica run: called by Session.run_schedule after every chunk."""
+
+    def __init__(self, guard: Guard, workdir: Path, n_models: int, last_good_step: int):
+        self.guard, self.workdir, self.n_models = guard, workdir, n_models
+        self.table = guard.table()
+        self.last_good = last_good_step
+        # model deviation lines up to here are in model_devi.dat (a fresh run also keeps step 0)
+        self.devi_checked = last_good_step if last_good_step > 0 else -1
+
+    def start(self, rank: int):
+        """Keep model_devi.dat up to the resume step (the resumed run writes the rest again)."""
+        path = self.workdir / MODEL_DEVI_FILE
+        if rank == 0 and self.n_models > 1:
+            lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+            head = "# " + " ".join(MODEL_DEVI_COLUMNS) + "  (force deviation in eV/A)\n"
+            keep = [ln for ln in lines if not ln.startswith("#") and ln.strip()
+                    and int(float(ln.split()[0])) <= self.last_good]
+            path.write_text(head + "".join(keep))
+
+    def __call__(self, session, step: int):
+        x = np.asarray(session.lmp.gather_atoms("x", 1, 3), dtype=float)  # collective, ordered by id
+        types = np.asarray(session.lmp.gather_atoms("type", 0, 1), dtype=int)
+        boxlo, boxhi, xy, yz, xz, _, _ = session.lmp.extract_box()
+        def judge():
+            verdict = None
+            lo, hi = np.array(boxlo), np.array(boxhi)
+            cell = np.array([[hi[0] - lo[0], 0, 0], [xy, hi[1] - lo[1], 0], [xz, yz, hi[2] - lo[2]]])
+            symbols = [TYPE_MAP[t - 1] for t in types]
+            pos = x.reshape(-1, 3) - lo
+            bad = closest_pairs(pos, cell, symbols, self.table)
+            devi = self._new_devi(step)
+            max_f = float(devi["max_devi_f"].max()) if len(devi["step"]) else None
+            if bad:
+                i, j, d, lim = bad[0]
+                verdict = {"kind": "overlap", "step": step, "n_pairs": len(bad),
+                           "closest": {"atoms": [i + 1, j + 1], "elements": [symbols[i], symbols[j]],
+                                       "distance_A": d, "threshold_A": lim},
+                           "what": f"{len(bad)} atom pair(s) closer than the guard allows; closest: atoms {i + 1} "
+                                   f"({symbols[i]}) and {j + 1} ({symbols[j]}) at {d:.3f} A (threshold {lim:.2f} A)"}
+            elif (self.guard.max_devi_f is not None and max_f is not None and max_f > self.guard.max_devi_f):
+                k = int(np.argmax(devi["max_devi_f"]))
+                verdict = {"kind": "model_deviation", "step": step, "devi_step": int(devi["step"][k]),
+                           "max_devi_f": max_f, "threshold": self.guard.max_devi_f,
+                           "what": f"the models' maximum force deviation reached {max_f:.3g} eV/A at step "
+                                   f"{int(devi['step'][k])} (threshold {self.guard.max_devi_f:g} eV/A)"}
+            if verdict is not None:
+                verdict["frames_file"] = str(self._save_frames(step, pos, cell, symbols, verdict))
+                verdict["last_good_step"] = self.last_good
+            return verdict
+
+        verdict = on_rank0(session.comm, judge)
+        if verdict is not None:
+            raise UnphysicalEventError(
+                f"unphysical event at step {step} in {self.workdir}: {verdict['what']}. The MLP left the region it "
+                f"was trained on. What to do: lower T_max (--t-max, starts a new run folder), or add the saved "
+                f"frames {verdict['frames_file']} (relabelled by DFT/FMP) to the training data, retrain, and re-run "
+                f"the same command with the new model (--mlp NEW.pth): it resumes from the last good restart "
+                f"(step {self.last_good}).", log_tail=file_tail(session.log_path),
+                step=step, frames_file=verdict["frames_file"], last_good_step=self.last_good)
+        self.last_good = step  # Session writes the checkpoint right after this returns
+
+    def _new_devi(self, step: int) -> dict[str, np.ndarray]:
+        """Model deviation lines after the last check: appended to model_devi.dat and returned."""
+        empty = {c: np.zeros(0) for c in MODEL_DEVI_COLUMNS}
+        if self.n_models < 2:
+            return empty
+        devi = read_model_devi(self.workdir / MODEL_DEVI_RAW)
+        sel = (devi["step"] > self.devi_checked) & (devi["step"] <= step)
+        new = {c: v[sel] for c, v in devi.items()}
+        if sel.any():
+            with open(self.workdir / MODEL_DEVI_FILE, "a") as fh:
+                for row in zip(*(new[c] for c in MODEL_DEVI_COLUMNS)):
+                    fh.write(f"{int(row[0])} " + " ".join(f"{v:.6e}" for v in row[1:]) + "\n")
+            self.devi_checked = int(new["step"].max())
+        return new
+
+    def _save_frames(self, step, pos, cell, symbols, verdict) -> Path:
+        """Dumped frames after the last good checkpoint plus the current one, as extxyz."""
+        from ase import Atoms
+        from ase.io import write
+
+        out = self.workdir / GUARD_DIR
+        out.mkdir(exist_ok=True)
+        frames = []
+        if (self.workdir / TRAJECTORY_FILE).exists():
+            traj = read_trajectory(self.workdir / TRAJECTORY_FILE, unwrap=False)
+            frames = [traj.atoms(k) for k, s in enumerate(traj.steps) if self.last_good < s < step]
+        current = Atoms(symbols=symbols, positions=pos, cell=cell, pbc=True)
+        current.info.update({"step": int(step), "event": verdict["kind"]})
+        frames.append(current)
+        path = out / f"unphysical_step{step}.extxyz"
+        write(path, frames, format="extxyz", parallel=False)  # rank 0 only: no ASE broadcast
+        (out / "event.json").write_text(json.dumps({k: v for k, v in verdict.items()}, indent=1))
+        return path

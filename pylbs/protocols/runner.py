@@ -1,0 +1,91 @@
+"""The skeleton every protocol shares, written once:
+
+    request -> is an identical finished run already there? -> Session(s) on every rank
+            -> analysis on rank 0 -> summary.json (atomic, with the request in it)
+
+A protocol gives :func:`run_protocol` its ``request`` (every input that changes the
+result), a ``run(out, comm)`` that drives LAMMPS on every rank and returns what the
+analysis needs, and an ``analyse(out, state)`` that runs on rank 0 and returns the
+summary. A folder holding the same request returns its summary without running; a
+folder holding another request is refused with the fix; a killed run resumes inside
+its Sessions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import PylbsError
+from ..glasses import Glass
+from ..jsonio import read_json, write_json_atomic
+from ..lammps_env import mpi_comm
+from ..lammps_io import SUMMARY_FILE
+from ..mpiutil import on_rank0
+
+
+def replica_dir(out: Path, k: int) -> Path:
+    """``out/replica-<k>``; the ``replica_<k>`` of a Tg folder written before pylbs 0.2 is kept so it resumes."""
+    new, old = out / f"replica-{k}", out / f"replica_{k}"
+    return old if old.is_dir() and not new.exists() else new
+
+
+def _describe(request: dict | None) -> str:
+    r = request or {}
+    keys = ("protocol", "glass", "time_scale", "seed", "seeds")
+    return ", ".join(f"{k} {r[k]}" for k in keys if k in r) or "another request"
+
+
+def finished_summary(out: Path, request: dict, comm) -> dict | None:
+    """The summary of an identical finished request in ``out``; None when there is none (or only a
+    summary without a request, which is recomputed); PylbsError when ``out`` holds another run."""
+    old = read_json(out / SUMMARY_FILE) if comm.Get_rank() == 0 else None
+    old = comm.bcast(old, root=0)
+    if old is None or "request" not in old:
+        return None
+    if old["request"] == request:
+        return old
+    raise PylbsError(f"{out / SUMMARY_FILE} holds a different run ({_describe(old['request'])}); "
+                     "use another output folder (--out) or delete that one")
+
+
+def run_protocol(out_dir, request: dict, *, run: Callable, analyse: Callable, comm=None) -> dict:
+    """Run a protocol into ``out_dir`` through the shared skeleton (see the module docstring).
+
+    Returns the summary as written (plain JSON), identical on every MPI rank.
+    """
+    comm = comm if comm is not None else mpi_comm()
+    out = Path(out_dir).resolve()
+    old = finished_summary(out, request, comm)
+    if old is not None:
+        return old
+    if comm.Get_rank() == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    comm.Barrier()
+    state = run(out, comm)
+    return on_rank0(comm, lambda: write_json_atomic(out / SUMMARY_FILE, {**analyse(out, state), "request": request}))
+
+
+def require_glass(glass) -> None:
+    """Protocols take a resolved :class:`pylbs.glasses.Glass` (the command line and campaigns resolve
+    names once, at the edge)."""
+    if not isinstance(glass, Glass):
+        raise PylbsError(f"expected a pylbs.glasses.Glass, got {glass!r}: resolve it once with "
+                         "pylbs.glasses.get_glass('LBS-20-60-20') (or a Composition / mol% triple)")
+
+
+def structure_input(structure) -> dict:
+    """Session.run_schedule keyword for a structure given as a data file path or ase.Atoms."""
+    if isinstance(structure, (str, os.PathLike)):
+        path = Path(structure).resolve()
+        if not path.is_file():
+            raise PylbsError(f"structure file {path} does not exist; give a LAMMPS data file "
+                             "(e.g. final.data of `pylbs quench`)")
+        return {"data_file": path}
+    return {"atoms": structure}
+
+
+def structure_label(structure) -> str:
+    """How a structure input is recorded in a request."""
+    return str(structure) if isinstance(structure, (str, os.PathLike)) else f"atoms:{len(structure)}"
