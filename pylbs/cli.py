@@ -95,16 +95,18 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     from .analysis.analyze import add_analyze_parser, run_analyze
     from .campaign.cli import add_campaign_parser, add_report_parser, run_campaign, run_report
+    from .doctor import add_doctor_parser, run_doctor
     from .dynamics_cli import add_diffusion_parser, add_tg_parser, run_diffusion_cli, run_tg
     from .mlp.cli import add_mlp_parser, run_mlp
 
     quench_parser(sub.add_parser("quench", help="FMP melt-quench + 4B/5Si"))
     build_parser(sub.add_parser("build", help="random initial structure (LAMMPS data)"))
     for add_parser in (add_analyze_parser, add_mlp_parser, add_tg_parser, add_diffusion_parser,
-                       add_campaign_parser, add_report_parser):
+                       add_campaign_parser, add_report_parser, add_doctor_parser):
         add_parser(sub)
     handlers = {"quench": quench, "build": build, "analyze": run_analyze, "mlp": run_mlp, "tg": run_tg,
-                "diffusion": run_diffusion_cli, "campaign": run_campaign, "report": run_report}
+                "diffusion": run_diffusion_cli, "campaign": run_campaign, "report": run_report,
+                "doctor": run_doctor}
     args = parser.parse_args(argv)
     return run_guarded(handlers[args.cmd], args)
 
