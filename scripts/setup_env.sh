@@ -57,7 +57,8 @@ torch_is_cpu() {  # the installed torch has neither CUDA nor ROCm
     "$PY" -c 'import sys, torch; sys.exit(torch.version.cuda is not None or getattr(torch.version, "hip", None) is not None)'
 }
 cpu_torch_version() {  # "2.13.0+cpu" if pip sees such a build with the given options; lists, downloads nothing
-    "${PIP[@]}" index versions torch --json "$@" 2>/dev/null | "$PY" -c '
+    # (not "${PIP[@]}": -q would silence the listing itself)
+    "$PY" -m pip --disable-pip-version-check index versions torch --json "$@" 2>/dev/null | "$PY" -c '
 import json, sys
 try:
     versions = json.load(sys.stdin)["versions"]
