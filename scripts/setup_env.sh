@@ -54,7 +54,7 @@ torch_installed() {  # torch $TORCH_VERSION (any local label) is installed in .v
     "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('torch').split('+')[0] != '$TORCH_VERSION')" 2>/dev/null
 }
 torch_is_cpu() {  # the installed torch has neither CUDA nor ROCm
-    "$PY" -c 'import sys, torch; sys.exit(torch.version.cuda is not None or getattr(torch.version, "hip", None) is not None)'
+    "$PY" -W ignore -c 'import sys, torch; sys.exit(torch.version.cuda is not None or getattr(torch.version, "hip", None) is not None)'
 }
 cpu_torch_version() {  # "2.13.0+cpu" if pip sees such a build with the given options; lists, downloads nothing
     # (not "${PIP[@]}": -q would silence the listing itself)
