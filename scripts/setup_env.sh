@@ -58,7 +58,7 @@ torch_is_cpu() {  # the installed torch has neither CUDA nor ROCm
 }
 cpu_torch_version() {  # "2.13.0+cpu" if pip sees such a build with the given options; lists, downloads nothing
     # (not "${PIP[@]}": -q would silence the listing itself)
-    "$PY" -m pip --disable-pip-version-check index versions torch --json "$@" 2>/dev/null | "$PY" -c '
+    { "$PY" -m pip --disable-pip-version-check index versions torch --json "$@" 2>/dev/null || true; } | "$PY" -c '
 import json, sys
 try:
     versions = json.load(sys.stdin)["versions"]
