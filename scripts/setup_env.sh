@@ -50,8 +50,8 @@ if [ ! -x "$PY" ]; then
 fi
 
 # 2. torch first (a CPU build, never a silent CUDA download), then the pinned stack
-torch_installed() {  # torch $TORCH_VERSION (any local label) is installed in .venv
-    "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('torch').split('+')[0] != '$TORCH_VERSION')" 2>/dev/null
+torch_installed() {  # a CPU torch $TORCH_VERSION (version label +cpu...) is installed in .venv
+    "$PY" -c "import importlib.metadata as m, sys; v = m.version('torch').partition('+'); sys.exit(v[0] != '$TORCH_VERSION' or not v[2].startswith('cpu'))" 2>/dev/null
 }
 torch_is_cpu() {  # the installed torch has neither CUDA nor ROCm
     "$PY" -W ignore -c 'import sys, torch; sys.exit(torch.version.cuda is not None or getattr(torch.version, "hip", None) is not None)'
@@ -94,7 +94,7 @@ if [ "${PYLBS_DEEPMD:-source}" != "pypi" ] && ! { stamp_ok torch "$TORCH_VERSION
         "${PIP[@]}" install "torch==$index_cpu" --index-url "$TORCH_INDEX" \
             || torch_refuse "installing torch $index_cpu from $TORCH_INDEX failed (see pip's message above)."
     fi
-    torch_is_cpu || torch_refuse "the installed torch reports CUDA/ROCm ($("$PY" -c 'import torch; print(torch.__version__, torch.version.cuda or torch.version.hip)' 2>&1 | tail -n1)); remove it with '.venv/bin/pip uninstall -y torch' and choose one of the options below."
+    torch_is_cpu || torch_refuse "the installed torch reports CUDA/ROCm ($("$PY" -W ignore -c 'import torch; print(torch.__version__, torch.version.cuda or torch.version.hip)' 2>&1 | tail -n1)); remove it with '.venv/bin/pip uninstall -y torch' and choose one of the options below."
     stamp torch "$TORCH_VERSION"
 fi
 base_hash=$(hash_of requirements/base.txt requirements/constraints.txt)
