@@ -56,7 +56,7 @@ def test_script_under_mpi_with_fmp(tmp_path, fmp_plugin):
     out = tmp_path / "lbs"
     cmd = [MPIRUN, "-np", "2", PY, str(ROOT / "scripts" / "quench.py"), "--glass", "LBS-20-60-20",
            "--atoms", "150", "--time-scale", "0.01", "--out", str(out), "--seed", "1", "--quiet"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     s = json.loads((out / "summary.json").read_text())
     R = K = 20 / 60  # [Li2O]/[B2O3], [SiO2]/[B2O3]

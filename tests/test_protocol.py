@@ -30,8 +30,8 @@ def test_stage_commands_single_place():
     q = fmp_melt_quench_schedule().stages[1]
     sr = stage_runs(fmp_melt_quench_schedule())[1]
     assert (sr.start_step, sr.stop_step) == (500_000, 3_700_000)
-    assert sr.commands() == ["fix pylbs_md all nvt temp 3500 300 0.1", "run 3200000 start 500000 stop 3700000",
-                             "unfix pylbs_md"]
+    assert sr.commands() == ["fix pylbs_md_quench all nvt temp 3500 300 0.1",
+                             "run 3200000 start 500000 stop 3700000", "unfix pylbs_md_quench"]
     # a chunk keeps the whole-stage ramp through start/stop
     part = StageRun(q, 0, 100)
     assert part.run(40, 60) == "run 20 start 0 stop 100"

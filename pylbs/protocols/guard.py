@@ -13,7 +13,6 @@ call with a retrained model resumes from it. The paper saw atoms overlap near 20
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..errors import UnphysicalEventError
 from ..glasses import TYPE_MAP, element_pair
 from ..lammps_io import (MODEL_DEVI_COLUMNS, file_tail, MODEL_DEVI_FILE, MODEL_DEVI_RAW, TRAJECTORY_FILE, read_model_devi,
                          read_trajectory)
+from ..jsonio import write_json_atomic
 from ..mpiutil import on_rank0
 
 GUARD_DIR = "guard"
@@ -138,8 +138,9 @@ class GuardRun:
                            "what": f"the models' maximum force deviation reached {max_f:.3g} eV/A at step "
                                    f"{int(devi['step'][k])} (threshold {self.guard.max_devi_f:g} eV/A)"}
             if verdict is not None:
-                verdict["frames_file"] = str(self._save_frames(step, pos, cell, symbols, verdict))
                 verdict["last_good_step"] = self.last_good
+                verdict["frames_file"] = str(self._save_frames(step, pos, cell, symbols, verdict))
+                write_json_atomic(self.workdir / GUARD_DIR / "event.json", verdict)
             return verdict
 
         verdict = on_rank0(session.comm, judge)
@@ -184,5 +185,4 @@ class GuardRun:
         frames.append(current)
         path = out / f"unphysical_step{step}.extxyz"
         write(path, frames, format="extxyz", parallel=False)  # rank 0 only: no ASE broadcast
-        (out / "event.json").write_text(json.dumps({k: v for k, v in verdict.items()}, indent=1))
         return path

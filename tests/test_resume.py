@@ -1,0 +1,107 @@
+"""A run killed with SIGKILL and resumed reaches the state of an uninterrupted run with the same seed:
+positions and velocities equal to round-off after the same number of steps, for the FMP quench and
+the DeepMD stage, on 1 and 2 MPI ranks (tests/resume_driver.py kills every rank at a checkpoint)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+MPIRUN = str(Path(sys.executable).with_name("mpirun"))
+
+
+def _run(np_: int, *args, expect_kill=False):
+    cmd = [MPIRUN, "-np", str(np_), sys.executable, str(HERE / "resume_driver.py"), *map(str, args)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if expect_kill:
+        assert res.returncode != 0 and "resumed" not in res.stdout, res.stdout + res.stderr
+    else:
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    return res.stdout
+
+
+def _state(data_file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(positions + image shifts, velocities) by atom id from a LAMMPS data file written by write_data."""
+    lines = data_file.read_text().splitlines()
+    box = [list(map(float, ln.split()[:2])) for ln in lines if ln.endswith(("xlo xhi", "ylo yhi", "zlo zhi"))]
+    length = np.array([b - a for a, b in box])
+
+    def section(name, ncol):
+        start = next(k for k, ln in enumerate(lines) if ln.startswith(name)) + 2
+        rows = []
+        for ln in lines[start:]:
+            if not ln.strip():
+                break
+            rows.append([float(x) for x in ln.split()[:ncol]])
+        arr = np.array(rows)
+        return arr[np.argsort(arr[:, 0])]
+
+    atoms = section("Atoms", 9)  # id type q x y z ix iy iz
+    vel = section("Velocities", 4)
+    return atoms[:, 3:6] + atoms[:, 6:9] * length, vel[:, 1:4]
+
+
+def _compare(done: Path, resumed: Path, data: str):
+    x0, v0 = _state(done / data)
+    x1, v1 = _state(resumed / data)
+    np.testing.assert_allclose(x1, x0, rtol=0, atol=1e-9)  # A
+    np.testing.assert_allclose(v1, v0, rtol=0, atol=1e-9)  # A/ps
+    # and the whole thermo record agrees step by step
+    t0, t1 = (np.loadtxt(d / "thermo.dat") for d in (done, resumed))
+    assert t0.shape == t1.shape
+    np.testing.assert_allclose(t1[:, 3], t0[:, 3], rtol=1e-10)  # potential energy
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_fmp_quench_killed_and_resumed_equals_uninterrupted(tmp_path, fmp_plugin, ranks):
+    _run(ranks, "fmp", tmp_path / "straight")
+    # killed twice: first resumed from the restart at the melt's end (step 250, a stage boundary: the
+    # quench must start with a fresh thermostat), then from one inside the quench (step 1000)
+    for kill, restart in ((500, 250), (1250, 1000)):
+        _run(ranks, "fmp", tmp_path / "killed", "--kill-at", kill, expect_kill=True)
+        progress = json.loads((tmp_path / "killed" / "progress.json").read_text())
+        assert progress["step"] == restart and not progress["done"]  # the restart before the kill
+    out = _run(ranks, "fmp", tmp_path / "killed")
+    assert "resumed True steps 2000" in out
+    _compare(tmp_path / "straight", tmp_path / "killed", "final.data")
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_deepmd_stage_killed_and_resumed_equals_uninterrupted(tmp_path, tiny_dp_model, start_data, ranks):
+    model, _ = tiny_dp_model
+    kw = ("--model", model, "--start", start_data)
+    _run(ranks, "mlp", tmp_path / "straight", *kw)
+    _run(ranks, "mlp", tmp_path / "killed", *kw, "--kill-at", 160, expect_kill=True)
+    assert json.loads((tmp_path / "killed" / "progress.json").read_text())["step"] == 120
+    out = _run(ranks, "mlp", tmp_path / "killed", *kw)
+    assert "resumed True steps 240" in out
+    _compare(tmp_path / "straight", tmp_path / "killed", "md_final.data")
+
+
+@pytest.mark.mpi
+def test_guard_stops_the_deepmd_stage_on_two_ranks(tmp_path, tiny_dp_model, start_data):
+    """`pylbs quench --from --mlp` under mpirun -np 2 with a guard every B-O bond violates: one clean
+    error line, exit 2, the event and the frames saved once, no checkpoint of the bad chunk."""
+    model, _ = tiny_dp_model
+    out = tmp_path / "g"
+    cmd = [MPIRUN, "-np", "2", sys.executable, "-m", "pylbs.cli", "quench", "--from", str(start_data),
+           "--glass", "LBS-20-60-20", "--mlp", str(model), "--schedule", "fast", "--t-max", "1200",
+           "--time-scale", "0.0005", "--zbl-core", "0.9", "1.3", "--min-distance", "B-O=1.6", "--out", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stdout[-2000:] + res.stderr[-2000:]
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("pylbs: error:")]
+    assert len(errors) == 1 and "unphysical event at step" in errors[0] and "lower T_max" in errors[0]
+    replica = out / "mlp-fast-T1200" / "replica-1"
+    event = json.loads((replica / "guard" / "event.json").read_text())
+    assert event["kind"] == "overlap" and event["closest"]["elements"] == ["B", "O"]
+    assert event["closest"]["distance_A"] < 1.6 and event["last_good_step"] == 0
+    assert not (replica / "progress.json").exists()  # no checkpoint of the bad (first) chunk
+    assert Path(event["frames_file"]).is_file() and not (replica / "summary.json").exists()
