@@ -53,10 +53,11 @@ class Progress:
     """
 
     def __init__(self, label: str, total: int, *, start: int = 0, unit: str = "step", timestep_ps: float | None = None,
-                 rank: int = 0, heartbeat=None, stream=None, interval: float | None = None):
+                 rank: int = 0, heartbeat=None, stream=None, interval: float | None = None, lines: bool = True):
         self.label, self.total, self.start, self.unit = label, int(total), int(start), unit
         self.timestep_ps = timestep_ps
         self.rank = rank
+        self.lines = lines  # False: heartbeat only (a caller that was asked for no progress output)
         self.heartbeat = Path(heartbeat) if heartbeat else None
         self.stream = stream or sys.stderr
         self.interval = interval_s() if interval is None else interval
@@ -86,7 +87,7 @@ class Progress:
         r = self.rates(done)
         if self.heartbeat is not None:
             self._beat(r, fields)
-        if quiet():
+        if quiet() or not self.lines:
             return
         parts = [f"[pylbs] {self.label}"]
         if fields.get("stage"):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..jsonio import read_json
 from ..lammps_io import file_tail
+from ..progress import Progress
 from .dispatch import render_scripts, run_cluster
 from .local import LOG_FILE, run_local
 from .provenance import run_provenance
@@ -241,13 +242,19 @@ class CampaignRunner:
                     return False
             return True
 
+        reporter = Progress(f"campaign {self.c.name}", len(todo), unit="task", heartbeat=self.root / "heartbeat.json")
+
         def on_start(t: Task):
             states[t.id] = ("running", "")
             rep.executed.append(t.id)
             self.log_event("start", t, command=t.render(mpirun, python))
+            reporter.update(len(rep.done) + len(rep.failed), stage=f"started {t.id}")
 
         def on_finish(t: Task, rc: int, wall: float):
             self.finish(t, rc, wall, states, rep)
+            running = sum(1 for s, _ in states.values() if s == "running")
+            reporter.update(len(rep.done) + len(rep.failed), force=True,
+                            stage=f"{states[t.id][0]} {t.id} ({len(rep.failed)} failed, {running} running)")
 
         run_local(todo, self.root, self.c.resources.cores, mpirun, python, ready, on_start, on_finish,
                   gpus=self.c.resources.gpus)

@@ -26,7 +26,6 @@ import importlib
 import json
 import multiprocessing
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PylbsError
+from ..progress import Progress
 from .datasets import frames_from_atoms
 
 XTB_NOTE = ("GFN1-xTB (tblite) labels are a stand-in for DFT, not ground truth: "
@@ -164,31 +164,21 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     paths = [workdir / "frames" / f"{k:06d}.json" for k in range(len(frames))]
     todo = [(k, frames[k], calculator, screening, paths[k]) for k in range(len(frames)) if not paths[k].exists()]
     done0 = len(frames) - len(todo)
-    t0 = time.perf_counter()
-
-    def show(n_done):
-        if progress:
-            el = time.perf_counter() - t0
-            new = n_done - done0
-            eta = el / new * (len(frames) - n_done) if new else float("nan")
-            print(f"\r[{name}] labelled {n_done}/{len(frames)} ({done0} from earlier runs) "
-                  f"{el:.0f} s, eta {eta:.0f} s", end="", file=sys.stderr, flush=True)
-
+    reporter = Progress(f"label {name}", len(frames), start=done0, unit="frame", heartbeat=workdir / "heartbeat.json",
+                        lines=progress)
     n_done = done0
-    show(n_done)
+    reporter.update(n_done, stage=f"{calculator if isinstance(calculator, str) else 'calculator'}, {done0} done before")
     if todo and n_workers > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of torch/LAMMPS/OpenMP state
         with ctx.Pool(min(n_workers, len(todo)), initializer=_init_worker) as pool:
             for _ in pool.imap_unordered(_worker, todo):
                 n_done += 1
-                show(n_done)
+                reporter.update(n_done)
     else:
         for job in todo:
             _worker(job)
             n_done += 1
-            show(n_done)
-    if progress:
-        print(file=sys.stderr)
+            reporter.update(n_done)
 
     results = [json.loads(p.read_text()) for p in paths]
     ok = [k for k, r in enumerate(results) if r["status"] == "ok"]

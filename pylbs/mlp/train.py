@@ -11,8 +11,9 @@ training, or give a list. Loss weights: energy/force/virial prefactors go from
 ``start`` to ``limit`` as the learning rate decays; the paper attributes its
 constant energy shift to under-weighting energy, so ``pref_e`` is the knob to
 raise (e.g. ``(1.0, 10.0)``) when the energy shift matters more than forces.
-Progress: with ``progress=True`` the last line of ``lcurve.out`` is printed
-as training goes. Resume: an interrupted training restarts from
+Progress: with ``progress=True`` a progress line (batch/total, batches per s, ETA, the
+last validation and training RMSE of ``lcurve.out``) is printed every ~20 s, and
+``heartbeat.json`` in the training folder holds the same numbers. Resume: an interrupted training restarts from
 ``model.ckpt.pt``; a finished one (lcurve at numb_steps) is only frozen.
 """
 
@@ -30,6 +31,7 @@ from pathlib import Path
 from ..errors import PylbsError
 from ..glasses import TYPE_MAP
 from ..lammps_env import THREAD_DEFAULTS
+from ..progress import Progress
 
 
 @dataclass
@@ -89,11 +91,14 @@ def dp_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "deepmd"]
 
 
-def _run_dp(args, workdir: Path, log_name: str, progress: bool = False, every_s: float = 10.0):
+def _run_dp(args, workdir: Path, log_name: str, progress: bool = False, every_s: float = 10.0,
+            total_steps: int | None = None):
     env = dict(os.environ)
     for key, value in THREAD_DEFAULTS.items():
         env.setdefault(key, value)
     log = workdir / log_name
+    reporter = Progress(f"dp train {workdir.name}", total_steps or 1, start=_last_step(workdir), unit="step",
+                        heartbeat=workdir / "heartbeat.json", lines=progress)
     with open(log, "w") as fh:
         proc = subprocess.Popen(dp_command() + args, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT, env=env)
         try:
@@ -102,10 +107,10 @@ def _run_dp(args, workdir: Path, log_name: str, progress: bool = False, every_s:
                     proc.wait(timeout=every_s)
                     break
                 except subprocess.TimeoutExpired:
-                    if progress:
-                        line = lcurve_tail(workdir / "lcurve.out")
-                        if line:
-                            print(f"[dp train] {line}", file=sys.stderr, flush=True)
+                    if total_steps:
+                        line = lcurve_tail(workdir / "lcurve.out").split()
+                        if line:  # step, rmse_val, rmse_trn, ...: show the validation and training RMSE
+                            reporter.update(_last_step(workdir), stage=f"rmse val {line[1]} trn {line[2]}")
         except BaseException:  # Ctrl-C: stop dp too; the checkpoint lets a re-run resume
             proc.terminate()
             proc.wait()
@@ -189,7 +194,7 @@ def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSe
             args = ["--pt", "train", "input.json"]
             if (workdir / "model.ckpt.pt").exists():
                 args += ["--restart", "model.ckpt.pt"]
-            _run_dp(args, workdir, "train.log", progress=progress)
+            _run_dp(args, workdir, "train.log", progress=progress, total_steps=settings.numb_steps)
         _run_dp(["--pt", "freeze", "-o", model_name], workdir, "freeze.log")
     if compress:
         if not compressed.exists():
