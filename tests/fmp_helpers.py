@@ -96,8 +96,12 @@ def buck_commands(cut=8.0, kspace="ewald 1e-8", table=0):
     return lines + [f"pair_modify table {table}", f"kspace_style {kspace}"]
 
 
-def fmp_commands_plain(path, cut=8.0, kspace="ewald 1e-8", table=0, extra=""):
-    return [f"pair_style fmp/lbs {cut} {extra}".strip(), f"pair_coeff * * {path} Li B Si O",
+def fmp_commands_plain(path, cut=8.0, kspace="ewald 1e-8", table=0, extra="", fmp_table=0):
+    """fmp/lbs commands; ``table``: pair_modify table (Coulomb, as coul/long),
+    ``fmp_table``: the pair_style's merged table (0 = analytic, the default here
+    because these commands are compared with buck/coul/long to 1e-10)."""
+    return [f"pair_style fmp/lbs {cut} table {fmp_table} {extra}".strip(),
+            f"pair_coeff * * {path} Li B Si O",
             f"pair_modify table {table}", f"kspace_style {kspace}"]
 
 
