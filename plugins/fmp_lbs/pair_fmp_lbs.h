@@ -88,8 +88,8 @@ class PairFMPLBS : public Pair {
   void build_table(int, int);
 
   // one pair by the formulas: fpair (= F/r) returned, energies set if EFLAG.
-  // BUILD: for filling the table (erfc polynomial always, no cutoff tests,
-  // so the last interval sees the smooth continuation past the cutoff).
+  // BUILD: for filling the table (exact erfc, no cutoff tests, so the last
+  // interval sees the smooth continuation past the cutoff).
   template <int EFLAG, int BUILD>
   double pair_analytic(int, int, double, double, double, double, double &, double &) const;
   // table interval of r^2 (inside [lo, hi)) and the offset d into it

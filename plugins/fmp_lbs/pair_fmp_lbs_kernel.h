@@ -20,6 +20,8 @@
 
 namespace LAMMPS_NS {
 
+static constexpr double TWO_OVER_SQRTPI = 1.12837916709551257390;
+
 /* ---------------------------------------------------------------------- */
 
 inline int64_t PairFMPLBS::tab_interval(const TabPair &tp, double rsq, double &d) const
@@ -50,7 +52,15 @@ double PairFMPLBS::pair_analytic(int itype, int jtype, double rsq, double qiqj, 
 
   if (BUILD || rsq < cut_coulsq) {
     double prefactor = 0.0;
-    if (BUILD || !ncoultablebits || rsq <= tabinnersq) {
+    if (BUILD) {
+      // the exact erfc, as LAMMPS's own Coulomb tables: the table's force is
+      // then the derivative of its energy, and both match the k-space split
+      const double grij = g_ewald * r;
+      const double erfc = std::erfc(grij);
+      prefactor = force->qqrd2e * qiqj / r;
+      forcecoul = prefactor * (erfc + TWO_OVER_SQRTPI * grij * exp(-grij * grij));
+      ecoul = prefactor * erfc;
+    } else if (!ncoultablebits || rsq <= tabinnersq) {
       const double grij = g_ewald * r;
       const double expm2 = exp(-grij * grij);
       const double t = 1.0 / (1.0 + EWALD_P * grij);
