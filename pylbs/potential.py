@@ -448,11 +448,14 @@ def _quote(path: str) -> str:
 
 def fmp_commands(parameter_file=None, elements=TYPE_MAP, cutoff: float = 10.0,
                  kspace: str = "pppm", accuracy: float = 1e-5, R: float | None = None,
-                 K: float | None = None, coul_cutoff: float | None = None) -> list[str]:
+                 K: float | None = None, coul_cutoff: float | None = None,
+                 table: int | None = None) -> list[str]:
     """LAMMPS commands setting up pair_style fmp/lbs and its kspace style.
 
     The file is read here first, so a bad file or a missing element fails in
-    Python with a clear message instead of inside LAMMPS.
+    Python with a clear message instead of inside LAMMPS. ``table``: the
+    pair style's merged table, 2^table intervals per doubling of r^2, 0 for the
+    analytic formulas; None keeps the plugin default (docs/fmp_pair_style.md).
     """
     path = Path(parameter_file) if parameter_file is not None else DEFAULT_PARAMETER_FILE
     params = load_parameter_file(path)
@@ -469,6 +472,8 @@ def fmp_commands(parameter_file=None, elements=TYPE_MAP, cutoff: float = 10.0,
         style += f" R {float(R):.17g}"
     if K is not None:
         style += f" K {float(K):.17g}"
+    if table is not None:
+        style += f" table {int(table)}"
     return [style,
             f"pair_coeff * * {_quote(str(path))} {' '.join(elements)}",
             f"kspace_style {kspace} {accuracy:g}"]
