@@ -415,6 +415,31 @@ def test_omp_two_threads_equals_serial(fmp_plugin, newton, table):
     assert max(d.values()) < 1e-11, d
 
 
+@pytest.mark.parametrize("style", ["fmp/lbs", "fmp/lbs/omp"])
+@pytest.mark.parametrize("newton", ["on", "off"])
+def test_per_atom_tallies_sum_to_globals(fmp_plugin, style, newton):
+    """pe/atom and stress/atom (pair part) sum to the pair energy and pressure,
+    table and formula pairs mixed (squeezed box), threads included."""
+    lmp = start_lammps()
+    try:
+        if style.endswith("/omp"):
+            lmp.command("package omp 2")
+        setup_box(lmp, *squeezed_box216(), newton=newton)
+        lmp.commands_list(_default_commands(None, style=style) + [
+            "compute pa all pe/atom pair", "compute sa all stress/atom NULL pair",
+            "compute se all reduce sum c_pa",
+            "compute ss all reduce sum c_sa[1] c_sa[2] c_sa[3] c_sa[4] c_sa[5] c_sa[6]",
+            "compute pp all pressure NULL pair", "thermo_style custom pe c_se c_ss[1] c_pp[1]"])
+        lmp.command("run 0")
+        e_pair = lmp.get_thermo("evdwl") + lmp.get_thermo("ecoul")
+        assert lmp.extract_compute("se", 0, 0) == pytest.approx(e_pair, rel=1e-12)
+        p_atoms = -np.array(lmp.extract_compute("ss", 0, 1)[:6]) / lmp.get_thermo("vol")
+        p_pair = np.array(lmp.extract_compute("pp", 0, 1)[:6])
+        assert np.max(np.abs(p_atoms - p_pair)) < 1e-12 * np.max(np.abs(p_pair))
+    finally:
+        lmp.close()
+
+
 def test_omp_by_suffix_command_line(fmp_plugin, tmp_path):
     """-sf omp -pk omp 2 turns 'pair_style fmp/lbs' into fmp/lbs/omp."""
     box = squeezed_box216()
@@ -568,6 +593,11 @@ def test_error_no_kspace(fixed_file):
 def test_error_no_charges(fixed_file):
     _expect_error(["pair_style fmp/lbs 5.0", f"pair_coeff * * {fixed_file} Li B Si O",
                    "kspace_style ewald 1e-4"], "needs per-atom charges", atom_style="atomic")
+
+
+def test_error_table_bits_out_of_range(fixed_file):
+    _expect_error(["pair_style fmp/lbs 5.0 table 3", f"pair_coeff * * {fixed_file} Li B Si O"],
+                  r"table 3 is out of range: use table 0 \(analytic\) or 4..16")
 
 
 def test_error_rule_without_boron(fmp_plugin):

@@ -16,7 +16,6 @@
 #include "atom.h"
 #include "comm.h"
 #include "error.h"
-#include "ewald_const.h"
 #include "force.h"
 #include "kspace.h"
 #include "memory.h"
@@ -33,7 +32,6 @@
 #include <sstream>
 
 using namespace LAMMPS_NS;
-using namespace EwaldConst;
 
 namespace {
 const double NOT_SET = std::numeric_limits<double>::quiet_NaN();
