@@ -121,3 +121,23 @@ def start_data(tiny_dp_model, tmp_path_factory):
     cell = np.load(train / "set.000" / "box.npy")[-1].reshape(3, 3)
     atoms = Atoms([TYPE_MAP[t] for t in types], positions=x, cell=cell, pbc=True)
     return write_lammps_data(atoms, tmp_path_factory.mktemp("mlp_start") / "start.data")
+
+
+@pytest.fixture(scope="session")
+def bad_dp_model(tiny_dp_model, tmp_path_factory):
+    """A deliberately bad DeepMD model: the tiny model with its fitting-net weights perturbed (seeded
+    noise of 2x their scale). It loads and runs like any frozen model, and its forces disagree with
+    the tiny model's by eV/A: what the model-deviation guard must catch."""
+    import deepmd.pt  # noqa: F401  (registers deepmd's TorchScript ops so the frozen model loads)
+    import torch
+
+    model, _ = tiny_dp_model
+    net = torch.jit.load(str(model))
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if "fitting" in name:
+                p.add_(2.0 * p.abs().mean() * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    path = tmp_path_factory.mktemp("bad_dp") / "bad.pth"
+    torch.jit.save(net, str(path))
+    return path

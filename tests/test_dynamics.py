@@ -159,18 +159,24 @@ def test_ballistic_li_unwraps_across_boundaries(tmp_path, md_small_glass):
     assert d.D == pytest.approx(np.polyfit(t[sel], (v @ v) * t[sel] ** 2, 1)[0] / 6, rel=1e-6)
 
 
-def test_fmp_heating_run_ramps_T_and_PE(tmp_path, fmp_plugin, md_small_glass, capsys):
+def test_fmp_heating_of_two_structures_ramps_T_and_PE(tmp_path, fmp_plugin, md_small_glass, capsys):
+    """Tg as the paper takes it: independent structures, each equilibrated at 300 K then heated
+    under NVT (the box, hence the volume, is exactly the structure's)."""
     from pylbs.cli import main
+    from pylbs.glasses import get_glass
     from pylbs.lammps_io import read_thermo
     from pylbs.potential import fmp_commands
     from pylbs.protocols.schedules import RELAX_START_COMMANDS
     from pylbs.protocols.tg import run_tg_heating
+    from pylbs.structure import random_structure
 
-    kw = dict(replicas=2, t_start=300.0, t_max=1500.0, rate_K_per_ps=10.0, time_scale=0.012, thermo_every=10,
+    other = random_structure(get_glass("LBS-20-60-20"), 105, seed=4)
+    kw = dict(t_start=300.0, t_max=1500.0, rate_K_per_ps=10.0, time_scale=0.012, equil_ps=10.0, thermo_every=10,
               prepare=RELAX_START_COMMANDS)
-    s = run_tg_heating(md_small_glass, tmp_path / "tg", fmp_commands(), **kw)
-    assert s["ensemble"] == "npt" and s["rate_K_per_ps"] == pytest.approx(10.0 / 0.012)
-    assert len(s["replicas"]) == 2 and s["replicas"][0]["seed"] != s["replicas"][1]["seed"]
+    s = run_tg_heating([md_small_glass, other], tmp_path / "tg", fmp_commands(), **kw)
+    assert s["ensemble"] == "nvt" and s["rate_K_per_ps"] == pytest.approx(10.0 / 0.012)
+    assert len(s["replicas"]) == 2 and s["tg_err_meaning"].startswith("spread over 2 independent structures")
+    assert [st["name"] for st in s["schedule"]["stages"]] == ["equil", "heat"]  # 300 K first, then the ramp
     # Tg is the mean (std, ddof=1) of the folds of the replicas' own heating curves (fit window from 5 %
     # of the ramp on); each curve is the thermo data of its heat stage
     fits = [fit_tg(*np.loadtxt(r["heating_curve"])[:, [1, 3]].T, t_min=360.0).tg for r in s["replicas"]]
@@ -179,15 +185,53 @@ def test_fmp_heating_run_ramps_T_and_PE(tmp_path, fmp_plugin, md_small_glass, ca
     th = read_thermo(tmp_path / "tg" / "replica-1" / "thermo.dat")
     n = len(th["step"])
     assert th["temp"][-n // 5:].mean() > th["temp"][:n // 5].mean() + 600  # the ramp is followed
-    curve = np.loadtxt(tmp_path / "tg" / "replica-1" / "heating_curve.dat")
-    assert np.all(np.diff(curve[:, 1]) > 0) and curve[-1, 1] == pytest.approx(1500.0)
-    assert np.corrcoef(curve[:, 1], curve[:, 3])[0, 1] > 0.8  # PE rises with T
-    assert np.ptp(curve[:, 4]) > 0  # NPT: the volume moves
-    assert run_tg_heating(md_small_glass, tmp_path / "tg", fmp_commands(), **kw) == s  # done: read back
+    for k, atoms in enumerate((md_small_glass, other), 1):
+        curve = np.loadtxt(tmp_path / "tg" / f"replica-{k}" / "heating_curve.dat")
+        assert np.all(np.diff(curve[:, 1]) > 0) and curve[-1, 1] == pytest.approx(1500.0)
+        assert curve[0, 0] > 0.12 * 1000  # the heat stage starts after the 0.12 ps equilibration
+        assert np.corrcoef(curve[:, 1], curve[:, 3])[0, 1] > 0.8  # PE rises with T
+        np.testing.assert_allclose(curve[:, 4], atoms.get_volume(), rtol=1e-9)  # NVT: its own box throughout
+    assert run_tg_heating([md_small_glass, other], tmp_path / "tg", fmp_commands(), **kw) == s  # done: read back
     files = [str(tmp_path / "tg" / f"replica-{k}" / "heating_curve.dat") for k in (1, 2)]
     assert main(["tg", *files, "--t-min", "360", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_replicas"] == 2 and out["tg"] == pytest.approx(s["tg_K"], rel=0.05)
+
+
+def test_npt_relaxes_a_compressed_glass(tmp_path, fmp_plugin, md_small_glass):
+    """NPT at 1 bar: a glass squeezed to 25 % above its density (tens of kbar) expands, by physics."""
+    from pylbs.lammps_io import read_thermo
+    from pylbs.potential import fmp_commands
+    from pylbs.protocols.schedules import RELAX_START_COMMANDS
+    from pylbs.session import Session
+    from pylbs.structure import rescaled_to_density
+
+    squeezed = rescaled_to_density(md_small_glass, 1.25 * 2.21)
+    with Session(tmp_path) as session:
+        session.run_schedule(Schedule((Stage("relax", 300.0, 300.0, 2.0, "npt", pressure_bar=1.0),)),
+                             potential=fmp_commands(), atoms=squeezed, thermo_every=10, dump_every_ps=None,
+                             prepare=RELAX_START_COMMANDS)
+    th = read_thermo(tmp_path / "thermo.dat")
+    assert th["press"][0] > 1e4  # bar: the squeezed start pushes outwards
+    assert th["vol"][-50:].mean() > 1.08 * squeezed.get_volume()
+
+
+def test_guarded_tg_with_a_bad_model_stops_before_the_fit(tmp_path, tiny_dp_model, bad_dp_model, start_data):
+    """DeepMD heating runs are guarded: two models that disagree stop the first run at its first check,
+    with the frames saved, and no Tg is fitted or written."""
+    from pylbs.errors import UnphysicalEventError
+    from pylbs.protocols.guard import Guard
+    from pylbs.protocols.tg import run_tg_heating
+
+    model, _ = tiny_dp_model
+    with pytest.raises(UnphysicalEventError, match="force deviation") as err:
+        run_tg_heating([start_data, start_data], tmp_path / "tg", models=[model, bad_dp_model], zbl_core=(0.9, 1.3),
+                       guard=Guard({}, max_devi_f=0.3, out_freq=5, check_every_ps=0.02), t_max=1500.0,
+                       time_scale=0.01, equil_ps=1.0)
+    assert err.value.step == 10 and err.value.last_good_step == 0  # the first check: the 10-step equilibration
+    assert (tmp_path / "tg" / "replica-1" / "guard" / "event.json").exists()
+    assert not (tmp_path / "tg" / "summary.json").exists() and not (tmp_path / "tg" / "tg.png").exists()
+    assert not (tmp_path / "tg" / "replica-2").exists()  # stopped before the second structure
 
 
 def test_deepmd_diffusion_run_and_cli(tmp_path, tiny_dp_model, md_small_glass, capsys):

@@ -169,17 +169,14 @@ def test_resume_and_overlap_guard(tiny_dp_model, start_data, tmp_path, monkeypat
     assert steps == sorted(set(steps)) and r["frames_kept"] == 10
 
 
-def test_model_deviation_guard(tiny_dp_model, start_data, tmp_path):
-    """A second, barely trained model disagrees with the first: the guard stops at the first check."""
-    from pylbs.mlp.train import TrainingSettings, train_and_freeze
+def test_model_deviation_guard(tiny_dp_model, bad_dp_model, start_data, tmp_path):
+    """A second model that disagrees with the first: the guard stops at the first check."""
     from pylbs.lammps_io import read_model_devi
     from pylbs.protocols.guard import Guard
     from pylbs.protocols.mlp_quench import run_mlp_replica
 
-    model, train = tiny_dp_model
-    other = train_and_freeze([train], [train], tmp_path / "m2", TrainingSettings(
-        sel=[12, 24, 12, 60], descriptor_neurons=(8, 16), axis_neuron=4, fitting_neurons=(16, 16), numb_steps=10,
-        decay_steps=5, stop_lr=1e-4, batch_size=1, disp_freq=5, save_freq=10, seed=11))
+    model, _ = tiny_dp_model
+    other = bad_dp_model
     guard = Guard(LENIENT, max_devi_f=0.05, out_freq=5, check_every_ps=0.02)
     with pytest.raises(UnphysicalEventError, match="force deviation") as err:
         run_mlp_replica(start_data, [model, other], tmp_path / "run", _short(), guard=guard, emin=False,

@@ -17,7 +17,9 @@ DECK = INPUTS / "melt_quench_fmp.in"
 def test_paper_schedule():
     s = fmp_melt_quench_schedule()
     assert [(x.name, x.t_start, x.t_end, x.duration_ps) for x in s.stages] == [
-        ("melt", 3500, 3500, 500), ("quench", 3500, 300, 3200), ("final", 300, 300, 300)]
+        ("melt", 3500, 3500, 500), ("quench", 3500, 300, 3200), ("final", 300, 300, 200),
+        ("sample", 300, 300, 100)]  # the last 100 ps: 100 frames for the structure analyses
+    assert s.stages[-1].dump_every_ps == 1.0
     assert s.total_ps == 4000 and s.n_steps() == 4_000_000  # 1 fs
     assert s.temperature_at_step(500_000 + 1_600_000) == pytest.approx(1900)  # half way down at 1 K/ps
     fast = s.scaled(0.01)
@@ -47,7 +49,7 @@ def test_npt_is_never_rendered_as_nvt():
                           pressure="${P_2}") == "fix md all npt temp ${T0_2} ${T1_2} ${tdamp} iso ${P_2} ${P_2} 1"
     # the same schedule as a deck: every stage's fix is npt, with its pressure as a variable
     deck = mlp_deck(npt)
-    assert deck.count("fix             md all npt temp") == 3 and "all nvt" not in deck
+    assert deck.count("fix             md all npt temp") == 4 and "all nvt" not in deck
     assert parse_deck_variables(deck)["P_1"] == "2"
 
 

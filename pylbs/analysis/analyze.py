@@ -11,20 +11,28 @@ trajectory; ``per_frame`` has every frame's values and ``mean``/``std`` the
 statistics of the scalar quantities (std = 0 for one frame). NaN (no B, no 3B) is
 written as JSON ``null``.
 
-Command line: ``pylbs analyze glass.data --json``, ``pylbs analyze cooling.dump --frames 100: --json``
-(:mod:`pylbs.cli.analyze`).
+Run folders: :func:`analyze_run` averages over the frames of a run's ``sample`` stage (the
+paper's "last 100 ps configurations were used for the structural analyses") and
+:func:`analyze_runs` over every run (replica) of a protocol folder, with the replica-to-replica
+and the frame-to-frame spreads reported separately.
+
+Command line: ``pylbs analyze glass.data --json``, ``pylbs analyze cooling.dump --frames 100: --json``,
+``pylbs analyze runs/g1/mlp-anneal-T1700 --json`` (:mod:`pylbs.cli.analyze`).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from pathlib import Path
 
 
 from ..errors import AnalysisError
 from ..jsonio import json_safe
+from ..lammps_io import PROGRESS_FILE, TRAJECTORY_FILE, dump_steps, sample_window
 from ..stats import STD_CONVENTION, mean_std
 from .coordination import coordination
-from .network import build_network, iter_frames, network_cutoffs
+from .network import FORMERS, build_network, iter_frames, n_frames, network_cutoffs, select_frames
 from .rings import DEFAULT_MAX_SIZE, rings_of_network
 from .structure_stats import angles_of_network
 
@@ -36,10 +44,11 @@ def _coordination(data, cutoffs):
     return res, hist
 
 
-def analyze_frame(data, cutoffs=None, max_ring_size: int = DEFAULT_MAX_SIZE, members: bool = False) -> dict:
+def analyze_frame(data, cutoffs=None, max_ring_size: int = DEFAULT_MAX_SIZE, members: bool = False,
+                  formers=FORMERS) -> dict:
     """All analyses of one prepared frame (see :func:`pylbs.analysis.network.iter_frames`)."""
     coord, hist = _coordination(data, cutoffs)
-    net = build_network(data, cutoffs)
+    net = build_network(data, cutoffs, formers=formers)
     rings = rings_of_network(net, max_ring_size)
     angles = angles_of_network(net)
     r = rings.to_dict(members=members)
@@ -88,53 +97,128 @@ def _stats(per_frame: list[dict]) -> tuple[dict, dict]:
     return mean, std
 
 
+def _frames_worker(job):
+    """One worker's share of a trajectory (runs in a spawned process: OVITO state is not forked)."""
+    source, frames, cutoffs, max_ring_size, members, formers = job
+    return [(f, analyze_frame(data, cutoffs, max_ring_size, members, formers))
+            for f, data in iter_frames(source, frames)]
+
+
+def _analyze_frames(source, frames, cutoffs, max_ring_size, members, formers, jobs) -> list[tuple[int, dict]]:
+    """(frame index, analysis) of the selected frames, over ``jobs`` processes for a file with many frames."""
+    if jobs > 1 and isinstance(source, (str, os.PathLike)):
+        idx = select_frames(n_frames(source), frames)
+        if len(idx) >= 2 * jobs:
+            chunks = [idx[k::jobs] for k in range(jobs)]
+            work = [(str(source), c, cutoffs, max_ring_size, members, formers) for c in chunks]
+            with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+                done = [r for part in pool.map(_frames_worker, work) for r in part]
+            return sorted(done, key=lambda fr: fr[0])
+    return [(f, analyze_frame(data, cutoffs, max_ring_size, members, formers))
+            for f, data in iter_frames(source, frames)]
+
+
+def _means_as_result(mean: dict, network: str) -> dict:
+    """The top-level keys of a one-frame result (4B, rings, 3MR classes, coordination) from the
+    flat means of :func:`_stats`: what the report, the store and the figures read."""
+    out = {k: mean.get(k) for k in ("fraction_4B", "fraction_5Si", "fraction_3B_in_3MR", "three_membered_with_si")}
+    out["three_membered_boron"] = {k.split(".")[1]: v for k, v in mean.items() if k.startswith("three_membered_boron.")}
+    sizes = sorted({int(k.rsplit(".", 1)[1]) for k in mean if k.startswith("rings.size_histogram.")})
+    out["rings"] = {"size_histogram": {str(n): mean.get(f"rings.size_histogram.{n}", 0.0) for n in sizes},
+                    "per_formula_unit": {str(n): mean.get(f"rings.per_formula_unit.{n}", 0.0) for n in sizes},
+                    "three_membered": mean.get("three_membered"), "three_membered_boron": out["three_membered_boron"],
+                    "three_membered_with_si": out["three_membered_with_si"],
+                    "fraction_3B_in_3MR": out["fraction_3B_in_3MR"], "network": network}
+    coord: dict = {}
+    for k, v in mean.items():
+        if k.startswith("coordination."):
+            _, el, n = k.split(".")
+            coord.setdefault(el, {})[n] = v
+    out["coordination"] = {el: dict(sorted(h.items(), key=lambda kv: int(kv[0]))) for el, h in coord.items()}
+    return out
+
+
 def analyze(source, frames=None, cutoffs=None, max_ring_size: int = DEFAULT_MAX_SIZE,
-            members: bool = False) -> dict:
+            members: bool = False, formers=FORMERS, jobs: int = 1, per_frame: bool = True) -> dict:
     """Every analysis of the selected frames of ``source`` as a JSON-ready dict.
 
     ``source``: file path (LAMMPS data/dump, extended XYZ), ase.Atoms, list of
     ase.Atoms, OVITO Pipeline/DataCollection. ``frames``: None (all), an int, a
     slice, a list, or a string ``"a:b:c"`` / ``"-1"`` / ``"0,5,9"``. ``cutoffs``:
     B-O / Si-O (/ Li-O for coordination) cutoffs in Angstrom. ``members``: add every
-    3MR's particle identifiers to ``rings``.
+    3MR's particle identifiers to ``rings``. ``formers``: ``("B",)`` for the rings of the
+    B-O network alone (paper Fig. S6). ``jobs``: processes over the frames of a file.
+    For several frames the top-level numbers are frame means; ``std`` holds the
+    frame-to-frame spread (:data:`pylbs.stats.STD_CONVENTION`) and, with
+    ``per_frame``, every frame's values are kept.
     """
-    per_frame, idx = [], []
-    for f, data in iter_frames(source, frames):
-        per_frame.append(analyze_frame(data, cutoffs, max_ring_size, members))
-        idx.append(f)
-    if not per_frame:
+    results = _analyze_frames(source, frames, cutoffs, max_ring_size, members, formers, int(jobs))
+    if not results:
         raise AnalysisError("no frames selected; check --frames against the number of frames in the file")
-    mean, std = _stats(per_frame)
+    idx = [f for f, _ in results]
+    frames_out = [r for _, r in results]
+    mean, std = _stats(frames_out)
     out = {"source": str(source) if isinstance(source, (str, Path)) else type(source).__name__,
-           "n_frames": len(per_frame), "frames": idx,
-           "cutoffs": {f"{a}-{b}": r for (a, b), r in network_cutoffs(cutoffs).items()},
-           "max_ring_size": int(max_ring_size)}
-    if len(per_frame) == 1:
-        out.update({k: v for k, v in per_frame[0].items()})
+           "n_frames": len(frames_out), "frames": idx,
+           "cutoffs": {f"{a}-{b}": r for (a, b), r in network_cutoffs(cutoffs, formers).items()},
+           "max_ring_size": int(max_ring_size), "network": "-".join(formers) + "-O"}
+    if len(frames_out) == 1:
+        out.update({k: v for k, v in frames_out[0].items()})
     else:
-        first = per_frame[0]
-        out["n_atoms"] = first["n_atoms"]
-        for k in ("fraction_4B", "fraction_5Si", "fraction_3B_in_3MR", "three_membered_with_si"):
-            out[k] = mean[k]
-        out["three_membered_boron"] = {k: mean[f"three_membered_boron.{k}"] for k in first["three_membered_boron"]}
-        sizes = sorted({int(k) for f in per_frame for k in f["rings"]["size_histogram"]})
-        out["rings"] = {
-            "size_histogram": {str(n): mean.get(f"rings.size_histogram.{n}", 0.0) for n in sizes},
-            "per_formula_unit": {str(n): mean.get(f"rings.per_formula_unit.{n}", 0.0) for n in sizes},
-            "three_membered": mean["three_membered"],
-            "three_membered_boron": out["three_membered_boron"],
-            "three_membered_with_si": out["three_membered_with_si"],
-            "fraction_3B_in_3MR": out["fraction_3B_in_3MR"],
-        }
-        coord: dict = {}
-        for k, v in mean.items():
-            if k.startswith("coordination."):
-                _, el, n = k.split(".")
-                coord.setdefault(el, {})[n] = v
-        out["coordination"] = {el: dict(sorted(h.items(), key=lambda kv: int(kv[0]))) for el, h in coord.items()}
-    out["per_frame"] = per_frame
+        out.update(_means_as_result(mean, out["network"]), n_atoms=frames_out[0]["n_atoms"])
+    if per_frame:
+        out["per_frame"] = frames_out
     out["mean"], out["std"] = mean, std
     out["std_convention"] = STD_CONVENTION
+    return json_safe(out)
+
+
+def analyze_run(run_dir, **kw) -> dict:
+    """:func:`analyze` of the frames a run folder keeps for structure analysis: its ``sample``
+    stage (the paper's "last 100 ps configurations"), see :func:`pylbs.lammps_io.sample_window`."""
+    run_dir = Path(run_dir)
+    a, b, stage = sample_window(run_dir)
+    steps = dump_steps(run_dir / TRAJECTORY_FILE) if (run_dir / TRAJECTORY_FILE).exists() else []
+    frames = [k for k, s in enumerate(steps) if a < s <= b]
+    if not frames:
+        raise AnalysisError(f"{run_dir / TRAJECTORY_FILE} has no frame in its {stage} stage (steps {a}-{b}); "
+                            "the run is unfinished or dumped no frames there")
+    out = analyze(run_dir / TRAJECTORY_FILE, frames=frames, **kw)
+    out.update(run=str(run_dir), sample_stage=stage, sample_steps=[a, b])
+    return out
+
+
+def run_folders(folder) -> list[Path]:
+    """The run folders of a protocol folder: itself when it is one, else its sub-folders that are
+    (``replica-1``, ...), in name order."""
+    folder = Path(folder)
+    if (folder / PROGRESS_FILE).exists():
+        return [folder]
+    return sorted((p for p in folder.iterdir() if (p / PROGRESS_FILE).exists()), key=lambda p: p.name)
+
+
+def analyze_runs(folder, **kw) -> dict:
+    """Frame-averaged analysis of every run of a protocol folder and the spread between them.
+
+    Each run (replica) is averaged over its sampled frames (:func:`analyze_run`); then
+    ``mean`` and ``std`` are over the runs (replica-to-replica spread) and ``frame_std``
+    is the mean over runs of each run's frame-to-frame spread, so the two are reported
+    separately. The top-level numbers (4B, 3B_ring, ...) are the replica means.
+    """
+    runs = run_folders(folder)
+    if not runs:
+        raise AnalysisError(f"{folder} holds no pylbs run (no progress.json in it or its sub-folders)")
+    per_run = [analyze_run(r, **kw) for r in runs]
+    reps = replica_statistics(per_run)
+    frame_std = {k: mean_std([r["std"].get(k) for r in per_run])[0] for k in reps["mean"]}
+    out = {"source": str(folder), "n_runs": len(per_run), "runs": [str(r) for r in runs],
+           "n_frames_per_run": [r["n_frames"] for r in per_run], "mean": reps["mean"], "std": reps["std"],
+           "frame_std": frame_std, "std_convention": STD_CONVENTION,
+           "spreads": "std: between runs (replicas) of their frame means; frame_std: within a run, "
+                      "frame to frame, averaged over the runs",
+           "per_run": per_run}
+    out.update(_means_as_result(reps["mean"], per_run[0]["network"]))
+    out["n_atoms"] = per_run[0]["n_atoms"]
     return json_safe(out)
 
 

@@ -41,8 +41,15 @@ FORMERS = ("B", "Si")
 DEFAULT_CUTOFFS: dict[tuple[str, str], float] = {("B", "O"): 1.9, ("Si", "O"): 2.0, ("Li", "O"): 2.6}
 
 
-def network_cutoffs(cutoffs=None) -> dict[tuple[str, str], float]:
-    """Defaults updated with ``cutoffs``; keys normalised to ``(former, "O")`` tuples."""
+def network_cutoffs(cutoffs=None, formers=FORMERS) -> dict[tuple[str, str], float]:
+    """Defaults updated with ``cutoffs``; keys normalised to ``(former, "O")`` tuples.
+
+    ``formers``: which cation-O bonds make the network; ``("B",)`` is the B-O network alone
+    (the paper's Fig. S6), whose rings hold no Si.
+    """
+    bad = [f for f in formers if f not in FORMERS]
+    if bad or not formers:
+        raise AnalysisError(f"network formers {formers}: choose from {FORMERS}, e.g. ('B',) for the B-O network")
     out = {element_pair(k): float(v) for k, v in DEFAULT_CUTOFFS.items()}
     for k, v in (cutoffs or {}).items():
         v = float(v)
@@ -50,7 +57,7 @@ def network_cutoffs(cutoffs=None) -> dict[tuple[str, str], float]:
             raise AnalysisError(f"bond cutoff {k!r}={v} A: give a positive distance in Angstrom")
         out[element_pair(k)] = v
     # the network is former-O only: Li-O (a coordination cutoff) never makes a ring bond
-    return {k: v for k, v in out.items() if k[1] == "O" and k[0] in FORMERS}
+    return {k: v for k, v in out.items() if k[1] == "O" and k[0] in formers}
 
 
 # ---------------------------------------------------------------------------
@@ -100,7 +107,7 @@ def _import(path: str):
                 "charge), a LAMMPS dump (id type x y z) or an extended XYZ file") from first
 
 
-def _select(n: int, frames) -> list[int]:
+def select_frames(n: int, frames) -> list[int]:
     """Frame selection: None (all), int, slice, iterable of ints, or 'a:b:c' / '3' / '1,4,7'."""
     if frames is None:
         return list(range(n))
@@ -152,17 +159,17 @@ def iter_frames(source, frames=None) -> Iterator[tuple[int, object]]:
     if isinstance(source, (str, os.PathLike)):
         source = _import(str(source))
     if isinstance(source, Pipeline):
-        for f in _select(source.num_frames, frames):
+        for f in select_frames(source.num_frames, frames):
             yield f, prepare_frame(source.compute(f))
         return
     if isinstance(source, DataCollection):
-        for f in _select(1, frames):
+        for f in select_frames(1, frames):
             yield f, prepare_frame(source)
         return
     if _is_atoms(source):
         source = [source]
     seq = list(source)
-    for f in _select(len(seq), frames):
+    for f in select_frames(len(seq), frames):
         item = seq[f]
         if _is_atoms(item):
             data = ase_to_ovito(item)
@@ -257,6 +264,11 @@ class Network:
     temperature: float | None = None
 
     @property
+    def formers(self) -> tuple[str, ...]:
+        """The network formers bonded in this network (B and Si, or B alone)."""
+        return tuple(a for a, _ in self.cutoffs)
+
+    @property
     def n_atoms(self) -> int:
         return len(self.element)
 
@@ -273,13 +285,13 @@ class Network:
         return frac @ self.cell
 
 
-def build_network(data, cutoffs=None, *, bonded: bool = False) -> Network:
+def build_network(data, cutoffs=None, *, bonded: bool = False, formers=FORMERS) -> Network:
     """Bond a prepared frame (see :func:`iter_frames`) and pack it into a :class:`Network`.
 
     ``data`` is modified in place (network bonds replace any bonds); pass
     ``bonded=True`` when the bonds were made by :func:`create_network_bonds` already.
     """
-    cut = network_cutoffs(cutoffs)
+    cut = network_cutoffs(cutoffs, formers)
     if not bonded:
         create_network_bonds(data, cut)
     element = element_index(data)
@@ -303,10 +315,10 @@ def build_network(data, cutoffs=None, *, bonded: bool = False) -> Network:
                    bond_vectors=vec, cn=cn, ids=ids, cutoffs=cut, temperature=frame_temperature(data))
 
 
-def networks(source, frames=None, cutoffs=None) -> Iterator[tuple[int, Network]]:
+def networks(source, frames=None, cutoffs=None, formers=FORMERS) -> Iterator[tuple[int, Network]]:
     """``(frame_index, Network)`` for each selected frame of ``source``."""
     for f, data in iter_frames(source, frames):
-        yield f, build_network(data, cutoffs)
+        yield f, build_network(data, cutoffs, formers=formers)
 
 
 def formula_units(net: Network) -> float:

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import AnalysisError
 from ..glasses import TYPE_MAP
-from .network import Network, build_network, formula_units, iter_frames, prepare_frame
+from .network import FORMERS, Network, build_network, formula_units, iter_frames, prepare_frame
 
 #: Largest ring searched, in network formers (OVITO's limit is 36 atoms = 18 formers).
 DEFAULT_MAX_SIZE = 12
@@ -83,6 +83,7 @@ class RingResult:
     three_ring_ids: np.ndarray = field(repr=False)
     three_ring_boron_only: np.ndarray = field(repr=False)
     n_atoms: int = 0
+    network: tuple[str, ...] = ("B", "Si")
 
     @property
     def n_three_membered(self) -> int:
@@ -108,6 +109,7 @@ class RingResult:
             "fraction_3B_in_3MR": float(self.fraction_3B_in_3MR),
             "wrapping_excluded": {str(k): int(v) for k, v in self.wrapping_excluded.items() if v},
             "max_size": int(self.max_size),
+            "network": "-".join(self.network) + "-O",
         }
         if members:
             out["three_membered_rings"] = [[int(x) for x in row] for row in self.three_ring_ids]
@@ -205,25 +207,29 @@ def rings_of_network(net: Network, max_size: int = DEFAULT_MAX_SIZE) -> RingResu
         three_membered_boron=classes, three_membered_boron_other=int(np.count_nonzero(b_only & odd)),
         three_membered_with_si=int(np.count_nonzero(with_si)), n_3B=n3b, n_3B_in_3MR=n3b_ring,
         fraction_3B_in_3MR=n3b_ring / n3b if n3b else float("nan"), max_size=int(max_size),
-        wrapping_excluded=dropped, rings=rings, three_rings=three, three_ring_ids=net.ids[three],
+        wrapping_excluded=dropped, network=net.formers, rings=rings, three_rings=three,
+        three_ring_ids=net.ids[three],
         three_ring_boron_only=b_only, n_atoms=net.n_atoms)
 
 
-def ring_statistics(source, frame: int = -1, cutoffs=None, max_size: int = DEFAULT_MAX_SIZE) -> RingResult:
+def ring_statistics(source, frame: int = -1, cutoffs=None, max_size: int = DEFAULT_MAX_SIZE,
+                    formers=FORMERS) -> RingResult:
     """Ring statistics of one frame of ``source`` (file path, ase.Atoms, OVITO Pipeline/DataCollection).
 
     ``frame``: index into a trajectory (-1 = last); ``cutoffs``: B-O/Si-O bond cutoffs
-    in Angstrom overriding the defaults; ``max_size``: largest ring, in formers.
+    in Angstrom overriding the defaults; ``max_size``: largest ring, in formers; ``formers``:
+    ``("B",)`` for the rings of the B-O network alone (paper Fig. S6).
     """
     for _, data in iter_frames(source, [frame]):
-        return rings_of_network(build_network(data, cutoffs), max_size)
+        return rings_of_network(build_network(data, cutoffs, formers=formers), max_size)
     raise AnalysisError("the source has no frames")
 
 
-def ring_statistics_frames(source, frames=None, cutoffs=None,
-                           max_size: int = DEFAULT_MAX_SIZE) -> list[RingResult]:
+def ring_statistics_frames(source, frames=None, cutoffs=None, max_size: int = DEFAULT_MAX_SIZE,
+                           formers=FORMERS) -> list[RingResult]:
     """:func:`ring_statistics` of each selected frame (default: all)."""
-    return [rings_of_network(build_network(data, cutoffs), max_size) for _, data in iter_frames(source, frames)]
+    return [rings_of_network(build_network(data, cutoffs, formers=formers), max_size)
+            for _, data in iter_frames(source, frames)]
 
 
 # ---------------------------------------------------------------------------

@@ -1,15 +1,20 @@
-"""``pylbs analyze``: every structure analysis of a structure or trajectory (pylbs.analysis.analyze).
+"""``pylbs analyze``: every structure analysis of a structure, a trajectory or a run folder.
 
     pylbs analyze glass.data --json
     pylbs analyze cooling.lammpstrj --frames 100: --json
-    pylbs analyze glass.data --plot glass.png      # coordination and ring-size histograms
+    pylbs analyze glass.data --plot glass.png        # coordination and ring-size histograms
+    pylbs analyze runs/g1/mlp-anneal-T1700 --json    # run folder: frame means over each replica's
+                                                     # last 100 ps, replica and frame spreads
+    pylbs analyze glass.data --network B             # rings of the B-O network alone (Fig. S6)
 """
 
 from __future__ import annotations
 
 import argparse
 
-from ..analysis.analyze import analyze
+from pathlib import Path
+
+from ..analysis.analyze import analyze, analyze_runs
 from ..analysis.plots import plot_analysis
 from ..analysis.rings import DEFAULT_MAX_SIZE
 from ..glasses import parse_pair_values
@@ -17,8 +22,8 @@ from .common import print_json
 
 
 def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("source", help="LAMMPS data file (atom_style charge, types 1..4 = Li B Si O), "
-                                  "LAMMPS dump (id type x y z), or extended XYZ")
+    p.add_argument("source", help="LAMMPS data file (atom_style charge, types 1..4 = Li B Si O), LAMMPS dump "
+                                  "(id type x y z), extended XYZ, or a run folder (its sampled frames)")
     p.add_argument("--frames", default=None,
                    help="frames of a trajectory: 'a:b:c' slice, '-1' (last), or '0,5,9' (default: all)")
     p.add_argument("--cutoff", action="append", default=[], metavar="X-O=R",
@@ -26,6 +31,10 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--max-ring-size", type=int, default=DEFAULT_MAX_SIZE,
                    help=f"largest ring searched, in network formers (default {DEFAULT_MAX_SIZE}, at most 18)")
     p.add_argument("--members", action="store_true", help="list every 3MR's particle identifiers")
+    p.add_argument("--network", choices=("B-Si", "B"), default="B-Si",
+                   help="network formers of the ring analysis: B and Si (default), or the B-O network alone")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="processes over the frames of a trajectory")
+    p.add_argument("--per-frame", action="store_true", help="run folders: keep every frame's values in the JSON")
     p.add_argument("--json", action="store_true", help="print the full result as one JSON object")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="draw the coordination and ring-size histograms (frame means) to this PNG")
@@ -50,8 +59,13 @@ def _summary(res: dict) -> str:
 
 def run_analyze(args) -> int:
     """Handler of ``pylbs analyze``."""
-    res = analyze(args.source, frames=args.frames, cutoffs=parse_pair_values(args.cutoff, "--cutoff") or None,
-                  max_ring_size=args.max_ring_size, members=args.members)
+    kw = dict(cutoffs=parse_pair_values(args.cutoff, "--cutoff") or None, max_ring_size=args.max_ring_size,
+              members=args.members, formers=tuple(args.network.split("-")), jobs=args.jobs)
+    if Path(args.source).is_dir():
+        res = analyze_runs(args.source, per_frame=args.per_frame, **kw)
+        res["n_frames"] = sum(res["n_frames_per_run"])
+    else:
+        res = analyze(args.source, frames=args.frames, **kw)
     if args.plot:
         res["plot"] = str(plot_analysis(res, args.plot))
     if args.json:

@@ -24,7 +24,7 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=("fast", "anneal"), default="anneal", help="mlp: the cooling schedule")
     p.add_argument("--t-max", type=float, default=None, help="mlp: remelt temperature (K)")
     p.add_argument("--glass", default=MLP_DECK_GLASS, help="mlp: glass whose default T_max is used")
-    p.add_argument("--anneal-hold-ps", type=float, default=200.0)
+    p.add_argument("--anneal-hold-ps", type=float, default=200.0, help="mlp: hold at 1000 K (ps)")
     p.set_defaults(func=run_deck)
     return p
 

@@ -25,7 +25,9 @@ from ..analysis import diffusion as dif
 from ..analysis.tg import bin_curve, plot_tg, tg_over_replicas
 from ..errors import AnalysisError, PylbsError
 from ..lammps_io import THERMO_FILE, read_thermo
-from ..potential import deepmd_commands, fmp_commands
+from ..glasses import parse_pair_values
+from ..potential import fmp_commands
+from ..protocols.guard import DEFAULT_MAX_DEVI_F, Guard
 from ..protocols.diffusion import run_diffusion
 from ..protocols.schedules import PAPER_TEMPERATURES_K, RELAX_START_COMMANDS
 from ..protocols.tg import run_tg_heating
@@ -36,14 +38,25 @@ def _potential_args(p):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--fmp", nargs="?", const="", default=None, metavar="PARAM_FILE",
                    help="FMP-LBS potential (optional parameter file; default pylbs/data/lbs_default.fmp)")
-    g.add_argument("--mlp", default=None, metavar="MODEL", help="DeepMD model (.pth/.pb), pair_style deepmd")
+    g.add_argument("--mlp", nargs="+", default=None, metavar="MODEL",
+                   help="DeepMD model(s) (pair_style deepmd); the first drives the MD, two or more add the model "
+                        "deviation to the guard")
+    g2 = p.add_argument_group("unphysical-event guard of --mlp runs (pylbs.protocols.guard)")
+    g2.add_argument("--max-devi-f", type=float, default=DEFAULT_MAX_DEVI_F,
+                    help="stop when the models' max force deviation exceeds this (eV/A)")
+    g2.add_argument("--min-distance", nargs="+", default=(), metavar="A-B=D",
+                    help="per-pair closest approach in A overriding GUARD_MIN_DISTANCES, e.g. Li-O=1.3")
+    g2.add_argument("--zbl-core", type=float, nargs=2, default=None, metavar=("INNER", "OUTER"),
+                    help="overlay ZBL repulsion switched off between INNER and OUTER A (not in the paper)")
 
 
-def _run_args(p):
-    p.add_argument("--data", default=None, help="run the protocol from this LAMMPS data file (a 300 K glass)")
+def _run_args(p, ensemble="nvt", several=False):
+    p.add_argument("--data", default=None, nargs="+" if several else None,
+                   help="run the protocol from this LAMMPS data file (a 300 K glass)" + (
+                       "; several: one independent run each (the paper: three)" if several else ""))
     _potential_args(p)
     p.add_argument("--out", default=None, help="output folder of a run (re-running it resumes)")
-    p.add_argument("--ensemble", choices=("npt", "nvt"), default="npt")
+    p.add_argument("--ensemble", choices=("npt", "nvt"), default=ensemble, help=f"default {ensemble}")
     p.add_argument("--pressure", type=float, default=None, help="NPT pressure (bar), default 1")
     p.add_argument("--time-scale", type=float, default=1.0, help="multiply every duration (demos: 0.01)")
     p.add_argument("--seed", type=int, default=1)
@@ -52,11 +65,13 @@ def _run_args(p):
     add_quiet(p)
 
 
-def _potential(args):
+def _potential(args) -> dict:
+    """Keyword arguments of a protocol for the chosen potential (DeepMD models are guarded)."""
     if args.mlp:
-        return deepmd_commands(args.mlp)
+        return {"models": args.mlp, "zbl_core": tuple(args.zbl_core) if args.zbl_core else None,
+                "guard": Guard(parse_pair_values(args.min_distance, "--min-distance"), max_devi_f=args.max_devi_f)}
     if args.fmp is not None:
-        return fmp_commands(args.fmp or None)
+        return {"potential": fmp_commands(args.fmp or None)}
     raise PylbsError("running a protocol needs a potential: --fmp [PARAM_FILE] or --mlp MODEL")
 
 
@@ -81,12 +96,13 @@ def add_tg_parser(sub):
     p.add_argument("--fit-t-max", type=float, default=None, help="fit only below this temperature (K)")
     p.add_argument("--bin", type=float, default=None, metavar="K", help="average into bins of K kelvin first")
     p.add_argument("--plot", default=None, help="PNG with the curves, both lines and the fold")
-    p.add_argument("--replicas", type=int, default=3)
+    p.add_argument("--replicas", type=int, default=None,
+                   help="with ONE --data structure: velocity seeds (default 3); several --data: one run each")
     p.add_argument("--rate", type=float, default=10.0, help="heating rate (K/ps)")
     p.add_argument("--t-start", type=float, default=300.0)
     p.add_argument("--t-max", type=float, default=2000.0)
-    p.add_argument("--equil-ps", type=float, default=0.0, help="hold at --t-start before heating (ps)")
-    _run_args(p)
+    p.add_argument("--equil-ps", type=float, default=50.0, help="300 K equilibration before the ramp (ps)")
+    _run_args(p, ensemble="nvt", several=True)
     p.set_defaults(func=run_tg)
     return p
 
@@ -110,7 +126,8 @@ def read_heating_file(path, temperature: str = "target"):
 def run_tg(args) -> int:
     _check_mode(args, "heating-curve")
     if args.data:
-        s = run_tg_heating(args.data, args.out, _potential(args), replicas=args.replicas, seed=args.seed,
+        structures = args.data if len(args.data) > 1 else args.data[0]
+        s = run_tg_heating(structures, args.out, **_potential(args), replicas=args.replicas, seed=args.seed,
                            t_start=args.t_start, t_max=args.t_max, rate_K_per_ps=args.rate, equil_ps=args.equil_ps,
                            ensemble=args.ensemble, pressure_bar=args.pressure, time_scale=args.time_scale,
                            temperature=args.temperature, method=args.method, fit_t_min=args.t_min,
@@ -163,7 +180,7 @@ def add_diffusion_parser(sub):
     p.add_argument("--dump-every-ps", type=float, default=1.0)
     p.add_argument("--keep-drift", action="store_true", help="do not remove the centre-of-mass drift")
     p.add_argument("--plot-dir", default=None, help="write msd.png and arrhenius.png here (file mode)")
-    _run_args(p)
+    _run_args(p, ensemble="npt")
     p.set_defaults(func=run_diffusion_cli)
     return p
 
@@ -178,7 +195,7 @@ def _thermo_temperature(traj: Path):
 def run_diffusion_cli(args) -> int:
     _check_mode(args, "trajectory")
     if args.data:
-        s = run_diffusion(args.data, args.out, _potential(args),
+        s = run_diffusion(args.data, args.out, **_potential(args),
                           temperatures=args.temperatures or PAPER_TEMPERATURES_K, duration_ps=args.duration_ps,
                           ensemble=args.ensemble, pressure_bar=args.pressure, discard_ps=args.discard_ps,
                           window=tuple(args.window), dump_every_ps=args.dump_every_ps, time_scale=args.time_scale,

@@ -16,7 +16,7 @@ from ..lammps_io import FINAL_DATA, SUMMARY_FILE
 from ..protocols.guard import DEFAULT_MAX_DEVI_F, Guard
 from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.mlp_quench import mlp_folder_name, run_mlp_quench
-from ..protocols.schedules import EMIN_MAX_ITER, default_t_max, emin_commands
+from ..protocols.schedules import EMIN_MAX_ITER, emin_commands, t_max_for
 from ..structure import random_structure, read_lammps_data, write_lammps_data
 from .common import add_glass_args, add_quiet, glass_of
 
@@ -33,7 +33,9 @@ def add_mlp_arguments(p) -> None:
     g.add_argument("--replicas", type=int, default=1, help="independent seeds (--seed, --seed+1, ...)")
     g.add_argument("--t-max", type=float, default=None,
                    help="remelt temperature, K (default: composition rule, pylbs.protocols.schedules.default_t_max)")
-    g.add_argument("--anneal-hold-ps", type=float, default=200.0, help="hold at 1000 K (paper: 200, also 400/600)")
+    g.add_argument("--anneal-hold-ps", type=float, nargs="+", default=[200.0], metavar="PS",
+                   help="hold(s) at 1000 K of the anneal schedule; several make the replica axis as in the paper's "
+                        "error bars (200 400 600), each run with --replicas seeds")
     g.add_argument("--sample-frames", type=int, default=100, help="frames of the last 100 ps kept for 4B/5Si")
     g.add_argument("--max-devi-f", type=float, default=DEFAULT_MAX_DEVI_F,
                    help="guard: stop when the models' max force deviation exceeds this (eV/A)")
@@ -51,6 +53,9 @@ def configure_quench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="multiply every stage duration (1.0 = paper: 500 ps at 3500 K, 1 K/ps, 300 ps at 300 K)")
     p.add_argument("--out", required=True, help="output folder (re-running with the same folder resumes)")
     p.add_argument("--parameter-file", default=None, help="FMP parameter file (default pylbs/data/lbs_default.fmp)")
+    p.add_argument("--ensemble", choices=("nvt", "npt"), default="nvt",
+                   help="FMP melt-quench ensemble: NVT at the measured density (paper), or NPT (paper Fig. 5 legend)")
+    p.add_argument("--pressure", type=float, default=None, help="NPT pressure (bar), default 1")
     add_quiet(p)
     add_mlp_arguments(p)  # --mlp/--from/--schedule/--replicas...: the DeepMD stage after (or instead of) FMP
     p.set_defaults(func=quench)
@@ -67,7 +72,8 @@ def quench(args) -> int:
         given = args.glass or args.composition
         return quench_with_mlp(args, comm, glass=glass_of(args) if given or not args.from_data else None)
     s = run_fmp_melt_quench(glass_of(args), args.atoms, args.out, time_scale=args.time_scale, seed=args.seed,
-                            parameter_file=args.parameter_file, comm=comm, density=args.density)
+                            parameter_file=args.parameter_file, comm=comm, density=args.density,
+                            ensemble=args.ensemble, pressure_bar=args.pressure)
     if comm.Get_rank() == 0:
         t = s["timing"]
         print(f"{s['glass']}: {s['n_atoms']} atoms {s['counts']}, {s['density_g_cm3']} g/cm^3, "
@@ -88,17 +94,20 @@ def quench_with_mlp(args, comm, glass=None) -> int:
         start = Path(args.from_data)
     else:
         run_fmp_melt_quench(glass, args.atoms, out / "fmp", time_scale=args.time_scale, seed=args.seed,
-                            parameter_file=args.parameter_file, comm=comm, density=args.density)
+                            parameter_file=args.parameter_file, comm=comm, density=args.density,
+                            ensemble=args.ensemble, pressure_bar=args.pressure)
         start = out / "fmp" / FINAL_DATA
+    if not start.is_file():
+        raise PylbsError(f"start structure {start} does not exist; give the FMP glass's final.data with --from")
+    symbols = read_lammps_data(start).get_chemical_symbols()
     if glass is None:  # a structure of unknown origin: its stoichiometry is the only source
-        if not start.is_file():
-            raise PylbsError(f"start structure {start} does not exist; give the FMP glass's final.data with --from")
-        glass = glass_of_symbols(read_lammps_data(start).get_chemical_symbols())
-    t_max = args.t_max if args.t_max is not None else default_t_max(glass)
+        glass = glass_of_symbols(symbols)
+    t_max, source = (args.t_max, "given (--t-max)") if args.t_max is not None else t_max_for(glass, len(symbols))
     name = mlp_folder_name(args.schedule, t_max, args.anneal_hold_ps)
     s = run_mlp_quench(start, args.mlp, out / name, glass=glass, kind=args.schedule, t_max=t_max,
                        replicas=args.replicas, seed=args.seed, time_scale=args.time_scale,
-                       anneal_hold_ps=args.anneal_hold_ps, sample_frames=args.sample_frames, density=args.density,
+                       anneal_holds_ps=args.anneal_hold_ps, sample_frames=args.sample_frames, density=args.density,
+                       t_max_source=source,
                        guard=Guard(parse_pair_values(args.min_distance, "--min-distance"),
                                    max_devi_f=args.max_devi_f), comm=comm,
                        zbl_core=tuple(args.zbl_core) if args.zbl_core else None, emin=args.emin_max_iter > 0,
@@ -107,8 +116,10 @@ def quench_with_mlp(args, comm, glass=None) -> int:
         def pm(d):
             return "n/a" if d["mean"] is None else f"{100 * d['mean']:.1f} +- {100 * d['std']:.1f} %"
 
-        print(f"{s['glass']} MLP '{s['kind']}' T_max {s['t_max_K']:g} K, {s['replicas']} replica(s) "
-              f"(seeds {s['seeds']}), time scale {s['time_scale']:g} ({s['schedule']['total_ps']:g} ps)")
+        holds = f", anneal holds {s['anneal_holds_ps']} ps" if s.get("anneal_holds_ps") else ""
+        print(f"{s['glass']} MLP '{s['kind']}' T_max {s['t_max_K']:g} K ({s['t_max_source']}), {s['replicas']} "
+              f"replica(s) (seeds {s['seeds']}{holds}), time scale {s['time_scale']:g} "
+              f"({s['schedule']['total_ps']:g} ps)")
         measured = "n/a" if s["measured_4B"] is None else f"{100 * s['measured_4B']:.1f} %"
         print(f"4B  = {pm(s['fraction_4B'])}   after Emin {pm(s['emin_fraction_4B'])}   measured {measured}")
         print(f"5Si = {pm(s['fraction_5Si'])}   after Emin {pm(s['emin_fraction_5Si'])}")

@@ -22,23 +22,26 @@ import numpy as np
 from ..analysis import diffusion as dif
 from ..errors import PylbsError
 from ..lammps_io import THERMO_FILE, TRAJECTORY_FILE, read_thermo
-from ..potential import potential_commands, required_styles
+from ..potential import required_styles
 from ..session import Session
+from .guard import Guard, check_interval_ps, guard_check, guarded_potential
 from .runner import run_protocol, structure_input, structure_label
 from .schedules import PAPER_TEMPERATURES_K, TIMESTEP_PS, diffusion_schedule
 
 
-def run_diffusion(structure, out_dir, potential, *, temperatures: Sequence[float] = PAPER_TEMPERATURES_K,
+def run_diffusion(structure, out_dir, potential=None, *, models=None, temperatures: Sequence[float] = PAPER_TEMPERATURES_K,
                   duration_ps: float = 300.0, ensemble: str = "npt", pressure_bar: float | None = None,
                   discard_ps: float = 50.0, window=(50.0, 150.0), dump_every_ps: float = 1.0,
                   time_scale: float = 1.0, seed: int = 1, prepare: Sequence[str] = (), remove_drift: bool = True,
-                  thermo_every: int | None = None, comm=None) -> dict:
+                  thermo_every: int | None = None, guard: Guard | None = None, zbl_core=None, comm=None) -> dict:
     """Constant-T runs of ``structure`` at each temperature, then MSD, D, C_Li*D, sigma and Ea.
 
     ``time_scale`` scales ``duration_ps``, ``discard_ps``, ``window`` and
     ``dump_every_ps`` together. NVT keeps the structure's box (its 300 K density);
     NPT relaxes it at ``pressure_bar`` (1 bar by default) and C_Li uses the mean
     volume of the analysed frames. Conductivity: Nernst-Einstein, Haven ratio 1.
+    ``models``: DeepMD models instead of ``potential`` commands; their runs are guarded
+    (pylbs.protocols.guard), so a run whose atoms overlap stops instead of yielding a D.
     Returns the summary (also ``out_dir/summary.json``).
     """
     if ensemble not in ("npt", "nvt"):
@@ -46,14 +49,17 @@ def run_diffusion(structure, out_dir, potential, *, temperatures: Sequence[float
     temps = [float(t) for t in temperatures]
     if not temps:
         raise PylbsError("give at least one temperature")
-    commands = potential_commands(potential)
+    commands_for, guard = guarded_potential(potential, models, guard, zbl_core)
     ts = float(time_scale)
     win = (window[0] * ts, window[1] * ts)
     if discard_ps * ts + win[1] > duration_ps * ts + 1e-9:
         raise PylbsError(f"discard {discard_ps:g} ps + window end {window[1]:g} ps exceed the run of "
                          f"{duration_ps:g} ps; run longer or shrink the window")
     dump_ps = max(TIMESTEP_PS, dump_every_ps * ts)
-    request = {"protocol": "diffusion", "structure": structure_label(structure), "potential_commands": commands,
+    request = {"protocol": "diffusion", "structure": structure_label(structure),
+               "potential_commands": commands_for(Path("RUN")),
+               "models": None if not models else [str(Path(m).resolve()) for m in models],
+               "guard": None if guard is None else guard.to_dict(),
                "temperatures_K": temps, "duration_ps": duration_ps * ts, "ensemble": ensemble,
                "pressure_bar": pressure_bar if ensemble == "npt" else None, "discard_ps": discard_ps * ts,
                "window_ps": list(win), "dump_every_ps": dump_ps, "time_scale": ts, "seed": int(seed),
@@ -65,11 +71,15 @@ def run_diffusion(structure, out_dir, potential, *, temperatures: Sequence[float
         for T in temps:
             schedule = diffusion_schedule(T, duration_ps, ensemble, pressure_bar).scaled(ts)
             te = thermo_every or max(10, schedule.n_steps() // 1000)
-            with Session(out / f"T{T:g}", comm=comm, require=required_styles(commands), log_append=True,
+            folder = (out / f"T{T:g}").resolve()
+            commands = commands_for(folder)
+            check = guard_check(guard, folder, len(models or ()), comm)
+            with Session(folder, comm=comm, require=required_styles(commands), log_append=True,
                          label=f"diffusion {T:g} K") as session:
                 md = session.run_schedule(schedule, potential=commands, seed=seed, thermo_every=te,
-                                          restart_every_ps=max(1.0, schedule.total_ps / 20), dump_every_ps=dump_ps,
-                                          prepare=prepare, **structure_input(structure))
+                                          restart_every_ps=check_interval_ps(guard, schedule.total_ps),
+                                          dump_every_ps=dump_ps, prepare=prepare, check=check,
+                                          **structure_input(structure))
                 md["n_atoms"] = session.natoms
             runs.append(md)
         return {"runs": runs, "wall_s": time.perf_counter() - t0, "ranks": comm.Get_size()}
@@ -107,7 +117,7 @@ def run_diffusion(structure, out_dir, potential, *, temperatures: Sequence[float
         if msd_curves:
             dif.plot_msd(msd_curves, out / "msd.png", species=("Li",))
         return {
-            "protocol": "diffusion", "ensemble": ensemble,
+            "protocol": "diffusion", "ensemble": ensemble, "guarded": guard is not None,
             "ensemble_note": ("NPT at {:g} bar: the box relaxes at each temperature".format(
                 1.0 if pressure_bar is None else pressure_bar) if ensemble == "npt" else
                 "NVT in the structure's own box (its room-temperature density) at every temperature"),

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UnphysicalEventError
+from ..errors import PylbsError, UnphysicalEventError
 from ..glasses import TYPE_MAP, element_pair
-from ..lammps_io import (MODEL_DEVI_COLUMNS, file_tail, MODEL_DEVI_FILE, MODEL_DEVI_RAW, TRAJECTORY_FILE, read_model_devi,
-                         read_trajectory)
-from ..jsonio import write_json_atomic
+from ..jsonio import read_json, write_json_atomic
+from ..lammps_io import (MODEL_DEVI_COLUMNS, MODEL_DEVI_FILE, MODEL_DEVI_RAW, PROGRESS_FILE, TRAJECTORY_FILE, file_tail,
+                         read_model_devi, read_trajectory)
 from ..mpiutil import on_rank0
+from ..potential import deepmd_commands, potential_commands
 
 GUARD_DIR = "guard"
 
@@ -186,3 +187,45 @@ class GuardRun:
         path = out / f"unphysical_step{step}.extxyz"
         write(path, frames, format="extxyz", parallel=False)  # rank 0 only: no ASE broadcast
         return path
+
+
+# ----------------------------------------------------------------- guarding any protocol
+
+def guarded_potential(potential, models, guard: Guard | None, zbl_core=None):
+    """(commands for a run folder, guard or None): DeepMD ``models`` get the unphysical-event
+    guard by default (model deviation through deepmd's out_file in that folder); a given
+    command list runs as it is, guarded only when a ``guard`` is given (closest approach)."""
+    if models:
+        guard = guard or Guard()
+
+        def commands(folder: Path):
+            return potential_commands(deepmd_commands(models, guard.out_freq, folder / MODEL_DEVI_RAW,
+                                                      zbl_core=zbl_core))
+        return commands, guard
+    if potential is None:
+        raise PylbsError("give a potential (LAMMPS commands) or DeepMD models")
+    fixed = potential_commands(potential)
+    return (lambda folder: fixed), guard
+
+
+def guard_check(guard: Guard | None, folder: Path, n_models: int, comm) -> GuardRun | None:
+    """The Session ``check`` of a guarded run in ``folder`` (None without a guard), resumed at the
+    folder's last good checkpoint; every rank must call it."""
+    if guard is None:
+        return None
+    progress = read_json(folder / PROGRESS_FILE) if comm.Get_rank() == 0 else None
+    progress = comm.bcast(progress, root=0)
+    step0 = int(progress["step"]) if progress and (folder / progress.get("restart", "")).is_file() else 0
+    check = GuardRun(guard, folder, n_models, step0)
+    if comm.Get_rank() == 0:
+        folder.mkdir(parents=True, exist_ok=True)
+    check.start(comm.Get_rank())
+    comm.Barrier()
+    return check
+
+
+def check_interval_ps(guard: Guard | None, total_ps: float) -> float:
+    """Checkpoint interval: a guarded run is checked (and checkpointed) ~200 times, others ~20."""
+    if guard is None:
+        return max(1.0, total_ps / 20)
+    return guard.check_every_ps or max(0.01, total_ps / 200)

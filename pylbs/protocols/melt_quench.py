@@ -14,7 +14,8 @@ density." (NVT, 1 fs, Nose-Hoover; about 300 atoms.)
     thermo.dat            step time temp pe ke etotal press vol
     trajectory.lammpstrj  dump custom id type x y z ix iy iz
     final.data            the glass at 300 K (LAMMPS data, types Li B Si O)
-    summary.json          request, counts, 4B/5Si, measured 4B, potential, timing
+    summary.json          request, counts, 4B/5Si (means over the frames of the last 100 ps, with
+                          their frame-to-frame spread; the final frame's too), measured 4B, potential
     progress.json, restart.a/.b   checkpoints (a killed run resumes from them)
     heartbeat.json, run.png       progress of the run (pylbs status) and T/PE vs time
 
@@ -28,15 +29,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..analysis.coordination import coordination
+from ..analysis.coordination import coordination, coordination_frames
 from ..errors import StructureError
 from ..glasses import Glass
-from ..lammps_io import FINAL_DATA, LOG_FILE, THERMO_FILE, TRAJECTORY_FILE, read_thermo
+from ..lammps_io import FINAL_DATA, LOG_FILE, THERMO_FILE, TRAJECTORY_FILE, dump_steps, read_thermo
 from ..potential import DEFAULT_PARAMETER_FILE, fmp_commands, potential_commands, read_resolved, required_styles
 from ..potential.commands import uses_style
 from ..session import Session
-from ..stats import finite
-from ..structure import atom_counts, random_structure
+from ..stats import STD_CONVENTION, finite, summarize
+from ..structure import atom_counts, density_of, random_structure, read_lammps_data
 from .runner import require_glass, run_protocol
 from .schedules import RELAX_START_COMMANDS, TIMESTEP_PS, fmp_melt_quench_schedule
 
@@ -47,13 +48,15 @@ def run_fmp_melt_quench(glass: Glass, n_atoms: int, out_dir, time_scale: float =
                         dump_every_ps: float | None = None, thermo_every: int | None = None,
                         min_distances: dict | None = None, cutoffs: dict | None = None,
                         t_melt: float = 3500.0, melt_ps: float = 500.0, rate_K_per_ps: float = 1.0,
-                        t_final: float = 300.0, final_ps: float = 300.0) -> dict:
+                        t_final: float = 300.0, final_ps: float = 300.0, ensemble: str = "nvt",
+                        pressure_bar: float | None = None) -> dict:
     """Melt-quench ``glass`` with ~``n_atoms`` atoms into ``out_dir``; returns the summary.
 
     ``potential``: LAMMPS commands (list or callable) replacing the default
     ``pylbs.potential.fmp_commands(parameter_file)``, e.g. a DeepMD pair or a
     built-in Buckingham. ``density`` (g/cm^3) defaults to the measured one
-    (Table 1). ``comm``: an mpi4py communicator (default COMM_WORLD); every rank
+    (Table 1); with ``ensemble="npt"`` it is the start's and the box then follows
+    ``pressure_bar`` (default 1 bar). ``comm``: an mpi4py communicator (default COMM_WORLD); every rank
     must call this function. If ``out_dir/summary.json`` exists for the same request
     it is returned without running; if a run with the same request was killed it resumes.
     """
@@ -62,7 +65,8 @@ def run_fmp_melt_quench(glass: Glass, n_atoms: int, out_dir, time_scale: float =
     if density is None:
         raise StructureError(f"{glass.name} has no measured density in the catalogue; give density= (g/cm^3), "
                              "--density on the command line")
-    schedule = fmp_melt_quench_schedule(t_melt, melt_ps, rate_K_per_ps, t_final, final_ps).scaled(time_scale)
+    schedule = fmp_melt_quench_schedule(t_melt, melt_ps, rate_K_per_ps, t_final, final_ps, ensemble,
+                                        pressure_bar).scaled(time_scale)
     commands = potential_commands(potential if potential is not None else
                                   fmp_commands(parameter_file=parameter_file or DEFAULT_PARAMETER_FILE))
     c = glass.composition
@@ -92,6 +96,11 @@ def run_fmp_melt_quench(glass: Glass, n_atoms: int, out_dir, time_scale: float =
 
     def analyse(out: Path, state: dict) -> dict:
         coord = coordination(out / FINAL_DATA, cutoffs=cutoffs)
+        a, b = schedule.stage_bounds(TIMESTEP_PS)[-1]  # the sample stage: the paper's last 100 ps
+        kept = [k for k, st in enumerate(dump_steps(out / TRAJECTORY_FILE)) if a < st <= b]
+        frames = coordination_frames(out / TRAJECTORY_FILE, cutoffs=cutoffs, frames=kept)
+        f4 = summarize([r.fraction_4B for r in frames])
+        f5 = summarize([r.fraction_5Si for r in frames])
         md = state["md"]
         n = sum(counts.values())
         return {
@@ -99,10 +108,15 @@ def run_fmp_melt_quench(glass: Glass, n_atoms: int, out_dir, time_scale: float =
             "composition_mol_percent": request["composition_mol_percent"],
             "R": finite(c.R), "K": finite(c.K),
             "n_atoms": n, "counts": counts,
-            "fraction_4B": finite(coord.fraction_4B), "fraction_5Si": finite(coord.fraction_5Si),
+            "fraction_4B": f4["mean"], "fraction_5Si": f5["mean"],
+            "frames": {"n": len(kept), "stage": schedule.stages[-1].name, "steps": [a, b],
+                       "fraction_4B_std": f4["std"], "fraction_5Si_std": f5["std"],
+                       "std_convention": STD_CONVENTION, "fraction_4B": f4["values"], "fraction_5Si": f5["values"]},
+            "final_frame": {"fraction_4B": finite(coord.fraction_4B), "fraction_5Si": finite(coord.fraction_5Si)},
             "measured_4B": None if glass.measured_4B is None else glass.measured_4B / 100.0,
             "measured_4B_percent": glass.measured_4B,
-            "density_g_cm3": density,
+            "density_g_cm3": density, "ensemble": schedule.stages[0].ensemble,
+            "final_density_g_cm3": density_of(read_lammps_data(out / FINAL_DATA)),
             "coordination": coord.to_dict(),
             "final_temperature_K": state["final_T"], "final_pe_eV_per_atom": state["final_pe"] / n,
             "mean_temperature_final_stage_K": _mean_last_stage(read_thermo(out / THERMO_FILE), schedule),

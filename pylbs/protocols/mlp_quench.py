@@ -34,13 +34,11 @@ import numpy as np
 from ..analysis.coordination import coordination, coordination_frames
 from ..errors import PylbsError
 from ..glasses import Glass
-from ..jsonio import read_json
 from ..lammps_io import (
     EMIN_DATA,
     MD_FINAL_DATA,
     MODEL_DEVI_FILE,
     MODEL_DEVI_RAW,
-    PROGRESS_FILE,
     THERMO_FILE,
     TRAJECTORY_FILE,
     dump_steps,
@@ -56,15 +54,25 @@ from ..structure import (
     rescaled_to_density,
     write_lammps_data,
 )
-from .guard import Guard, GuardRun
+from .guard import Guard, check_interval_ps, guard_check
 from .runner import replica_dir, require_glass, run_protocol
-from .schedules import EMIN_COMMANDS, TIMESTEP_PS, Schedule, default_t_max, mlp_schedule
+from .schedules import EMIN_COMMANDS, TIMESTEP_PS, Schedule, default_t_max, mlp_schedule, t_max_for
 
 
-def mlp_folder_name(schedule: str, t_max: float, anneal_hold_ps: float) -> str:
-    """The sub-folder of ``--out`` the MLP stage of ``pylbs quench --mlp`` writes (campaign tasks find their summaries by it)."""
+def _holds(anneal_holds_ps) -> tuple[float, ...]:
+    holds = (anneal_holds_ps,) if isinstance(anneal_holds_ps, (int, float)) else tuple(anneal_holds_ps)
+    if not holds or any(not h > 0 for h in holds):
+        raise PylbsError(f"anneal holds {anneal_holds_ps} ps: give positive durations, e.g. 200 400 600")
+    return tuple(float(h) for h in holds)
+
+
+def mlp_folder_name(schedule: str, t_max: float, anneal_holds_ps=200.0) -> str:
+    """The sub-folder of ``--out`` the MLP stage of ``pylbs quench --mlp`` writes (campaign tasks find
+    their summaries by it): ``mlp-<schedule>-T<T_max>``, plus ``-a<hold>[-<hold>...]`` for anneal
+    holds other than the paper's 200 ps alone."""
     name = f"mlp-{schedule}-T{t_max:g}"
-    return name + (f"-a{anneal_hold_ps:g}" if schedule == "anneal" and anneal_hold_ps != 200.0 else "")
+    holds = _holds(anneal_holds_ps)
+    return name + ("-a" + "-".join(f"{h:g}" for h in holds) if schedule == "anneal" and holds != (200.0,) else "")
 
 
 def _model_list(models) -> list[str]:
@@ -92,20 +100,15 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
                "models": models, "emin": list(emin_commands) if emin else None,
                "zbl_core": None if zbl_core is None else list(zbl_core), **dict(request_extra or {})}
     total = schedule.total_ps
-    check_every = guard.check_every_ps or max(10 * TIMESTEP_PS, total / 200)
+    check_every = check_interval_ps(guard, total)
     dump_every_ps = dump_every_ps or max(TIMESTEP_PS, total / 100)
     thermo_every = thermo_every or max(10, schedule.n_steps() // 1000)
 
     def run(out: Path, comm) -> dict:
-        progress = read_json(out / PROGRESS_FILE) if comm.Get_rank() == 0 else None
-        progress = comm.bcast(progress, root=0)
-        step0 = int(progress["step"]) if progress and (out / progress.get("restart", "")).is_file() else 0
-        checker = GuardRun(guard, out, len(models), step0)
+        checker = guard_check(guard, out, len(models), comm)
         t0 = time.perf_counter()
         with Session(out, comm=comm, require=required_styles(commands), log_append=True,
                      label=f"{out.parent.name}/{out.name}") as session:
-            checker.start(comm.Get_rank())
-            comm.Barrier()
             md = session.run_schedule(schedule, potential=commands, data_file=Path(start_data).resolve(), seed=seed,
                                       timestep_ps=TIMESTEP_PS, restart_every_ps=check_every,
                                       thermo_every=thermo_every, dump_every_ps=dump_every_ps, check=checker)
@@ -137,6 +140,7 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
             "fraction_4B": finite(np.nanmean(f4)) if f4 else None,
             "fraction_5Si": finite(np.nanmean(f5)) if f5 else None,
             "fraction_4B_frames": f4, "fraction_5Si_frames": f5,
+            "fraction_4B_frame_std": mean_std(f4)[1], "fraction_5Si_frame_std": mean_std(f5)[1],
             "md_final": {"fraction_4B": finite(before.fraction_4B), "fraction_5Si": finite(before.fraction_5Si),
                          "pe_eV": pe_md, "pe_eV_per_atom": pe_md / n},
             "emin": None if after is None else {
@@ -159,20 +163,23 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
 
 
 def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "anneal", t_max: float | None = None,
-                   replicas: int = 1, seed: int = 1, time_scale: float = 1.0, anneal_hold_ps: float = 200.0,
+                   replicas: int = 1, seed: int = 1, time_scale: float = 1.0, anneal_holds_ps=(200.0,),
                    sample_frames: int = 100, density: float | None = None, guard: Guard | None = None,
                    emin: bool = True, comm=None, cutoffs=None, schedule: Schedule | None = None,
                    thermo_every: int | None = None, zbl_core: tuple[float, float] | None = None,
-                   emin_commands: Sequence[str] = EMIN_COMMANDS) -> dict:
-    """The paper's MLP stage for ``replicas`` seeds (seed, seed+1, ...) from one FMP glass.
+                   emin_commands: Sequence[str] = EMIN_COMMANDS, t_max_source: str | None = None) -> dict:
+    """The paper's MLP stage from one FMP glass, for several replicas.
 
+    Replicas: with ``kind="anneal"`` every hold of ``anneal_holds_ps`` (the paper's error bars
+    of the 2 K/ps glasses: "varying the equilibration time at 1000 K as 200, 400, and 600 ps")
+    times ``replicas`` velocity seeds (seed, seed+1, ...); with ``kind="fast"`` the seeds alone.
     ``start_data``: LAMMPS data of the FMP glass (e.g. the melt-quench's final.data).
-    ``glass``: the glass (sets the default T_max, :func:`default_t_max`, and the measured
-    density). ``density`` (g/cm^3, default: the measured one): the start structure is
-    rescaled to it if it differs by more than 0.1 % (NVT at the experimental density).
-    ``schedule`` replaces ``mlp_schedule(kind, t_max, anneal_hold_ps=...)`` (then
-    ``time_scale`` still applies). Writes ``out_dir/summary.json`` with per-replica results
-    and the mean and sample standard deviation of 4B and 5Si over replicas.
+    ``glass``: the glass (its measured density; the default T_max, :func:`t_max_for`, which
+    uses the paper's value where it states one for the model size). ``density`` (g/cm^3,
+    default: the measured one): the start structure is rescaled to it if it differs by more
+    than 0.1 % (NVT at the experimental density). ``schedule`` replaces the paper's (then
+    ``time_scale`` still applies). Writes ``out_dir/summary.json`` with every replica's
+    result, and the mean and sample standard deviation over replicas (and over holds).
     """
     require_glass(glass)
     if not Path(start_data).is_file():
@@ -180,17 +187,22 @@ def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "an
                          "(pylbs quench / scripts/quench.py) or give its final.data")
     if int(replicas) < 1:
         raise PylbsError(f"replicas={replicas}; give at least 1")
-    t_max = float(t_max) if t_max is not None else default_t_max(glass)
-    schedule = (schedule or mlp_schedule(kind, t_max, anneal_hold_ps=anneal_hold_ps,
-                                         sample_frames=sample_frames)).scaled(time_scale)
+    holds = _holds(anneal_holds_ps) if kind == "anneal" and schedule is None else (None,)
+    if t_max is None:
+        t_max, t_max_source = t_max_for(glass, len(read_lammps_data(start_data)))
+    t_max = float(t_max)
+    plan = [(h, int(seed) + k) for h in holds for k in range(int(replicas))]
+    schedules = {h: (schedule or mlp_schedule(kind, t_max, anneal_hold_ps=200.0 if h is None else h,
+                                              sample_frames=sample_frames)).scaled(time_scale) for h in holds}
     density = density if density is not None else glass.density
     guard = guard or Guard()
     models = _model_list(models)
     base = {"glass": glass.name, "t_max_K": t_max, "kind": kind, "time_scale": float(time_scale),
             "density_g_cm3": density}
-    seeds = [int(seed) + k for k in range(int(replicas))]
-    request = {**base, "start_data": str(Path(start_data).resolve()), "seeds": seeds, "models": models,
-               "schedule": schedule.to_dict(), "emin": list(emin_commands) if emin else None,
+    request = {**base, "start_data": str(Path(start_data).resolve()), "models": models,
+               "replicas": [{"anneal_hold_ps": h, "seed": s} for h, s in plan],
+               "schedules": {str(h): sc.to_dict() for h, sc in schedules.items()},
+               "emin": list(emin_commands) if emin else None,
                "zbl_core": None if zbl_core is None else list(zbl_core), "guard": guard.to_dict()}
 
     def run(out: Path, comm) -> dict:
@@ -202,10 +214,10 @@ def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "an
             if comm.Get_rank() == 0:
                 write_lammps_data(rescaled_to_density(atoms, density), start)
             comm.Barrier()
-        results = [run_mlp_replica(start, models, replica_dir(out, k + 1), schedule, seed=s, guard=guard, emin=emin,
-                                   emin_commands=emin_commands, comm=comm, cutoffs=cutoffs, zbl_core=zbl_core,
-                                   thermo_every=thermo_every, request_extra=base)
-                   for k, s in enumerate(seeds)]
+        results = [run_mlp_replica(start, models, replica_dir(out, k + 1), schedules[h], seed=s, guard=guard,
+                                   emin=emin, emin_commands=emin_commands, comm=comm, cutoffs=cutoffs,
+                                   zbl_core=zbl_core, thermo_every=thermo_every, request_extra=base)
+                   for k, (h, s) in enumerate(plan)]
         return {"results": results, "rho0": rho0}
 
     def analyse(out: Path, state: dict) -> dict:
@@ -217,13 +229,25 @@ def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "an
             values = [get(r) for r in results]
             m, s, _ = mean_std(values)
             stats[key] = {"mean": m, "std": s, "per_replica": values}
+            if not key.startswith("emin"):  # the spread inside each replica's sampled frames, averaged
+                stats[key]["frame_std"] = mean_std([r.get(f"{key}_frame_std") for r in results])[0]
+            if len(holds) > 1:  # the paper's axis: the mean over seeds at each hold
+                stats[key]["by_anneal_hold_ps"] = {f"{h:g}": mean_std([v for (hh, _), v in zip(plan, values)
+                                                                      if hh == h])[0] for h in holds}
         c = glass.composition
         return {
             **base, "composition_mol_percent": {"SiO2": c.sio2, "B2O3": c.b2o3, "Li2O": c.li2o},
-            "t_max_default_K": default_t_max(glass), "measured_4B": None if glass.measured_4B is None
-            else glass.measured_4B / 100.0, "start_data": str(Path(start_data).resolve()),
-            "start_density_g_cm3": state["rho0"], "replicas": len(results), "seeds": seeds,
-            **stats, "std_convention": STD_CONVENTION, "schedule": schedule.to_dict(), "models": models,
+            "t_max_source": t_max_source or "given (--t-max)", "t_max_default_K": default_t_max(glass),
+            "measured_4B": None if glass.measured_4B is None else glass.measured_4B / 100.0,
+            "start_data": str(Path(start_data).resolve()), "start_density_g_cm3": state["rho0"],
+            "replicas": len(results), "seeds": [s for _, s in plan],
+            "anneal_holds_ps": None if holds == (None,) else list(holds),
+            "replica_plan": [{"dir": str(replica_dir(out, k + 1)), "anneal_hold_ps": h, "seed": s}
+                             for k, (h, s) in enumerate(plan)],
+            **stats, "std_convention": STD_CONVENTION,
+            "spreads": "std: between replicas of their frame means; frame_std: frame to frame within a replica "
+                       "(last 100 ps), averaged over the replicas",
+            "schedule": next(iter(schedules.values())).to_dict(), "models": models,
             "replica_dirs": [str(replica_dir(out, k + 1)) for k in range(len(results))],
             "wall_s": sum(r["timing"]["wall_s"] for r in results),
         }

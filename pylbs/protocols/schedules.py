@@ -256,25 +256,33 @@ def dump_commands(dump_id: str, every, path) -> list[str]:
 
 def fmp_melt_quench_schedule(t_melt: float = 3500.0, melt_ps: float = 500.0, rate_K_per_ps: float = 1.0,
                              t_final: float = 300.0, final_ps: float = 300.0, ensemble: str = "nvt",
-                             pressure_bar: float | None = None) -> Schedule:
+                             pressure_bar: float | None = None, sample_ps: float = 100.0,
+                             sample_frames: int = 100) -> Schedule:
     """The paper's FMP-LBS melt-quench (Boron coordination section).
 
     "a random configuration was melted at 3500 K for 500 ps. It was then cooled
     down to 300 K at a cooling rate of 1 K/ps followed by 300 ps simulations at
     300 K", NVT at the measured density, 1 fs time step, Nose-Hoover thermostat.
-    The quench lasts (t_melt - t_final) / rate = 3200 ps; 4000 ps in all.
-    ``ensemble="npt"`` (at ``pressure_bar``, default 1 bar) is the other FMP ensemble of
-    the paper's Fig. 5 legend.
+    The quench lasts (t_melt - t_final) / rate = 3200 ps; 4000 ps in all. The 300 K
+    stage is ``final`` (final_ps - sample_ps) then ``sample`` (the last ``sample_ps``,
+    ``sample_frames`` frames: "the last 100 ps configurations were used for the
+    structural analyses"). ``ensemble="npt"`` (at ``pressure_bar``, default 1 bar) is
+    the other FMP ensemble of the paper's Fig. 5 legend.
     """
     if not rate_K_per_ps > 0:
         raise ProtocolError(f"cooling rate {rate_K_per_ps} K/ps; give a positive rate")
     if not t_melt >= t_final:
         raise ProtocolError(f"t_melt={t_melt} K is below t_final={t_final} K; a quench cools")
+    if not 0 < sample_ps <= final_ps or int(sample_frames) < 1:
+        raise ProtocolError(f"sample_ps={sample_ps} with {sample_frames} frames: give 0 < sample_ps <= "
+                            f"final_ps={final_ps} and at least one frame")
     p = pressure_bar if ensemble == "npt" else None
     return Schedule((
         Stage("melt", t_melt, t_melt, melt_ps, ensemble, pressure_bar=p),
         Stage("quench", t_melt, t_final, (t_melt - t_final) / rate_K_per_ps, ensemble, pressure_bar=p),
-        Stage("final", t_final, t_final, final_ps, ensemble, pressure_bar=p),
+        Stage("final", t_final, t_final, final_ps - sample_ps, ensemble, pressure_bar=p),
+        Stage("sample", t_final, t_final, sample_ps, ensemble, dump_every_ps=sample_ps / int(sample_frames),
+              pressure_bar=p),
     ))
 
 
@@ -352,6 +360,23 @@ def default_t_max(glass: Glass | Composition) -> float:
     lo, hi = T_MAX_RANGE_K
     t = lo + (hi - lo) * min(max(sio2 / 50.0, 0.0), 1.0)
     return float(round(t / 100.0) * 100.0)
+
+
+#: T_max the paper states for a glass and model size: {glass: (K, smallest model in atoms, where)}.
+PAPER_T_MAX_K = {
+    "LBS-20-60-20": (1600.0, 700, "paper Fig. 7(d): the 1000-atom LBS-20-60-20 model was cooled from 1600 K"),
+}
+T_MAX_RULE = ("pylbs rule 1500 K + 500 K x min(SiO2/50, 1), rounded to 100 K (the paper's per-glass Table S5 "
+              "is not public)")
+
+
+def t_max_for(glass: Glass, n_atoms: int | None = None) -> tuple[float, str]:
+    """(T_max in K, where it comes from): the paper's value where it states one for this glass and
+    model size (:data:`PAPER_T_MAX_K`), else the rule (:func:`default_t_max`)."""
+    entry = PAPER_T_MAX_K.get(glass.name)
+    if entry is not None and n_atoms is not None and n_atoms >= entry[1]:
+        return entry[0], entry[2]
+    return default_t_max(glass), T_MAX_RULE
 
 
 def tg_heating_schedule(t_start: float = 300.0, t_max: float = 2000.0, rate_K_per_ps: float = 10.0,

@@ -1,12 +1,12 @@
-"""Tg from heating runs: N replicas heated at 10 K/ps, PE and volume vs T, the fold of PE(T).
+"""Tg from heating runs: independent glasses heated at 10 K/ps, PE and volume vs T, the fold of PE(T).
 
 Paper (Tg paragraph): "heating simulations were conducted at a heating rate of 10 K/ps
 ... three independent simulations were carried out starting from the equilibrated
-models at 300 K"; Tg is the fold of the potential energy curve.
-:func:`run_tg_heating` runs N replicas (velocity seeds ``seed + k``) from one structure;
-each replica heats from ``t_start`` to ``t_max`` at ``rate_K_per_ps`` (after an optional
-``equil_ps`` hold at ``t_start``) and records PE and volume vs T;
-:func:`pylbs.analysis.tg.fit_tg` finds the fold. Layout::
+models at 300 K"; the MLP MD ran "under a canonical ensemble (NVT)"; Tg is the fold of
+the potential energy curve, and near 2000 K the paper's model let atoms overlap.
+:func:`run_tg_heating` heats each given structure (or one structure with several seeds)
+after a 300 K equilibration, under NVT by default, with the unphysical-event guard for
+DeepMD models; :func:`pylbs.analysis.tg.fit_tg` finds the fold. Layout::
 
     out_dir/summary.json, tg.png
     out_dir/replica-<k>/ thermo.dat, heating_curve.dat, log.lammps, restarts, run.png
@@ -23,9 +23,10 @@ import numpy as np
 from ..analysis.tg import plot_tg, tg_over_replicas
 from ..errors import PylbsError
 from ..lammps_io import THERMO_FILE, read_thermo
-from ..potential import potential_commands, required_styles
+from ..potential import required_styles
 from ..session import Session
 from ..stats import STD_CONVENTION
+from .guard import Guard, check_interval_ps, guard_check, guarded_potential
 from .runner import replica_dir, run_protocol, structure_input, structure_label
 from .schedules import TIMESTEP_PS, Schedule, tg_heating_schedule
 
@@ -47,44 +48,63 @@ def heating_curve(thermo: dict, schedule: Schedule, stage: str = "heat", timeste
     return {"step": steps, "t_target": target, "temp": thermo["temp"][sel], "pe": pe, "vol": thermo["vol"][sel]}
 
 
-def run_tg_heating(structure, out_dir, potential, *, replicas: int = 3, seed: int = 1, t_start: float = 300.0,
-                   t_max: float = 2000.0, rate_K_per_ps: float = 10.0, equil_ps: float = 0.0,
-                   ensemble: str = "npt", pressure_bar: float | None = None, time_scale: float = 1.0,
+def run_tg_heating(structures, out_dir, potential=None, *, models=None, replicas: int | None = None, seed: int = 1,
+                   t_start: float = 300.0, t_max: float = 2000.0, rate_K_per_ps: float = 10.0, equil_ps: float = 50.0,
+                   ensemble: str = "nvt", pressure_bar: float | None = None, time_scale: float = 1.0,
                    temperature: str = "target", method: str = "bilinear", fit_t_min: float | None = None,
                    prepare: Sequence[str] = (), thermo_every: int | None = None, dump_every_ps: float | None = None,
-                   comm=None) -> dict:
-    """Heat ``structure`` (data file or ase.Atoms) in ``replicas`` runs and fit Tg to each PE(T) curve.
+                   guard: Guard | None = None, zbl_core=None, comm=None) -> dict:
+    """Heat each structure at ``rate_K_per_ps`` and fit Tg to each PE(T) curve; Tg = mean +- std.
 
-    ``temperature``: the x axis of the fit, ``"target"`` (the thermostat's linear
-    ramp, smooth) or ``"measured"`` (instantaneous T). ``fit_t_min`` skips the
-    start of the ramp (default: 5 % of the range above ``t_start``, where the
-    thermostat is still catching up with the ramp). ``time_scale`` scales the
-    ramp duration (so the rate becomes ``rate / time_scale``). Returns the summary
-    (also ``out_dir/summary.json``): tg, tg_err (std over replicas), per-replica fits.
+    Paper: "three independent simulations were carried out starting from the equilibrated
+    models at 300 K" under NVT: give ``structures`` as a list (one run each; the default
+    for the paper is three structures) or one structure with ``replicas`` velocity seeds
+    (recorded as such: they share the structure). Each run holds ``t_start`` for
+    ``equil_ps`` (the 300 K equilibration) and then heats. ``ensemble``: NVT (default, the
+    paper's) or NPT. ``models``: DeepMD models (the first drives the MD): every run is
+    guarded (pylbs.protocols.guard: closest approach, model deviation with two or more
+    models), so a corrupted liquid branch stops the run instead of entering the fit; with
+    ``potential`` commands (FMP) a ``guard`` is optional. ``temperature``: the x axis of
+    the fit, ``"target"`` (the thermostat's ramp) or ``"measured"``. ``fit_t_min`` skips
+    the start of the ramp (default: 5 % of the range above ``t_start``). ``time_scale``
+    scales every duration (the rate becomes ``rate / time_scale``). Returns the summary
+    (also ``out_dir/summary.json``).
     """
     if temperature not in ("target", "measured"):
         raise PylbsError(f"temperature={temperature!r}; use 'target' or 'measured'")
     if ensemble not in ("npt", "nvt"):
         raise PylbsError(f"ensemble={ensemble!r}; use 'npt' or 'nvt'")
+    several = isinstance(structures, (list, tuple))
+    inputs = list(structures) if several else [structures] * int(replicas or 3)
+    if several and replicas not in (None, len(inputs)):
+        raise PylbsError(f"{len(inputs)} structures and replicas={replicas}: with several structures each is one "
+                         "replica; leave replicas out")
     schedule = tg_heating_schedule(t_start, t_max, rate_K_per_ps, equil_ps, ensemble, pressure_bar).scaled(time_scale)
-    commands = potential_commands(potential)
-    seeds = [int(seed) + k for k in range(int(replicas))]
-    request = {"protocol": "tg_heating", "structure": structure_label(structure), "potential_commands": commands,
+    commands_for, guard = guarded_potential(potential, models, guard, zbl_core)
+    seeds = [int(seed) + k for k in range(len(inputs))]
+    request = {"protocol": "tg_heating", "structures": [structure_label(x) for x in inputs],
+               "independent_structures": several, "potential_commands": commands_for(Path("RUN")),
                "schedule": schedule.to_dict(), "seeds": seeds, "ensemble": ensemble,
                "pressure_bar": pressure_bar if ensemble == "npt" else None,
                "rate_K_per_ps": rate_K_per_ps / time_scale, "time_scale": time_scale, "temperature": temperature,
-               "method": method, "fit_t_min": fit_t_min, "prepare": list(prepare)}
+               "method": method, "fit_t_min": fit_t_min, "prepare": list(prepare),
+               "models": None if not models else [str(Path(m).resolve()) for m in models],
+               "guard": None if guard is None else guard.to_dict()}
     thermo_every = thermo_every or max(10, schedule.n_steps() // 2000)
 
     def run(out: Path, comm) -> dict:
         t0 = time.perf_counter()
         runs = []
-        for k, s in enumerate(seeds, 1):
-            with Session(replica_dir(out, k), comm=comm, require=required_styles(commands), log_append=True,
-                         label=f"Tg heating {k}/{len(seeds)}") as session:
+        for k, (structure, s) in enumerate(zip(inputs, seeds), 1):
+            folder = replica_dir(out, k)
+            commands = commands_for(folder.resolve())
+            check = guard_check(guard, folder.resolve(), len(models or ()), comm)
+            with Session(folder, comm=comm, require=required_styles(commands), log_append=True,
+                         label=f"Tg heating {k}/{len(inputs)}") as session:
                 md = session.run_schedule(schedule, potential=commands, seed=s, thermo_every=thermo_every,
-                                          restart_every_ps=max(1.0, schedule.total_ps / 20),
-                                          dump_every_ps=dump_every_ps, prepare=prepare, **structure_input(structure))
+                                          restart_every_ps=check_interval_ps(guard, schedule.total_ps),
+                                          dump_every_ps=dump_every_ps, prepare=prepare, check=check,
+                                          **structure_input(structure))
                 md["n_atoms"] = session.natoms
             runs.append(md)
         return {"runs": runs, "wall_s": time.perf_counter() - t0, "ranks": comm.Get_size()}
@@ -100,7 +120,8 @@ def run_tg_heating(structure, out_dir, potential, *, replicas: int = 3, seed: in
                        header="step T_target_K T_measured_K pe_eV_per_atom vol_A3", fmt="%.10g")
             x = c["t_target"] if temperature == "target" else c["temp"]
             curves.append((x, c["pe"]))
-            per.append({"seed": seeds[k - 1], "n_points": int(len(x)), "heating_curve": str(wd / HEATING_FILE),
+            per.append({"seed": seeds[k - 1], "structure": structure_label(inputs[k - 1]), "n_points": int(len(x)),
+                        "heating_curve": str(wd / HEATING_FILE),
                         "volume_A3_start": float(c["vol"][0]) if len(x) else None,
                         "volume_A3_end": float(c["vol"][-1]) if len(x) else None,
                         "resumed": md["resumed"]})
@@ -110,7 +131,10 @@ def run_tg_heating(structure, out_dir, potential, *, replicas: int = 3, seed: in
         png = plot_tg(rep, out / "tg.png", title=f"Tg = {rep.mean:.0f} +- {rep.std:.0f} K ({len(seeds)} runs)")
         return {
             "protocol": "tg_heating", "tg_K": rep.mean, "tg_err_K": rep.std,
-            "tg_err_meaning": f"spread over replicas: {STD_CONVENTION}",
+            "tg_err_meaning": (f"spread over {len(inputs)} independent structures" if several else
+                               f"spread over {len(inputs)} velocity seeds of ONE structure (the paper used three "
+                               "independent structures)") + f": {STD_CONVENTION}",
+            "guarded": guard is not None,
             "tg_per_replica_K": [r.tg for r in rep.results], "method": method, "temperature_axis": temperature,
             "ensemble": ensemble, "pressure_bar": (1.0 if pressure_bar is None else pressure_bar)
             if ensemble == "npt" else None,
