@@ -237,6 +237,36 @@ def speed(teacher: str, glass, sizes=(1, 3), threads=(1, 2), reps: int = 3) -> d
     return out
 
 
+def speed_interleaved(teacher_names, glass, rounds: int = 3, threads: int = 1) -> dict:
+    """Seconds per energy+forces+stress call of several teachers on the same frame, called in turn
+    (A B A B ...) in one process on ``threads`` torch threads, so that a varying machine load
+    affects each alike; median per teacher and the ratio to the first one."""
+    import torch
+
+    from pylbs.mlp.teachers import teacher_calculator
+
+    torch.set_num_threads(threads)
+    calcs = {n: teacher_calculator(n) for n in teacher_names}
+    times = {n: [] for n in teacher_names}
+    rng = np.random.default_rng(11)
+    for k in range(rounds + 1):
+        a0 = glass.copy()
+        a0.positions += rng.normal(0, 0.02, a0.positions.shape)
+        for n, calc in calcs.items():
+            a = a0.copy()
+            a.calc = calc
+            t0 = time.perf_counter()
+            a.get_forces()
+            a.get_stress()
+            if k:  # first round: warm-up
+                times[n].append(time.perf_counter() - t0)
+    med = {n: float(np.median(t)) for n, t in times.items()}
+    first = teacher_names[0]
+    return {"n_atoms": len(glass), "threads": threads, "rounds": rounds, "seconds": times,
+            "median_seconds": med, "ratio_to_" + first: {n: med[n] / med[first] for n in med},
+            "load_average_1min": os.getloadavg()[0]}
+
+
 # ------------------------------------------------------------------ driver
 
 def cached(path: Path, compute):
@@ -398,7 +428,8 @@ def main(argv=None) -> int:
     p.add_argument("--quench-budget-min", type=float, default=40.0)
     p.add_argument("--quench-relax-steps", type=int, default=100, help="FIRE steps after the quench (fmax 0.05)")
     p.add_argument("--stages", nargs="*", default=["crystals", "glasses", "speed", "quench"],
-                   help="subset of crystals glasses speed quench (cached stages are always reported)")
+                   help="subset of crystals glasses speed quench (cached stages are always reported); "
+                   "speed-pair: time all --teachers in turn on one frame")
     p.add_argument("--speed-glass", default="LBS-20-60-20", help="FMP glass timed (repeated along x)")
     p.add_argument("--speed-sizes", type=int, nargs="*", default=[1, 3], help="glass repeats along x (1: ~100 atoms)")
     p.add_argument("--speed-threads", type=int, nargs="*", default=[1, 2])
@@ -416,6 +447,13 @@ def main(argv=None) -> int:
         args.speed_sizes, args.speed_threads, args.speed_reps = [1], [1], 1
     out.mkdir(parents=True, exist_ok=True)
     names = [n.strip() for n in args.teachers.split(",") if n.strip()]
+    if "speed-pair" in args.stages and not args.report_only:  # every teacher on one frame, in turn
+        pair = cached(out / f"speed-interleaved-{'-'.join(names)}.json",
+                      lambda: speed_interleaved(names, fmp_glass(args.speed_glass, out), rounds=args.speed_reps))
+        print(json.dumps(pair["median_seconds"]), file=sys.stderr)
+        args.stages = [s for s in args.stages if s != "speed-pair"]
+        if not args.stages:
+            return 0
     results, failures = {}, {}
     for name in names:
         if args.report_only:
@@ -437,6 +475,12 @@ def main(argv=None) -> int:
             json.dumps(summary, indent=1, default=list))
     if results:
         text = markdown(results)
+        for f in sorted(out.glob("speed-interleaved-*.json")):
+            pair = json.loads(f.read_text())
+            text += (f"\nInterleaved timing ({pair['n_atoms']} atoms, {pair['threads']} thread, median of "
+                     f"{pair['rounds']} rounds, load {pair['load_average_1min']:.1f}): " + ", ".join(
+                         f"{n} {t:.2f} s ({r:.1f}x)" for (n, t), r in zip(pair["median_seconds"].items(),
+                                                                      next(v for k, v in pair.items() if k.startswith("ratio_to_")).values())) + "\n")
         if failures:
             text += "\nNot evaluated: " + "; ".join(f"{k}: {v}" for k, v in failures.items()) + "\n"
         (out / "results.md").write_text(text)
