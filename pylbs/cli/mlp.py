@@ -23,7 +23,8 @@ from ..errors import PylbsError
 from ..mlp.datasets import dataset_systems, load_system, read_frames, write_dataset
 from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
-from ..mlp.label import XTB_NOTE, Screening, frames_of_system, label_frames
+from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
+from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
 
 
@@ -51,7 +52,9 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--fmt", default="auto")
     q.add_argument("--name", action="append", default=None, help="system name per file (default: file stem)")
     q.add_argument("--calculator", default="gfn1-xtb",
-                   help="gfn1-xtb (default; a stand-in for DFT), gfn2-xtb, lj (toy) or module:function")
+                   help="gfn1-xtb (default; a stand-in for DFT), gfn2-xtb, lj (toy), a teacher "
+                   "(chgnet-r2scan, chgnet-mptrj, sevennet-0, sevennet-mf-0-r2scan, sevennet-l3i5: "
+                   "pylbs.mlp.teachers) or module:function")
     q.add_argument("-j", "--workers", type=int, default=1)
     q.add_argument("--work", default=None, help="folder of per-frame results (default: OUT/labelling)")
     q.add_argument("--min-distance", type=float, default=0.7, help="reject frames with a closer pair (A)")
@@ -138,6 +141,8 @@ def cmd_generate(args) -> int:
 def cmd_label(args) -> int:
     if "xtb" in args.calculator:
         print(f"note: {XTB_NOTE}", file=sys.stderr)
+    if args.calculator in TEACHERS:
+        print(f"note: {TEACHER_NOTE}", file=sys.stderr)
     work = Path(args.work or Path(args.out) / "labelling")
     inputs = []  # (name, frames System, source)
     for name, f in zip(_names(args), args.files):
@@ -154,7 +159,7 @@ def cmd_label(args) -> int:
                 inputs.append((sname, merged, f"{Path(f).resolve()}:{sname}"))
         else:
             inputs.append((name, read_frames(f, args.fmt, labelled=False), str(Path(f).resolve())))
-    systems, sources = {}, {}
+    systems, sources, labellers = {}, {}, {}
     for name, frames_system, f in inputs:
         frames = frames_of_system(frames_system)
         system, report = label_frames(frames, work / name, args.calculator, args.workers,
@@ -162,10 +167,13 @@ def cmd_label(args) -> int:
         print(f"{name}: {report['accepted']}/{report['frames']} accepted, report {work / name / 'report.json'}")
         if system is not None:
             systems[name] = system
-            sources[name] = f"{f} labelled with {args.calculator}"
+            t = report.get("teacher")
+            sources[name] = f"{f} labelled with {args.calculator}" + (
+                f" ({t['package']} {t['version']}, weights sha256 {t['weight_sha256']})" if t else "")
+            labellers[name] = t or {"name": args.calculator}
     if not systems:
         raise PylbsError(f"no frame was accepted; see the reports under {work}")
-    _print_manifest(write_dataset(systems, args.out, args.test_fraction, args.seed, sources), args.out)
+    _print_manifest(write_dataset(systems, args.out, args.test_fraction, args.seed, sources, labellers), args.out)
     return 0
 
 

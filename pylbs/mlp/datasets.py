@@ -192,10 +192,12 @@ def split_indices(n_frames: int, test_fraction: float = 0.1, seed: int = 1, key:
 
 
 def write_dataset(systems: dict, out, test_fraction: float = 0.1, seed: int = 1,
-                  sources: dict | None = None) -> dict:
+                  sources: dict | None = None, labellers: dict | None = None) -> dict:
     """Split each named system 90/10 (by default) and write ``out/train/<name>``,
     ``out/test/<name>`` (deepmd/npy) and ``out/dataset.json``. Returns the manifest.
-    Existing systems of the same name are replaced; others in ``out`` are kept."""
+    Existing systems of the same name are replaced; others in ``out`` are kept.
+    ``labellers``: {name: provenance dict} recorded as the system's ``labeller`` (for a
+    teacher: name, package, version, weight file and its sha256; pylbs.mlp.teachers)."""
     import shutil
 
     out = Path(out)
@@ -217,6 +219,8 @@ def write_dataset(systems: dict, out, test_fraction: float = 0.1, seed: int = 1,
             "frames": len(system), "atoms": int(system.get_natoms()), "train": len(train), "test": len(test),
             "elements": {el: int(k) for el, k in zip(system["atom_names"], system["atom_numbs"]) if k},
             "source": (sources or {}).get(name, ""), "virial": "virials" in system.data}
+        if (labellers or {}).get(name):
+            manifest["systems"][name]["labeller"] = labellers[name]
     out.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=2))
     return manifest

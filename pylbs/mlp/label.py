@@ -1,5 +1,11 @@
 """Label frames with any ASE calculator: parallel, resumable, screened.
 
+Teachers (pretrained universal potentials whose weights ship in their pip
+package, :mod:`pylbs.mlp.teachers`) are calculators too: ``calculator="chgnet-r2scan"``.
+Their report records the teacher's name, package version and the sha256 of its
+weight file; frames with an element the teacher does not cover are refused
+up front with an error naming the package.
+
 Real work labels with DFT (the paper: VASP, PBE, 600 eV, Gamma point), e.g.
 ``calculator="mymodule:make_vasp"`` naming a function that returns a
 configured ``ase.calculators.vasp.Vasp``. The runnable default is GFN1-xTB
@@ -35,7 +41,11 @@ import numpy as np
 from ..errors import PylbsError
 from ..progress import Progress
 from .datasets import frames_from_atoms
+from .teachers import FACTORIES as TEACHER_FACTORIES
+from .teachers import TEACHERS, check_covers, provenance
 
+TEACHER_NOTE = ("teacher labels come from a universal potential (PBE or r2SCAN trained), not the paper's "
+                "DFT: a model trained on them reproduces the teacher")
 XTB_NOTE = ("GFN1-xTB (tblite) labels are a stand-in for DFT, not ground truth: "
             "a model trained on them reproduces xTB, not PBE")
 
@@ -71,6 +81,7 @@ def lennard_jones():
 
 
 CALCULATORS = {"gfn1-xtb": gfn1_xtb, "gfn2-xtb": gfn2_xtb, "lj": lennard_jones}
+CALCULATORS.update(TEACHER_FACTORIES)  # universal-potential teachers (pylbs.mlp.teachers), e.g. chgnet-r2scan
 
 
 def make_calculator(spec):
@@ -148,6 +159,20 @@ def _init_worker():
 
 # ------------------------------------------------------------------ many frames
 
+def _check_same_labeller(workdir: Path, calculator, teacher: dict | None) -> None:
+    """A resumed labelling must use the labeller of the finished frames (same name, same weights)."""
+    path = workdir / "report.json"
+    if not path.exists() or not isinstance(calculator, str):
+        return
+    old = json.loads(path.read_text())
+    old_sha = (old.get("teacher") or {}).get("weight_sha256")
+    new_sha = (teacher or {}).get("weight_sha256")
+    if old.get("calculator") != calculator or old_sha != new_sha:
+        raise PylbsError(f"{workdir} holds frames labelled with {old.get('calculator')} "
+                         f"(weights sha256 {old_sha}); now asked for {calculator} (sha256 {new_sha}): "
+                         "give another --work folder or delete that one")
+
+
 def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
                  screening: Screening | None = None, progress: bool = True, name: str = "frames"):
     """Label a list of ase.Atoms (same atoms in every frame) into ``workdir``.
@@ -159,7 +184,12 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     top-level function) since each worker process builds its own.
     """
     screening = screening or Screening()
+    teacher = None
+    if isinstance(calculator, str) and calculator in TEACHERS:
+        check_covers(calculator, {s for a in frames for s in a.get_chemical_symbols()})
+        teacher = provenance(calculator)  # also fails early, naming the package, when it is not installed
     workdir = Path(workdir)
+    _check_same_labeller(workdir, calculator, teacher)
     (workdir / "frames").mkdir(parents=True, exist_ok=True)
     paths = [workdir / "frames" / f"{k:06d}.json" for k in range(len(frames))]
     todo = [(k, frames[k], calculator, screening, paths[k]) for k in range(len(frames)) if not paths[k].exists()]
@@ -189,6 +219,9 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
               "seconds_per_frame": (float(np.mean([results[k]["seconds"] for k in ok])) if ok else None)}
     if isinstance(calculator, str) and "xtb" in calculator:
         report["note"] = XTB_NOTE
+    if teacher is not None:
+        report["teacher"] = teacher
+        report["note"] = TEACHER_NOTE
     (workdir / "report.json").write_text(json.dumps(report, indent=2))
     if not ok:
         return None, report
