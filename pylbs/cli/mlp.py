@@ -20,9 +20,11 @@ import sys
 from pathlib import Path
 
 from ..errors import PylbsError
+from .common import add_quiet
 from ..mlp.datasets import dataset_systems, load_system, read_frames, write_dataset
 from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
+from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
 from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
@@ -81,6 +83,27 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--save-freq", type=int, default=10000)
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--compress", action="store_true", help="also write a compressed model")
+
+    q = msub.add_parser("learn", help="active learning: ensemble, teacher labels, glass exploration (resumable)")
+    q.add_argument("out", help="the loop's folder (re-running resumes)")
+    d = LearnSettings()
+    q.add_argument("--teacher", default=d.teacher, help="labeller (pylbs.mlp.teachers), default %(default)s")
+    q.add_argument("--iterations", type=int, default=d.iterations)
+    q.add_argument("--models", type=int, default=d.n_models, help="ensemble size (different seeds)")
+    q.add_argument("--trust", type=float, nargs=2, default=(d.trust_lo, d.trust_hi), metavar=("LO", "HI"),
+                   help="candidates: max force deviation in [LO, HI) eV/A (default %(default)s)")
+    q.add_argument("--max-candidates", type=int, default=d.max_candidates, help="labelled per iteration")
+    q.add_argument("--systems", nargs="+", default=None, help="catalogue glasses / end members (default: all but "
+                                                              "the held-out glass, plus the end members)")
+    q.add_argument("--held-out", default=d.held_out, help="glass never trained on (the transferability test)")
+    q.add_argument("--atoms", type=int, default=d.n_atoms, help="atoms per explored system")
+    q.add_argument("--explore-scale", type=float, default=d.explore_time_scale,
+                   help="time scale of the exploration conditions (1 = 10 K/ps ramps, 50 ps holds)")
+    q.add_argument("--init-steps", type=int, default=d.init_steps, help="training steps of the first iteration")
+    q.add_argument("--refine-steps", type=int, default=d.refine_steps, help="later iterations (from the previous)")
+    q.add_argument("--initial-data", nargs="*", default=(), help="extra labelled datasets to train on")
+    q.add_argument("-j", "--workers", type=int, default=d.workers, help="labelling processes")
+    add_quiet(q)
 
     q = msub.add_parser("test", help="MAE/MXE/shift table + JSON, parity plots, learning curve")
     q.add_argument("--model", required=True)
@@ -225,8 +248,24 @@ def cmd_test(args) -> int:
     return 0
 
 
+def cmd_learn(args) -> int:
+    s = LearnSettings(teacher=args.teacher, iterations=args.iterations, n_models=args.models, trust_lo=args.trust[0],
+                      trust_hi=args.trust[1], max_candidates=args.max_candidates,
+                      systems=tuple(args.systems) if args.systems else LearnSettings().systems,
+                      held_out=args.held_out, n_atoms=args.atoms, explore_time_scale=args.explore_scale,
+                      init_steps=args.init_steps, refine_steps=args.refine_steps, workers=args.workers)
+    rec = ActiveLearning(args.out, s, initial_data=args.initial_data).run()
+    for it in rec["iterations"]:
+        print(f"iteration {it['iteration']}: {it['frames']} frames explored, {it['candidates']} candidates "
+              f"({100 * (it['candidate_fraction'] or 0):.2f} %), {it['failed']} failed, {it['selected']} labelled; "
+              f"held-out force MAE {it['heldout_errors']['overall']['force_mae']:.3f} eV/A")
+    print(("converged" if rec["converged"] else "not converged") + f"; model {rec['model']}; record "
+          f"{Path(args.out) / 'record.json'}")
+    return 0
+
+
 HANDLERS = {"import": cmd_import, "generate": cmd_generate, "label": cmd_label, "train": cmd_train,
-            "test": cmd_test}
+            "learn": cmd_learn, "test": cmd_test}
 
 
 def run_mlp(args) -> int:
