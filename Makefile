@@ -17,6 +17,9 @@ plugin:
 demo: env
 	$(MPIRUN) -np $(NP) $(PY) scripts/quench.py --glass LBS-20-60-20 --atoms 300 --time-scale 0.01 --out $(DEMO_OUT)
 
+# both cores: tests in parallel (pytest-xdist; expensive fixtures are built once, tests/conftest.py::shared)
+PYTEST_ARGS ?= -n 2 --dist load --maxschedchunk 1 --durations=15
+
 test: env
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 

@@ -2,10 +2,19 @@
 
 fmp/lbs plugin section: ``fmp_plugin`` builds pylbs/_lib/fmplbsplugin.so with the
 project's cmake command when it is missing or older than its sources.
+
+The suite runs on both cores (``make test``: pytest-xdist ``-n 2 --dist load``, longest tests first).
+The tiny DeepMD model is built once for
+all workers (:func:`shared`, a file lock in the run's temporary folder). (xdist's
+``loadgroup`` does not group tests under pytest 9 here: measured, so not used.)
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +25,39 @@ import pytest
 from pylbs.glasses import get_glass
 
 _ROOT = Path(__file__).resolve().parents[1]
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/fmp_helpers.py
+
+
+# ----------------------------------------------------------------- built once for every xdist worker
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _session_root(tmp_path_factory) -> Path:
+    """The temporary folder of the whole run: shared by the xdist workers (each has a sub-folder)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared(tmp_path_factory, name: str, build):
+    """``build(folder)`` -> a JSON value, run once per test run whatever the number of workers:
+    the first worker builds under a file lock, the others wait and read the value back."""
+    root = _session_root(tmp_path_factory)
+    folder, value = root / f"shared-{name}", root / f"shared-{name}" / "value.json"
+    with _file_lock(root / f"shared-{name}.lock"):
+        if not value.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            value.write_text(json.dumps(build(folder)))
+    return json.loads(value.read_text())
 
 
 # ----------------------------------------------------------------- fmp/lbs plugin
@@ -34,6 +75,12 @@ def _fmp_plugin_stale(plugin: Path) -> bool:
 def fmp_plugin() -> Path:
     """Path of a current fmplbsplugin.so (built with cmake + ninja if needed)."""
     plugin = _ROOT / "pylbs" / "_lib" / "fmplbsplugin.so"
+    with _file_lock(_ROOT / "build" / ".fmp_plugin.lock"):  # two workers never build at once
+        _build_fmp_plugin_if_stale(plugin)
+    return plugin
+
+
+def _build_fmp_plugin_if_stale(plugin: Path) -> None:
     if _fmp_plugin_stale(plugin):
         venv = _ROOT / ".venv" / "bin"
         cmds = [[str(venv / "cmake"), "-S", ".", "-B", "build", "-G", "Ninja",
@@ -44,7 +91,6 @@ def fmp_plugin() -> Path:
             if res.returncode != 0:
                 pytest.fail(f"building the fmp/lbs plugin failed: {' '.join(cmd)}\n"
                             f"{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
-    return plugin
 
 
 # ----------------------------------------------------------------- MD protocol tests
@@ -90,11 +136,15 @@ def md_small_glass():
 
 @pytest.fixture(scope="session")
 def tiny_dp_model(tmp_path_factory, fmp_plugin):
-    """(model path, training system dir): ~40 s on 2 cores, cached for the session."""
+    """(model path, training system dir): ~40 s on 2 cores, built once per test run (:func:`shared`)."""
+    model, train = shared(tmp_path_factory, "tiny_dp", _train_tiny_dp_model)
+    return Path(model), Path(train)
+
+
+def _train_tiny_dp_model(work: Path):
     from pylbs.mlp.fmp_frames import sample_fmp_frames
     from pylbs.mlp.train import TrainingSettings, train_and_freeze
 
-    work = tmp_path_factory.mktemp("tiny_dp")
     system = sample_fmp_frames(get_glass("LBS-20-60-20"), n_atoms=100, temperatures=(1500.0, 600.0),
                                frames_per_temperature=12, steps_between=40, seed=3)
     train, valid = system.sub_system(range(0, 20)), system.sub_system(range(20, 24))
@@ -104,7 +154,7 @@ def tiny_dp_model(tmp_path_factory, fmp_plugin):
                                 fitting_neurons=(16, 16), numb_steps=200, decay_steps=50,
                                 stop_lr=1e-5, batch_size=1, disp_freq=50, save_freq=200)
     model = train_and_freeze([work / "train"], [work / "valid"], work / "model", settings)
-    return model, work / "train"
+    return str(model), str(work / "train")
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +191,30 @@ def bad_dp_model(tiny_dp_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("bad_dp") / "bad.pth"
     torch.jit.save(net, str(path))
     return path
+
+
+# ----------------------------------------------------------------- order: longest first
+#: Tests measured at 40 s or more on 2 cores (make test prints the slowest): started first, so
+#: that the two xdist workers share them and the short tests fill the gaps at the end.
+#: xdist (--maxschedchunk 1) hands out two tests per worker, then one at a time.
+SLOW_FIRST = (
+    "test_mlp_learn.py::test_active_learning_loop",
+    "test_campaign.py::test_tiny_campaign_end_to_end_resume_and_stale_tasks",
+    "test_melt_quench.py::test_script_under_mpi_with_fmp",
+    "test_campaign.py::test_tiny_campaign_with_the_deepmd_stage",  # builds the tiny DeepMD model
+    "test_mlp_end_to_end.py::test_generate_train_resume_test",
+    "test_resume.py::test_deepmd_stage_killed_and_resumed_equals_uninterrupted",
+    "test_mlp_quench.py::test_profile_emin_and_summary",
+    "test_mlp_quench.py::test_resume_and_overlap_guard",
+    "test_dynamics.py::test_deepmd_diffusion_run_and_cli",
+    "test_mlp_quench.py::test_replicas_differ_by_seed_only_and_record_deviation",
+    "test_mlp_quench.py::test_model_deviation_guard",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        name = f"{Path(str(item.fspath)).name}::{item.originalname}"
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order

@@ -19,7 +19,7 @@ from pylbs.session import Session
 
 #: the tests' tiny model squeezes pairs to ~1.2 A even with a ZBL core: a lenient guard
 LENIENT = {(a, b): 0.6 for a in TYPE_MAP for b in TYPE_MAP}
-MLP_SCHEDULE = Schedule((Stage("hold", 1200.0, 1200.0, 0.12), Stage("cool", 1200.0, 300.0, 0.12)))
+MLP_SCHEDULE = Schedule((Stage("hold", 1200.0, 1200.0, 0.08), Stage("cool", 1200.0, 300.0, 0.08)))
 
 p = argparse.ArgumentParser()
 p.add_argument("protocol", choices=("fmp", "mlp"))

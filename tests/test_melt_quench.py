@@ -4,7 +4,9 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+from ase import Atoms
 
 import independent
 from pylbs.structure import read_lammps_data
@@ -34,9 +36,19 @@ def test_in_process_summary_and_idempotent(tmp_path, md_teter):
 
     glass = read_lammps_data(out / "final.data")
     assert density_of(glass) == pytest.approx(2.26, rel=1e-6)
-    # 4B/5Si of the summary are those of final.data (independent recount with ASE)
-    assert s["fraction_4B"] == pytest.approx(independent.fraction_4B(glass))
-    assert s["fraction_5Si"] == pytest.approx(independent.fraction_5Si(glass))
+    # final_frame: 4B/5Si of final.data (independent recount with ASE)
+    assert s["final_frame"]["fraction_4B"] == pytest.approx(independent.fraction_4B(glass))
+    assert s["final_frame"]["fraction_5Si"] == pytest.approx(independent.fraction_5Si(glass))
+    # the headline 4B/5Si: the mean over the dumped frames of the sample stage (the paper's last 100 ps),
+    # recounted here from the raw dump; a wrong window or the final frame alone would differ
+    a, b = s["frames"]["steps"]
+    steps, sym, pos = independent.read_dump_unwrapped(out / "trajectory.lammpstrj")
+    box = glass.cell.lengths()
+    f4 = [independent.fraction_4B(Atoms(sym, positions=p % box, cell=box, pbc=True))
+          for st, p in zip(steps, pos) if a < st <= b]
+    assert len(f4) == s["frames"]["n"] >= 3
+    assert s["fraction_4B"] == pytest.approx(np.mean(f4), abs=1e-12)
+    assert s["frames"]["fraction_4B_std"] == pytest.approx(np.std(f4, ddof=1), abs=1e-12)
     assert run_fmp_melt_quench(get_glass("LBS-40-40-20"), 300, out, time_scale=0.0005, seed=2, potential=md_teter) == s
     with pytest.raises(PylbsError, match="different run"):
         run_fmp_melt_quench(get_glass("LBS-40-40-20"), 300, out, time_scale=0.0005, seed=3, potential=md_teter)
@@ -62,7 +74,7 @@ def test_script_under_mpi_with_fmp(tmp_path, fmp_plugin):
     R = K = 20 / 60  # [Li2O]/[B2O3], [SiO2]/[B2O3]
     target = R  # Dell-Bray-Xiao: N4 = R below R_max = K/16 + 1/2
     assert abs(s["fraction_4B"] - target) < BAND_4B, (s["fraction_4B"], target)
-    assert s["fraction_5Si"] == pytest.approx(independent.fraction_5Si(read_lammps_data(out / "final.data")))
+    assert s["final_frame"]["fraction_5Si"] == pytest.approx(independent.fraction_5Si(read_lammps_data(out / "final.data")))
     assert s["timing"]["mpi_ranks"] == 2 and s["n_atoms"] == 147
     assert s["potential"]["commands"][0].startswith("pair_style fmp/lbs")
     resolved = s["potential"]["resolved"]

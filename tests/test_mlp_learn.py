@@ -19,22 +19,36 @@ from pylbs.lammps_io import MODEL_DEVI_RAW, dump_steps
 LO, HI, CAP = 0.05, 5.0, 4
 
 
-@pytest.fixture(scope="module")
-def loop(tmp_path_factory, fmp_plugin):
-    from pylbs.mlp.learn import ActiveLearning, LearnSettings
+def _settings():
+    from pylbs.mlp.learn import LearnSettings
 
-    s = LearnSettings(systems=("LBS-20-60-20",), held_out="LBS-40-40-20", n_atoms=63, n_models=2, iterations=2,
-                      seed_temperatures=(1200.0,), seed_frames=3, seed_strains=(0.0,), init_steps=60,
-                      refine_steps=30, descriptor_neurons=(8, 16), axis_neuron=4, fitting_neurons=(16, 16),
-                      sel=(12, 24, 12, 60), explore_time_scale=0.002, fmp_time_scale=0.0005, max_candidates=CAP,
+    return LearnSettings(systems=("LBS-20-60-20",), held_out="LBS-40-40-20", n_atoms=63, n_models=2, iterations=2,
+                      seed_temperatures=(1200.0,), seed_frames=3, seed_strains=(0.0,), init_steps=40,
+                      refine_steps=20, descriptor_neurons=(8, 16), axis_neuron=4, fitting_neurons=(16, 16),
+                      sel=(12, 24, 12, 60), explore_time_scale=0.001, fmp_time_scale=0.0005, max_candidates=CAP,
                       trust_lo=LO, trust_hi=HI, stability_glasses=("LBS-20-60-20",), stability_atoms=63,
                       stability_time_scale=0.001, workers=1, zbl_core=(0.9, 1.3), conditions=("npt-300K",))
-    out = tmp_path_factory.mktemp("learn")
-    rec = ActiveLearning(out, s).run()
-    return out, s, rec
 
 
-def test_two_iterations_select_exactly_the_window(loop):
+def _run_loop(out):
+    from pylbs.mlp.learn import ActiveLearning
+
+    ActiveLearning(out, _settings()).run()
+    return str(out)
+
+
+def test_active_learning_loop(tmp_path, fmp_plugin):
+    """One test (the loop takes two minutes; separate tests would wait on each other under xdist):
+    the windows, the labels, then the record and a resume that redoes nothing."""
+    out = tmp_path / "learn"
+    _run_loop(out)
+    loop = out, _settings(), json.loads((out / "record.json").read_text())
+    _two_iterations_select_exactly_the_window(loop)
+    _labelled_frames_are_candidates_with_teacher_labels(loop)
+    _record_figure_and_resume_redo_nothing(loop)
+
+
+def _two_iterations_select_exactly_the_window(loop):
     out, s, rec = loop
     assert [it["iteration"] for it in rec["iterations"]] == [0, 1]
     for it in rec["iterations"]:
@@ -55,7 +69,7 @@ def test_two_iterations_select_exactly_the_window(loop):
         assert it["trust_levels_eV_per_A"] == [LO, HI] and it["heldout_errors"]["overall"]["n_frames"] == 3
 
 
-def test_labelled_frames_are_candidates_with_teacher_labels(loop):
+def _labelled_frames_are_candidates_with_teacher_labels(loop):
     from pylbs.lammps_io import read_trajectory
     from pylbs.mlp.datasets import dataset_systems, load_system
     from pylbs.mlp.teachers import provenance, teacher_calculator
@@ -85,7 +99,7 @@ def test_labelled_frames_are_candidates_with_teacher_labels(loop):
     assert atoms.get_potential_energy() == pytest.approx(float(frames[0]["energies"][0]), abs=1e-4)
 
 
-def test_record_figure_and_resume_redo_nothing(loop):
+def _record_figure_and_resume_redo_nothing(loop):
     from pylbs.mlp.learn import ActiveLearning
 
     out, s, rec = loop

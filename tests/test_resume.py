@@ -79,10 +79,11 @@ def test_deepmd_stage_killed_and_resumed_equals_uninterrupted(tmp_path, tiny_dp_
     model, _ = tiny_dp_model
     kw = ("--model", model, "--start", start_data)
     _run(ranks, "mlp", tmp_path / "straight", *kw)
-    _run(ranks, "mlp", tmp_path / "killed", *kw, "--kill-at", 160, expect_kill=True)
-    assert json.loads((tmp_path / "killed" / "progress.json").read_text())["step"] == 120
+    # killed at step 120 inside the cooling stage: resumes from the restart at step 80 (the stage boundary)
+    _run(ranks, "mlp", tmp_path / "killed", *kw, "--kill-at", 120, expect_kill=True)
+    assert json.loads((tmp_path / "killed" / "progress.json").read_text())["step"] == 80
     out = _run(ranks, "mlp", tmp_path / "killed", *kw)
-    assert "resumed True steps 240" in out
+    assert "resumed True steps 160" in out
     _compare(tmp_path / "straight", tmp_path / "killed", "md_final.data")
 
 

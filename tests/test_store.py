@@ -48,7 +48,7 @@ def test_round_trip_with_provenance(tmp_path):
 
     rows = again.table(kind="fmp")
     assert rows == [{"id": t.id, "kind": "fmp", "status": "done", "glass": "LBS-20-60-20", "n_atoms": 300,
-                     "replica": 1, "seed": 1, "stage": "fmp", "potential": "fmp", "schedule": None, "wall_s": 12.5,
+                     "replica": 1, "seed": 1, "stage": "fmp", "potential": "fmp", "schedule": None, "time_scale": None, "wall_s": 12.5,
                      "fraction_4B": 0.31, "fraction_5Si": 0.01, "n_atoms_actual": 294.0,
                      "final_pe_eV_per_atom": None}]
     assert again.table(kind="mlp")[0]["fraction_4B"] == 0.4 and again.table(schedule="fast")[0]["kind"] == "mlp"
