@@ -119,3 +119,30 @@ def fraction_3B_in_3MR(atoms, cutoffs=None):
                         in_ring.update((a, b, c))
     three_b = [k for k in range(len(atoms)) if sym[k] == "B" and cn[k] == 3]
     return sum(k in in_ring for k in three_b) / len(three_b) if three_b else float("nan")
+
+
+def frames_mean(dump_path, steps, quantity):
+    """Mean of ``quantity(ase.Atoms)`` over the frames of an orthogonal dump at ``steps``."""
+    from ase import Atoms
+
+    all_steps, sym, pos = read_dump_unwrapped(dump_path)
+    with open(dump_path) as f:  # box of the first frame (NVT: every frame)
+        lines = [next(f) for _ in range(8)]
+    box = np.array([float(x.split()[1]) - float(x.split()[0]) for x in lines[5:8]])
+    wanted = set(int(s) for s in steps)
+    vals = [quantity(Atoms(sym, positions=p % box, cell=box, pbc=True))
+            for st, p in zip(all_steps, pos) if int(st) in wanted]
+    assert len(vals) == len(wanted), "some steps are not in the dump"
+    return float(np.mean(vals))
+
+
+def fmp_sample_mean(run_dir, quantity):
+    """Mean of ``quantity(ase.Atoms)`` over the frames of an FMP melt-quench's sample stage (the
+    window ``frames.steps`` of its summary.json: first step exclusive, last inclusive)."""
+    import json
+    from pathlib import Path
+
+    run_dir = Path(run_dir)
+    a, b = json.loads((run_dir / "summary.json").read_text())["frames"]["steps"]
+    steps, _, _ = read_dump_unwrapped(run_dir / "trajectory.lammpstrj")
+    return frames_mean(run_dir / "trajectory.lammpstrj", [s for s in steps if a < s <= b], quantity)

@@ -20,7 +20,6 @@ from pylbs.analysis.tg import fit_tg
 from pylbs.campaign import CampaignRunner, Store
 from pylbs.campaign.runner import format_states
 from pylbs.potential import DEFAULT_PARAMETER_FILE
-from pylbs.structure import read_lammps_data
 
 import independent
 
@@ -64,19 +63,13 @@ def _write(tmp: Path, dynamics=True, parameter_file=None) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def tiny_done(tmp_path_factory, fmp_plugin):
-    """The tiny campaign, run once through the command line (as a user would)."""
-    tmp = tmp_path_factory.mktemp("campaign")
-    path = _write(tmp)
+def test_tiny_campaign_end_to_end_resume_and_stale_tasks(tmp_path, fmp_plugin):
+    """One test, in this order (the later steps change the finished campaign): run, check, resume, stale."""
+    path = _write(tmp_path)
     res = subprocess.run([sys.executable, "-m", "pylbs.cli", "campaign", "run", str(path), "--report"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-    return path, res.stdout
-
-
-def test_tiny_campaign_end_to_end(tiny_done):
-    path, stdout = tiny_done
+    stdout = res.stdout
     runner = CampaignRunner(path)
     ids = [t.id for t in runner.tasks]
     assert ids == ["fmp/LBS-20-60-20/n100/r1", "analysis/fmp/LBS-20-60-20/n100/r1",
@@ -85,13 +78,15 @@ def test_tiny_campaign_end_to_end(tiny_done):
     store = Store(runner.c.store)
     assert store.status() == {i: "done" for i in ids}
     # stored numbers equal independent recomputations from the files the runs left (tests/independent.py)
+    # (4B, 3B_ring: means over the frames of the run's sample stage, the paper's last 100 ps)
     fmp = store.table(kind="fmp")[0]
-    glass = read_lammps_data(runner.root / "runs" / fmp["id"] / "final.data")
+    run = runner.root / "runs" / fmp["id"]
     assert fmp["glass"] == "LBS-20-60-20" and fmp["seed"] == 3
-    assert fmp["fraction_4B"] == pytest.approx(independent.fraction_4B(glass))
+    assert fmp["fraction_4B"] == pytest.approx(independent.fmp_sample_mean(run, independent.fraction_4B), abs=1e-12)
     ana = store.table(kind="analysis")[0]
-    assert ana["fraction_3B_in_3MR"] == pytest.approx(independent.fraction_3B_in_3MR(glass), nan_ok=True)
-    assert ana["fraction_4B"] == pytest.approx(fmp["fraction_4B"])  # same structure, same cutoffs
+    assert ana["fraction_3B_in_3MR"] == pytest.approx(
+        independent.fmp_sample_mean(run, independent.fraction_3B_in_3MR), abs=1e-12)
+    assert ana["fraction_4B"] == pytest.approx(fmp["fraction_4B"])  # same frames, same cutoffs
     tg = store.table(kind="tg")[0]
     tg_summary = json.loads((runner.root / "runs" / tg["id"] / "summary.json").read_text())
     fits = [fit_tg(*np.loadtxt(r["heating_curve"])[:, [1, 3]].T, t_min=300.0 + 0.05 * 1700.0).tg
@@ -110,9 +105,11 @@ def test_tiny_campaign_end_to_end(tiny_done):
     assert "4B exp. (Table 1)" in report and "750" in report
     assert (runner.root / "report" / "fig_4B.png").stat().st_size > 1000
 
+    _resume_executes_nothing(path)
+    _changed_settings_make_a_finished_task_stale_until_reset(path)
 
-def test_resume_executes_nothing(tiny_done):
-    path, _ = tiny_done
+
+def _resume_executes_nothing(path):
     runner = CampaignRunner(path)
     starts = sum(e["event"] == "start" for e in runner.events())
     rep = runner.run()
@@ -124,8 +121,7 @@ def test_resume_executes_nothing(tiny_done):
     assert "fmp        1 done" in out and "diffusion  1 done" in out
 
 
-def test_changed_settings_make_a_finished_task_stale_until_reset(tiny_done):
-    path, _ = tiny_done
+def _changed_settings_make_a_finished_task_stale_until_reset(path):
     changed = path.with_name("tiny_changed.toml")  # same folder, so the same root and store
     changed.write_text(path.read_text().replace("replicas = 2", "replicas = 3"))
     runner = CampaignRunner(changed)
@@ -189,13 +185,15 @@ enabled = true
 models = ["{model}"]
 schedules = ["fast"]
 t_max = {{ "LBS-20-60-20" = 1200.0 }}
-time_scale = 0.002
+time_scale = 0.001
+cool_frame_every_K = 100.0
 gpus = 0
 # the tests' tiny model squeezes pairs: overlay a ZBL core and relax the guard
 extra_args = "--zbl-core 0.9 1.3 --emin-max-iter 30 --min-distance {lenient}"
 [analysis]
 fmp = false
 mlp = true
+formation = true
 [tg]
 enabled = false
 [diffusion]
@@ -205,7 +203,8 @@ potential = "mlp"
 schedules = ["fast"]
 temperatures = [900.0]
 duration_ps = 300.0
-time_scale = 0.005
+time_scale = 0.001
+extra_args = "--zbl-core 0.9 1.3 --min-distance {lenient}"
 [resources]
 cores = 2
 """
@@ -228,14 +227,29 @@ def test_tiny_campaign_with_the_deepmd_stage(tmp_path, tiny_dp_model):
     assert store.status() == {i: "done" for i in ids}
     # every stored number equals an independent recomputation from the raw files the runs left
     # (tests/independent.py), whatever its sign or size in a run this short
+    # analysis: the mean over the replica's sampled frames (its last "100 ps"), recounted from the dump
     ana = store.table(kind="analysis")[0]
-    glass = read_lammps_data(runner.root / runner.by_id[ana["id"]].params["structure"])
-    assert ana["stage"] == "mlp-fast" and ana["fraction_4B"] == pytest.approx(independent.fraction_4B(glass))
+    replica = runner.root / runner.by_id[ana["id"]].params["run_folder"] / "replica-1"
+    kept = json.loads((replica / "summary.json").read_text())["kept_steps"]
+    assert ana["stage"] == "mlp-fast" and len(kept) >= 3
+    assert ana["fraction_4B"] == pytest.approx(independent.frames_mean(replica / "trajectory.lammpstrj", kept,
+                                                                       independent.fraction_4B), abs=1e-12)
+    # formation: cooling frames every 100 K (1200 -> 300 K), each at its schedule temperature
+    form = json.loads((runner.root / "runs" / "formation/mlp-fast/LBS-20-60-20/n100/r1" / "summary.json").read_text())
+    # the paper's fast schedule at time scale 0.001 (1 fs steps): heat 300 -> 1200 K at 10 K/ps (90 steps),
+    # hold 200 ps (200 steps), cool to 300 K at 10 K/ps from step 290 (90 steps), then 300 K
+    steps, _, _ = independent.read_dump_unwrapped(replica / "trajectory.lammpstrj")
+    expected = [max(300.0, 1200.0 - 900.0 * (st - 290) / 90) for st in steps if st >= 290]
+    assert form["temperature"] == pytest.approx(expected)
+    cooling = [t for t in expected if t > 300.0]
+    assert len(cooling) >= 8 and np.allclose(np.diff(cooling), -100.0)  # a frame every 100 K while cooling
+    assert form["n_three_membered"][-1] == form["n_final"] == len(form["final_rings"])
+    assert store.table(kind="formation")[0]["n_final_3MR_boron"] == form["n_final"]
     prov = store.provenance("mlp-fast/LBS-20-60-20/n100/r1")
     assert prov["potential"]["kind"] == "mlp" and len(prov["potential"]["models"][0]["sha256"]) == 64
     dif = store.table(kind="diffusion")[0]
     traj = runner.root / "runs" / "diffusion/mlp-fast/LBS-20-60-20/n100/r1" / "T900" / "trajectory.lammpstrj"
-    ts = 0.005  # [diffusion] time_scale: window 50-150 ps and 50 ps discarded, scaled
+    ts = 0.001  # [diffusion] time_scale: window 50-150 ps and 50 ps discarded, scaled
     d = independent.diffusion_coefficient(traj, "Li", window=(50 * ts, 150 * ts), discard_ps=50 * ts)
     assert dif["D_Li_A2_per_ps_900K"] == pytest.approx(d, rel=1e-6, abs=1e-9)
     # Emin ran with the campaign's --emin-max-iter: the stored MLP result is the capped minimisation

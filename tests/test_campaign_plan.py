@@ -24,8 +24,9 @@ def test_paper_campaign_is_the_full_protocol():
     assert c.diffusion.temperatures == (500.0, 600.0, 700.0, 900.0)
     tasks = expand(c)
     kinds = Counter(t.kind for t in tasks)
-    # 11 glasses x 2 sizes x 3 replicas; x 2 schedules; analysis of each structure; Tg per glass; 5 x 2 x 2 diffusion
-    assert kinds == {"fmp": 66, "mlp": 132, "analysis": 198, "tg": 11, "diffusion": 20}
+    # 11 glasses x 2 sizes x 3 replicas; x 2 schedules; analysis of each run; 3MR formation of each MLP run;
+    # Tg per glass; 5 x 2 x 2 diffusion
+    assert kinds == {"fmp": 66, "mlp": 132, "analysis": 198, "formation": 132, "tg": 11, "diffusion": 20}
     ids = [t.id for t in tasks]
     assert len(set(ids)) == len(ids)
     pos = {t.id: i for i, t in enumerate(tasks)}
@@ -36,7 +37,17 @@ def test_paper_campaign_is_the_full_protocol():
     assert cmd.startswith("mpirun -np 1 python -m pylbs.cli quench --from")
     assert "--schedule anneal" in cmd and "--seed 2" in cmd and "model.pth" in cmd
     t_max = default_t_max(get_glass("LBS-20-60-20"))  # the folder pylbs quench --mlp writes into
-    assert m.summary == f"runs/mlp-anneal/LBS-20-60-20/n1000/r2/mlp-anneal-T{t_max:g}/summary.json"
+    folder = f"runs/mlp-anneal/LBS-20-60-20/n1000/r2/mlp-anneal-T{t_max:g}-f10K"
+    assert m.summary == f"{folder}/summary.json" and "--cool-frame-every-K 10" in cmd
+    # analysis averages the run folder's sampled frames; formation reads the replica's cooling frames
+    a = next(t for t in tasks if t.id == "analysis/mlp-anneal/LBS-20-60-20/n1000/r2")
+    assert f'analyze "$CAMPAIGN_ROOT/{folder}" --json' in a.command
+    f = next(t for t in tasks if t.id == "formation/mlp-anneal/LBS-20-60-20/n1000/r2")
+    assert f'analyze "$CAMPAIGN_ROOT/{folder}/replica-1" --formation' in f.command and f.deps == (m.id,)
+    # Tg: one heating run per structure (the three 2 K/ps glasses), NVT as in the paper
+    tg = next(t for t in tasks if t.id == "tg/mlp-anneal/LBS-20-60-20/n300")
+    assert tg.deps == tuple(f"mlp-anneal/LBS-20-60-20/n300/r{r}" for r in (1, 2, 3))
+    assert tg.command.count("md_final.data") == 3 and "--ensemble nvt" in tg.command
     d = next(t for t in tasks if t.kind == "diffusion")
     assert "--temperatures 500 600 700 900" in d.command and d.deps[0].startswith("mlp-")
 

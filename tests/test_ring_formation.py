@@ -93,3 +93,59 @@ def test_temperature_from_extxyz_comment_line(tmp_path):
     res = ring_formation(str(path))
     assert res.temperatures.tolist() == [1500, 1200, 900, 600, 300]
     assert res.n_three_membered.tolist() == [1, 2, 2, 3, 3]
+
+
+def _write_run_dump(path, steps_frames):
+    """LAMMPS dump (id type x y z), types 1..4 = Li B Si O, one frame per (step, atoms)."""
+    types = {"Li": 1, "B": 2, "Si": 3, "O": 4}
+    with open(path, "w") as f:
+        for step, a in steps_frames:
+            L = a.cell.lengths()
+            f.write(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(a)}\nITEM: BOX BOUNDS pp pp pp\n")
+            f.write("".join(f"0 {x}\n" for x in L) + "ITEM: ATOMS id type x y z\n")
+            for i, (s, p) in enumerate(zip(a.get_chemical_symbols(), a.positions % L), 1):
+                f.write(f"{i} {types[s]} {p[0]:.6f} {p[1]:.6f} {p[2]:.6f}\n")
+
+
+def test_run_folder_formation_temperatures_from_the_schedule(tmp_path):
+    """`pylbs analyze RUN --formation`: frames from the cooling stage on, each at its schedule
+    temperature; every final ring's formation T is where its unbroken presence starts."""
+    import json
+    import subprocess
+    import sys
+
+    from pylbs.protocols.schedules import Schedule, Stage
+
+    dt = 0.001
+    # hold 1500 K for 4 steps, then cool 1500 -> 300 K in 4 steps: 300 K per step
+    sched = Schedule((Stage("hold", 1500, 1500, 4 * dt), Stage("cool", 1500, 300, 4 * dt)))
+    (tmp_path / "progress.json").write_text(json.dumps({"request": {"schedule": sched.to_dict(), "timestep_ps": dt}}))
+    hold_frame = ring_classes(present=(0, 1, 2, 3, "si"))  # step 2, before the cooling: not analysed
+    _write_run_dump(tmp_path / "trajectory.lammpstrj",
+                [(2, hold_frame)] + [(4 + k, a) for k, a in enumerate(frames())])
+    res = subprocess.run([sys.executable, "-m", "pylbs.cli", "analyze", str(tmp_path), "--formation", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["temperature"] == [1500, 1200, 900, 600, 300] and out["frames"] == [1, 2, 3, 4, 5]
+    assert out["n_three_membered"] == [1, 2, 2, 3, 3] and out["n_final"] == 3
+    # rings 0 (from 1200 K), 1 (900 K), 2 (600 K); ring 3 vanished and the B2Si ring is not B-only
+    assert sorted(r["formation_temperature_K"] for r in out["final_rings"]) == [600.0, 900.0, 1200.0]
+    assert all(len(r["ids"]) == 6 for r in out["final_rings"])  # 3 B + 3 O
+    assert (tmp_path / "ring_formation.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "ring_formation.json").read_text())["n_final"] == 3
+
+
+def test_run_folder_without_cooling_frames_names_the_fix(tmp_path):
+    import json
+
+    from pylbs.analysis.ring_formation import ring_formation_run
+    from pylbs.protocols.schedules import Schedule, Stage
+
+    sched = Schedule((Stage("hold", 1500, 1500, 0.004), Stage("cool", 1500, 300, 0.004)))
+    (tmp_path / "progress.json").write_text(json.dumps({"request": {"schedule": sched.to_dict(), "timestep_ps": 0.001}}))
+    _write_run_dump(tmp_path / "trajectory.lammpstrj", [(8, frames()[-1])])
+    with pytest.raises(AnalysisError, match="--cool-frame-every-K 10"):
+        ring_formation_run(tmp_path)
+    with pytest.raises(AnalysisError, match="no stage 'quench'"):
+        ring_formation_run(tmp_path, first_stage="quench")

@@ -21,11 +21,15 @@ is therefore only a plain function.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import AnalysisError
+from ..lammps_io import PROGRESS_FILE, TRAJECTORY_FILE, dump_steps
+from ..protocols.schedules import Schedule
 from .network import build_network, frame_temperature, iter_frames
 from .rings import rings_of_network
 
@@ -45,6 +49,10 @@ class RingFormationResult:
     n_final: int
     boron_only: bool
     reference_frame: int
+    #: member particle identifiers of each 3MR of the reference frame, and the temperature (K) of
+    #: the frame from which it is present without a break up to the reference frame: its formation T
+    final_rings: tuple = ()
+    formation_temperatures: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def binned(self, width: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(bin-centre T, mean count, mean share) over frames in ``width``-K bins, hottest first."""
@@ -64,7 +72,9 @@ class RingFormationResult:
                 "n_three_membered": self.n_three_membered.tolist(),
                 "share_of_final": [None if np.isnan(x) else float(x) for x in self.share_of_final],
                 "n_final": int(self.n_final), "boron_only": self.boron_only,
-                "reference_frame": int(self.reference_frame)}
+                "reference_frame": int(self.reference_frame),
+                "final_rings": [{"ids": [int(i) for i in ids], "formation_temperature_K": float(t)}
+                                for ids, t in zip(self.final_rings, self.formation_temperatures)]}
 
 
 def ring_formation(source, temperatures=None, frames=None, cutoffs=None, boron_only: bool = True,
@@ -101,7 +111,49 @@ def ring_formation(source, temperatures=None, frames=None, cutoffs=None, boron_o
         temperatures = np.asarray(temps, dtype=float)
     ref = keys[reference_frame]
     share = np.array([len(k & ref) / len(ref) if ref else np.nan for k in keys])
+    last = range(len(keys))[reference_frame]
+    final_rings = sorted(ref, key=lambda k: tuple(sorted(k)))
+    formed = []
+    for ring in final_rings:  # walk back from the reference frame while the ring is there
+        k = last
+        while k > 0 and ring in keys[k - 1]:
+            k -= 1
+        formed.append(temperatures[k])
     return RingFormationResult(frames=np.asarray(idx), temperatures=temperatures,
                                n_three_membered=np.asarray(counts, dtype=np.int64), share_of_final=share,
                                n_final=len(ref), boron_only=boron_only,
-                               reference_frame=int(idx[reference_frame]))
+                               reference_frame=int(idx[reference_frame]),
+                               final_rings=tuple(tuple(sorted(int(i) for i in r)) for r in final_rings),
+                               formation_temperatures=np.asarray(formed, dtype=float))
+
+
+def run_schedule(run_dir) -> tuple[Schedule, float]:
+    """(Schedule, timestep in ps) of a run folder, from its ``progress.json`` request."""
+    try:
+        request = json.loads((Path(run_dir) / PROGRESS_FILE).read_text())["request"]
+        return Schedule.from_dict(request["schedule"]), float(request["timestep_ps"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise AnalysisError(f"{run_dir} is not a pylbs run ({PROGRESS_FILE}: {exc}); give a run folder "
+                            "(a replica folder of pylbs quench --mlp)") from None
+
+
+def ring_formation_run(run_dir, first_stage: str = "cool", cutoffs=None, boron_only: bool = True):
+    """:func:`ring_formation` of a run folder's frames from the start of its ``first_stage`` (the
+    cooling of ``pylbs quench --mlp``; dump them densely with ``--cool-frame-every-K 10``) to its
+    last frame, each at the schedule's target temperature of its step; the reference ("final")
+    rings are those of the last frame (300 K)."""
+    run_dir = Path(run_dir)
+    schedule, dt = run_schedule(run_dir)
+    names = [s.name for s in schedule.stages]
+    if first_stage not in names:
+        raise AnalysisError(f"{run_dir} has no stage {first_stage!r} (stages: {', '.join(names)}); "
+                            "give --formation-stage with one of them")
+    a = schedule.stage_bounds(dt)[names.index(first_stage)][0]
+    steps = dump_steps(run_dir / TRAJECTORY_FILE) if (run_dir / TRAJECTORY_FILE).exists() else []
+    frames = [k for k, st in enumerate(steps) if st >= a]
+    if len(frames) < 2:
+        raise AnalysisError(f"{run_dir / TRAJECTORY_FILE} has {len(frames)} frame(s) from stage {first_stage!r} on; "
+                            "run the quench with --cool-frame-every-K 10 (a frame every 10 K while cooling)")
+    temps = [schedule.temperature_at_step(steps[k], dt) for k in frames]
+    return ring_formation(run_dir / TRAJECTORY_FILE, temperatures=temps, frames=frames, cutoffs=cutoffs,
+                          boron_only=boron_only)

@@ -31,7 +31,30 @@ from ..plotting import pyplot, save
 from ..stats import STD_CONVENTION, mean_std
 from .store import Store
 
-STAGE_LABEL = {"fmp": "FMP", "mlp-fast": "MLP 10 K/ps", "mlp-anneal": "MLP 2 K/ps"}
+#: (name, cooling rate in K/ps at time scale 1) of each stage: the paper's protocols
+STAGES = {"fmp": ("FMP", "1"), "mlp-fast": ("MLP", "10"), "mlp-anneal": ("MLP", "10 → 2")}
+
+
+def stage_label(stage: str, time_scale=None) -> str:
+    """"MLP 10 K/ps" at the paper's time scale; a shortened run says its real rate ("MLP 1000 K/ps
+    (time scale 0.01)") so a preview is never labelled with the paper's rate."""
+    name, rate = STAGES.get(stage, (stage, None))
+    if rate is None:
+        return name
+    ts = 1.0 if time_scale in (None, "") or (isinstance(time_scale, float) and math.isnan(time_scale)) \
+        else float(time_scale)
+    scaled = " → ".join(f"{float(r) / ts:g}" for r in rate.split(" → "))
+    return f"{name} {scaled} K/ps" + ("" if ts == 1.0 else f" (time scale {ts:g})")
+
+
+def _labels(rows) -> dict:
+    """stage -> label from the time scales of its runs (several: every one, comma-separated)."""
+    scales: dict = defaultdict(set)
+    for r in rows:
+        if r.get("stage"):
+            scales[r["stage"]].add(r.get("time_scale") if r.get("time_scale") not in ("", None) else 1.0)
+    return defaultdict(str, {st: ", ".join(stage_label(st, t) for t in sorted(ts, key=float))
+                             for st, ts in scales.items()})
 
 
 def _pm(mean, std, n=None, scale=1.0, digits=1):
@@ -82,7 +105,7 @@ def _series(rows, key):
     return out
 
 
-def _fig_vs_experiment(series, exp_of, path, xlabel, ylabel, scale=100.0, log=False, limits=None):
+def _fig_vs_experiment(series, exp_of, path, xlabel, ylabel, labels, scale=100.0, limits=None):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4.5))
     lo, hi = list(limits or ()), list(limits or ())
@@ -97,7 +120,7 @@ def _fig_vs_experiment(series, exp_of, path, xlabel, ylabel, scale=100.0, log=Fa
             ys.append(m * scale)
             es.append(s * scale)
         if xs:
-            ax.errorbar(xs, ys, yerr=es, fmt="o", capsize=3, label=f"{STAGE_LABEL.get(stage, stage)}, {n} atoms")
+            ax.errorbar(xs, ys, yerr=es, fmt="o", capsize=3, label=f"{labels[stage] or stage}, {n} atoms")
             for g, x_, y_ in zip([g for g in per if exp_of(g) is not None and mean_std(per[g])[0] is not None],
                                  xs, ys):
                 ax.annotate(g.removeprefix("LBS-"), (x_, y_), fontsize=6, xytext=(3, 3), textcoords="offset points")
@@ -107,9 +130,6 @@ def _fig_vs_experiment(series, exp_of, path, xlabel, ylabel, scale=100.0, log=Fa
         a, b = min(lo), max(hi)
         ax.plot([a, b], [a, b], "k--", lw=0.8, label="simulation = experiment")
         ax.legend(fontsize=7)
-    if log:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     save(fig, path)
@@ -125,6 +145,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
     done = [r for r in all_rows if r["status"] == "done"]
     failed = [r for r in all_rows if r["status"] == "failed"]
     name = store.campaign_name()
+    lab = _labels(done)
     md = [f"# Campaign report: {name}", "",
           f"Store: `{Path(store_path).resolve()}`; {len(done)} finished run(s), {len(failed)} failed.",
           f"Simulated values: mean ± spread over replicas (n = number of runs; {STD_CONVENTION}). "
@@ -136,19 +157,28 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
     s4 = _series(quench, "fraction_4B")
     keys = sorted(s4)
     md += ["## 1. Four-fold boron (4B) vs experiment (Table 1)", ""]
+    mlp_rows = [r for r in done if r["kind"] == "mlp"]
+    e4, e5, s5 = _series(mlp_rows, "emin_fraction_4B"), _series(mlp_rows, "emin_fraction_5Si"), \
+        _series(quench, "fraction_5Si")
     header = ["glass", "SiO2", "B2O3", "Li2O", "4B exp. (Table 1) %", "density exp. g/cm³"] + \
-        [f"4B {STAGE_LABEL.get(st, st)}, {n} atoms %" for st, n in keys]
+        [f"4B {lab[st] or st}, {n} atoms %" for st, n in keys] + \
+        [f"4B after Emin, {lab[st] or st}, {n} atoms %" for st, n in sorted(e4)] + \
+        [f"5Si {lab[st] or st}, {n} atoms %" for st, n in sorted(s5)] + \
+        [f"5Si after Emin, {lab[st] or st}, {n} atoms %" for st, n in sorted(e5)]
     rows = []
     for g in _glass_order(list(paper.TABLE1) + [gl for k in keys for gl in s4[k]]):
         t1 = paper.TABLE1.get(g)
         row = [g] + ([f"{t1[0]:g}", f"{t1[1]:g}", f"{t1[2]:g}", f"{t1[5]:.1f}", f"{t1[6]:.2f}"] if t1
                      else ["–"] * 5)
-        row += [_pm(*mean_std(s4[k].get(g, [])), scale=100) for k in keys]
+        for ser in (s4, e4, s5, e5):
+            row += [_pm(*mean_std(ser[k].get(g, [])), scale=100) for k in sorted(ser)]
         rows.append(row)
     md += _table(header, rows) + [""]
+    md += ["4B and 5Si: mean over the frames of each run's last 100 ps (paper), then mean ± spread over runs; "
+           "'after Emin': the minimised final structure (the paper's Emin columns).", ""]
     if keys:
         _fig_vs_experiment(s4, paper.measured_4B_percent, out / "fig_4B.png", "4B experiment (Table 1) [%]",
-                           "4B simulation [%]", limits=(0.0, 70.0))
+                           "4B simulation [%]", lab, limits=(0.0, 70.0))
         md += ["![4B simulation vs experiment](fig_4B.png)", ""]
 
     # 2. 3B_ring vs Table 2 -----------------------------------------------
@@ -156,7 +186,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
     s3 = _series(ana, "fraction_3B_in_3MR")
     keys3 = sorted(s3)
     md += ["## 2. 3B in three-membered rings (3B_ring / 3B) vs Table 2", ""]
-    header = ["glass"] + [f"3B_ring {STAGE_LABEL.get(st, st)}, {n} atoms %" for st, n in keys3] + \
+    header = ["glass"] + [f"3B_ring {lab[st] or st}, {n} atoms %" for st, n in keys3] + \
         ["paper MLP (Table 2) %", "AIMD (Table 2) %", "NMR (Table 2) %"]
     rows = []
     for g in _glass_order(list(paper.TABLE2_3B_RING) + [gl for k in keys3 for gl in s3[k]]):
@@ -167,8 +197,23 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
                 _num(t2.get("AIMD")), _num(t2.get("NMR"))]
         rows.append(row)
     md += _table(header, rows) + [""]
+    classes = [("three_membered", "3MRs (all)")] + \
+        [(f"three_membered_boron_{k}x4B", f"B-only 3MRs with {k} 4B") for k in "0123"] + \
+        [("three_membered_with_si", "3MRs with Si")]
+    sc = {key: _series(ana, key) for key, _ in classes}
+    kc = sorted({k for ser in sc.values() for k in ser})
+    if kc:
+        md += ["Three-membered rings per glass (frame means of each run, then mean ± spread over runs; "
+               "classes by the number of 4B members, as in the paper's ring analysis):", ""]
+        header = ["glass", "stage"] + [name for _, name in classes]
+        rows = []
+        for g in _glass_order([gl for ser in sc.values() for k in ser for gl in ser[k]]):
+            for k in kc:
+                rows.append([g, f"{lab[k[0]] or k[0]}, {k[1]} atoms"] +
+                            [_pm(*mean_std(sc[key][k].get(g, [])), digits=2) for key, _ in classes])
+        md += _table(header, rows) + [""]
     if keys3:
-        _fig_3bring(s3, out / "fig_3Bring.png")
+        _fig_3bring(s3, out / "fig_3Bring.png", lab)
         md += ["![3B_ring share](fig_3Bring.png)", ""]
 
     # 3. Ea vs Table 3 ------------------------------------------------------
@@ -204,7 +249,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
     md += ["## 4. Glass transition temperature Tg", ""]
     ktg = sorted(stg)
     if ktg or exp_tg:
-        header = ["glass"] + [f"Tg {STAGE_LABEL.get(st, st)}, {n} atoms (K)" for st, n in ktg] + \
+        header = ["glass"] + [f"Tg {lab[st] or st}, {n} atoms (K)" for st, n in ktg] + \
             ["paper MLP (text) K", "experiment (user) K"]
         rows = []
         for g in _glass_order([gl for k in ktg for gl in stg[k]] + list(exp_tg)):
@@ -224,7 +269,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
         md += _table(header, rows) + [""]
         if ktg and exp_tg:
             _fig_vs_experiment(stg, lambda g: exp_tg.get(g), out / "fig_Tg.png", "Tg experiment [K]",
-                               "Tg simulation [K]", scale=1.0)
+                               "Tg simulation [K]", lab, scale=1.0)
             md += ["![Tg](fig_Tg.png)", ""]
     if not exp_tg:
         md += ["No experimental Tg given: add `[experiment.tg_K]` with `\"LBS-20-60-20\" = <K>` entries to the "
@@ -252,8 +297,7 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
             rows.append([g] + cells + ["–" if g not in exp_sig else f"{exp_sig[g]:.3g}"])
         md += _table(header, rows) + [""]
         if kcd and exp_sig:
-            _fig_vs_experiment(scd, lambda g: exp_sig.get(g), out / "fig_conductivity.png",
-                               "σ experiment [S/cm]", "C_Li·D simulation [1/(cm·s)]", scale=1.0, log=True)
+            _fig_conductivity(scd, exp_sig, out / "fig_conductivity.png")
             md += ["![C_Li D vs conductivity](fig_conductivity.png)", ""]
     if not exp_sig:
         md += ["No experimental conductivity given: add `[experiment.conductivity_S_cm]` entries to the campaign "
@@ -294,7 +338,7 @@ def _provenance(store: Store, done) -> list[str]:
     return lines
 
 
-def _fig_3bring(series, path):
+def _fig_3bring(series, path, labels):
     plt = pyplot()
     glasses = _glass_order([g for per in series.values() for g in per] +
                            [g for g, v in paper.TABLE2_3B_RING.items() if v.get("MLP")])
@@ -306,7 +350,7 @@ def _fig_3bring(series, path):
         ms = [mean_std(series[k].get(g, [])) for g in glasses]
         ax.bar(x + i * width, [np.nan if m is None else 100 * m for m, _, _ in ms], width,
                yerr=[100 * (s or 0) for _, s, _ in ms], capsize=2,
-               label=f"{STAGE_LABEL.get(k[0], k[0])}, {k[1]} atoms")
+               label=f"{labels[k[0]] or k[0]}, {k[1]} atoms")
     ref = [paper.TABLE2_3B_RING.get(g, {}).get("MLP") for g in glasses]
     ax.bar(x + len(keys) * width, [r[0] if r else 0 for r in ref], width,
            yerr=[(r[1] or 0) if r else 0 for r in ref], capsize=2, label="paper MLP (Table 2)", color="0.6")
@@ -318,6 +362,32 @@ def _fig_3bring(series, path):
     ax.set_xticklabels(glasses, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("3B_ring / 3B [%]")
     ax.legend(fontsize=7)
+    save(fig, path)
+
+
+def _fig_conductivity(series, exp_sig, path):
+    """C_Li·D (left, 1/(cm·s)) and the experimental σ (right, S/cm) per glass on two log axes:
+    different quantities, so trends are compared, not values (no parity line)."""
+    plt = pyplot()
+    glasses = _glass_order([g for per in series.values() for g in per] + list(exp_sig))
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(glasses) + 2), 4))
+    x = np.arange(len(glasses))
+    for i, (pot, n) in enumerate(sorted(series)):
+        ms = [mean_std(series[(pot, n)].get(g, [])) for g in glasses]
+        ax.errorbar(x + 0.08 * i, [np.nan if m is None else m for m, _, _ in ms],
+                    yerr=[0 if s is None else s for _, s, _ in ms], fmt="o", capsize=3,
+                    label=f"C_Li·D {pot.upper()}, {n} atoms")
+    ax.set_yscale("log")
+    ax.set_ylabel("C_Li·D simulation [1/(cm·s)]")
+    ax2 = ax.twinx()
+    ax2.plot(x, [exp_sig.get(g, np.nan) for g in glasses], "ks", mfc="none", label="σ experiment (user)")
+    ax2.set_yscale("log")
+    ax2.set_ylabel("σ experiment [S/cm]")
+    ax.set_xticks(x)
+    ax.set_xticklabels(glasses, rotation=45, ha="right", fontsize=7)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7)
     save(fig, path)
 
 

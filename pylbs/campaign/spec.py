@@ -57,6 +57,8 @@ class MlpSpec:
     time_scale: float = 1.0
     t_max: dict = field(default_factory=dict)  # glass -> K (default: pylbs.protocols.schedules.default_t_max)
     anneal_hold_ps: float = 200.0
+    # a frame every so many K while cooling (paper Figs 6-7: 10); needed by [analysis] formation
+    cool_frame_every_K: float | None = None
     # passed verbatim to `pylbs quench --mlp`, e.g. "--max-devi-f 0.3 --min-distance Li-O=1.3"
     extra_args: str = ""
     np: int = 1
@@ -69,6 +71,8 @@ class AnalysisSpec:
     enabled: bool = True
     fmp: bool = True
     mlp: bool = True
+    # 3MR formation while cooling (Figs 6-7) of every MLP run: `pylbs analyze REPLICA --formation`
+    formation: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,10 @@ class TgSpec:
     replicas: int = 3
     rate_K_per_ps: float = 10.0
     t_max: float = 2000.0
-    ensemble: str = "npt"
+    ensemble: str = "nvt"  # the paper: "under a canonical ensemble (NVT)"
     time_scale: float = 1.0
+    # passed verbatim to the command (`pylbs tg` / `pylbs diffusion`), e.g. "--min-distance Li-O=1.3"
+    extra_args: str = ""
     np: int = 1
     gpus: int = 1
     walltime: str = "24:00:00"
@@ -100,6 +106,8 @@ class DiffusionSpec:
     ensemble: str = "nvt"
     duration_ps: float = 300.0
     time_scale: float = 1.0
+    # passed verbatim to the command (`pylbs tg` / `pylbs diffusion`), e.g. "--min-distance Li-O=1.3"
+    extra_args: str = ""
     np: int = 1
     gpus: int = 1
     walltime: str = "24:00:00"

@@ -38,7 +38,7 @@ from ..stats import finite
 
 FORMAT = "pylbs-campaign-store"
 FORMAT_VERSION = 1
-PARAM_KEYS = ("glass", "n_atoms", "replica", "seed", "stage", "potential", "schedule")
+PARAM_KEYS = ("glass", "n_atoms", "replica", "seed", "stage", "potential", "schedule", "time_scale")
 
 
 def _key(task_id: str) -> str:
@@ -60,10 +60,17 @@ def results_of(kind: str, summary: dict) -> dict:
                 "t_max_K": finite(s.get("t_max_K")), "wall_s": finite(s.get("wall_s"))}
     if kind == "analysis":
         rings = s.get("rings") or {}
+        classes = s.get("three_membered_boron") or rings.get("three_membered_boron") or {}
         return {"fraction_4B": finite(s.get("fraction_4B")), "fraction_5Si": finite(s.get("fraction_5Si")),
                 "fraction_3B_in_3MR": finite(s.get("fraction_3B_in_3MR")),
                 "three_membered": finite(rings.get("three_membered")),
+                **{f"three_membered_boron_{k}x4B": finite(classes.get(k)) for k in ("0", "1", "2", "3")},
+                "three_membered_with_si": finite(s.get("three_membered_with_si")),
                 "n_atoms_actual": finite(s.get("n_atoms"))}
+    if kind == "formation":
+        temps = [r.get("formation_temperature_K") for r in s.get("final_rings") or []]
+        return {"n_final_3MR_boron": finite(s.get("n_final")),
+                "median_formation_T_K": finite(float(np.median(temps))) if temps else None}
     if kind == "tg":
         return {"tg_K": finite(s.get("tg_K")), "tg_err_K": finite(s.get("tg_err_K")),
                 "wall_s": finite((s.get("timing") or {}).get("wall_s"))}

@@ -7,8 +7,10 @@ to the same task::
 
     fmp/<glass>/n<size>/r<k>                        FMP melt-quench (pylbs quench)
     mlp-<schedule>/<glass>/n<size>/r<k>             DeepMD stage from that glass (pylbs quench --from --mlp)
-    analysis/<stage>/<glass>/n<size>/r<k>           4B, 5Si, rings, 3B in 3MRs (pylbs analyze --json)
-    tg/<stage>/<glass>/n<size>                      heating runs, Tg (pylbs tg --data)
+    analysis/<stage>/<glass>/n<size>/r<k>           4B, 5Si, rings, 3B in 3MRs: means over the run's last
+                                                    100 ps of frames (pylbs analyze RUN_FOLDER --json)
+    formation/mlp-<schedule>/<glass>/n<size>/r<k>   3MRs vs T while cooling (pylbs analyze REPLICA --formation)
+    tg/<stage>/<glass>/n<size>                      heating runs of the stage's replicas, Tg (pylbs tg --data)
     diffusion/<stage>/<glass>/n<size>/r<k>          Li diffusion, C_Li*D, Ea (pylbs diffusion --data)
 
 ``<stage>`` is ``fmp`` or ``mlp-<schedule>``: the structure a task starts from.
@@ -30,7 +32,7 @@ from ..protocols.schedules import default_t_max
 from .spec import Campaign
 
 ROOT_VAR = "$CAMPAIGN_ROOT"
-KINDS = ("fmp", "mlp", "analysis", "tg", "diffusion")
+KINDS = ("fmp", "mlp", "analysis", "formation", "tg", "diffusion")
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,14 @@ def _t_max(c: Campaign, glass: str) -> float:
 
 def mlp_summary_dir(c: Campaign, glass: str, schedule: str) -> str:
     """The sub-folder ``pylbs quench --mlp`` writes (pylbs.protocols.mlp_quench.mlp_folder_name)."""
-    return mlp_folder_name(schedule, _t_max(c, glass), c.mlp.anneal_hold_ps)
+    return mlp_folder_name(schedule, _t_max(c, glass), c.mlp.anneal_hold_ps, c.mlp.cool_frame_every_K)
+
+
+def _run_folder(c: Campaign, stage: str, glass: str, n: int, r: int) -> str:
+    """The folder (relative to root) whose sampled frames ``pylbs analyze`` averages for ``stage``."""
+    if stage == "fmp":
+        return _run(f"fmp/{glass}/n{n}/r{r}")
+    return f"{_run(f'{stage}/{glass}/n{n}/r{r}')}/{mlp_summary_dir(c, glass, stage.split('-', 1)[1])}"
 
 
 def _structure(c: Campaign, stage: str, glass: str, n: int, r: int) -> tuple[str, str]:
@@ -115,6 +124,8 @@ def expand(c: Campaign) -> list[Task]:
                     for s in c.mlp.schedules:
                         mid = f"mlp-{s}/{glass}/n{n}/r{r}"
                         hold = f" --anneal-hold-ps {c.mlp.anneal_hold_ps:g}" if c.mlp.anneal_hold_ps != 200.0 else ""
+                        if c.mlp.cool_frame_every_K:
+                            hold += f" --cool-frame-every-K {c.mlp.cool_frame_every_K:g}"
                         tasks.append(Task(
                             mid, "mlp",
                             _mpi(c.mlp.np, f"quench --from {_q(_run(fid) + '/final.data')} --glass {glass} "
@@ -132,13 +143,28 @@ def expand(c: Campaign) -> list[Task]:
                         if (stage == "fmp" and not c.analysis.fmp) or (stage != "fmp" and not c.analysis.mlp):
                             continue
                         dep, struct = _structure(c, stage, glass, n, r)
+                        folder = _run_folder(c, stage, glass, n, r)
                         aid = f"analysis/{stage}/{glass}/n{n}/r{r}"
+                        # the run folder: means over the frames of its last 100 ps (paper), not one snapshot
                         tasks.append(Task(
                             aid, "analysis",
-                            f"{{python}} -m pylbs.cli analyze {_q(struct)} --json > summary.json.part "
+                            f"{{python}} -m pylbs.cli analyze {_q(folder)} --json > summary.json.part "
                             "&& mv summary.json.part summary.json",
                             _run(aid), f"{_run(aid)}/summary.json", (dep,), 1, 0, "01:00:00",
-                            params={**base, "stage": stage, "structure": struct}))
+                            params={**base, "stage": stage, "structure": struct, "run_folder": folder,
+                                    "time_scale": c.fmp.time_scale if stage == "fmp" else c.mlp.time_scale}))
+                if c.analysis.formation and c.mlp.enabled:
+                    for s in c.mlp.schedules:
+                        mid = f"mlp-{s}/{glass}/n{n}/r{r}"
+                        replica = f"{_run_folder(c, f'mlp-{s}', glass, n, r)}/replica-1"
+                        fid_ = f"formation/mlp-{s}/{glass}/n{n}/r{r}"
+                        tasks.append(Task(
+                            fid_, "formation",
+                            f"{{python}} -m pylbs.cli analyze {_q(replica)} --formation --json > summary.json.part "
+                            "&& mv summary.json.part summary.json",
+                            _run(fid_), f"{_run(fid_)}/summary.json", (mid,), 1, 0, "01:00:00",
+                            params={**base, "stage": f"mlp-{s}", "run_folder": replica,
+                                    "time_scale": c.mlp.time_scale}))
 
     def dyn_stages(sec, schedules):
         return ["fmp"] if sec.potential == "fmp" else [f"mlp-{s}" for s in schedules]
@@ -152,18 +178,25 @@ def expand(c: Campaign) -> list[Task]:
         for glass in tg.glasses or c.glasses:
             for n in tg.sizes:
                 for stage in dyn_stages(tg, [tg.schedule]):
-                    dep, struct = _structure(c, stage, glass, n, 1)
+                    # the paper: "three independent simulations ... starting from the equilibrated models":
+                    # one heating run per structure (replicas 1..k of the stage); one structure -> seeds
+                    k = max(1, min(tg.replicas, c.fmp.replicas))
+                    deps, structs = zip(*(_structure(c, stage, glass, n, r) for r in range(1, k + 1)))
                     tid = f"tg/{stage}/{glass}/n{n}"
+                    data = " ".join(_q(x) for x in structs)
                     tasks.append(Task(
                         tid, "tg",
-                        _mpi(tg.np, f"tg --data {_q(struct)} {pot(tg)} --replicas {tg.replicas} "
+                        _mpi(tg.np, f"tg --data {data} {pot(tg)} --replicas {tg.replicas} "
                                     f"--rate {tg.rate_K_per_ps:g} --t-max {tg.t_max:g} --ensemble {tg.ensemble} "
-                                    f"--time-scale {tg.time_scale:g} --seed {c.seed} --out {_q(_run(tid))}"),
-                        _run(tid), f"{_run(tid)}/summary.json", (dep,), tg.np, tg.gpus if tg.potential == "mlp" else 0,
+                                    f"--time-scale {tg.time_scale:g} --seed {c.seed} --out {_q(_run(tid))}"
+                                    + (f" {tg.extra_args}" if tg.extra_args else "")),
+                        _run(tid), f"{_run(tid)}/summary.json", tuple(deps), tg.np,
+                        tg.gpus if tg.potential == "mlp" else 0,
                         tg.walltime, inputs=c.mlp.models[:1] if tg.potential == "mlp" else (),
                         params={"glass": glass, "n_atoms": n, "replica": 1, "seed": c.seed, "stage": stage,
                                 "potential": tg.potential, "replicas": tg.replicas, "time_scale": tg.time_scale,
-                                "rate_K_per_ps": tg.rate_K_per_ps, "ensemble": tg.ensemble}))
+                                "rate_K_per_ps": tg.rate_K_per_ps, "ensemble": tg.ensemble,
+                                "extra_args": tg.extra_args}))
 
     d = c.diffusion
     if d.enabled:
@@ -178,13 +211,15 @@ def expand(c: Campaign) -> list[Task]:
                             did, "diffusion",
                             _mpi(d.np, f"diffusion --data {_q(struct)} {pot(d)} --temperatures {temps} "
                                        f"--ensemble {d.ensemble} --duration-ps {d.duration_ps:g} "
-                                       f"--time-scale {d.time_scale:g} --seed {seed(r)} --out {_q(_run(did))}"),
+                                       f"--time-scale {d.time_scale:g} --seed {seed(r)} --out {_q(_run(did))}"
+                                       + (f" {d.extra_args}" if d.extra_args else "")),
                             _run(did), f"{_run(did)}/summary.json", (dep,), d.np,
                             d.gpus if d.potential == "mlp" else 0, d.walltime,
                             inputs=c.mlp.models[:1] if d.potential == "mlp" else (),
                             params={"glass": glass, "n_atoms": n, "replica": r, "seed": seed(r), "stage": stage,
                                     "potential": d.potential, "temperatures_K": list(d.temperatures),
-                                    "ensemble": d.ensemble, "time_scale": d.time_scale}))
+                                    "ensemble": d.ensemble, "time_scale": d.time_scale,
+                                    "extra_args": d.extra_args}))
     _check_unique(tasks)
     return tasks
 

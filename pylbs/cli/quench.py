@@ -37,6 +37,9 @@ def add_mlp_arguments(p) -> None:
                    help="hold(s) at 1000 K of the anneal schedule; several make the replica axis as in the paper's "
                         "error bars (200 400 600), each run with --replicas seeds")
     g.add_argument("--sample-frames", type=int, default=100, help="frames of the last 100 ps kept for 4B/5Si")
+    g.add_argument("--cool-frame-every-K", type=float, default=None, metavar="K",
+                   help="also dump a frame every K kelvin while cooling (paper Figs 6-7: 10), for "
+                        "`pylbs analyze REPLICA_FOLDER --formation`")
     g.add_argument("--max-devi-f", type=float, default=DEFAULT_MAX_DEVI_F,
                    help="guard: stop when the models' max force deviation exceeds this (eV/A)")
     g.add_argument("--min-distance", nargs="+", default=(), metavar="A-B=D",
@@ -103,11 +106,11 @@ def quench_with_mlp(args, comm, glass=None) -> int:
     if glass is None:  # a structure of unknown origin: its stoichiometry is the only source
         glass = glass_of_symbols(symbols)
     t_max, source = (args.t_max, "given (--t-max)") if args.t_max is not None else t_max_for(glass, len(symbols))
-    name = mlp_folder_name(args.schedule, t_max, args.anneal_hold_ps)
+    name = mlp_folder_name(args.schedule, t_max, args.anneal_hold_ps, args.cool_frame_every_K)
     s = run_mlp_quench(start, args.mlp, out / name, glass=glass, kind=args.schedule, t_max=t_max,
                        replicas=args.replicas, seed=args.seed, time_scale=args.time_scale,
                        anneal_holds_ps=args.anneal_hold_ps, sample_frames=args.sample_frames, density=args.density,
-                       t_max_source=source,
+                       t_max_source=source, cool_frame_every_K=args.cool_frame_every_K,
                        guard=Guard(parse_pair_values(args.min_distance, "--min-distance"),
                                    max_devi_f=args.max_devi_f), comm=comm,
                        zbl_core=tuple(args.zbl_core) if args.zbl_core else None, emin=args.emin_max_iter > 0,

@@ -66,13 +66,14 @@ def _holds(anneal_holds_ps) -> tuple[float, ...]:
     return tuple(float(h) for h in holds)
 
 
-def mlp_folder_name(schedule: str, t_max: float, anneal_holds_ps=200.0) -> str:
+def mlp_folder_name(schedule: str, t_max: float, anneal_holds_ps=200.0, cool_frame_every_K=None) -> str:
     """The sub-folder of ``--out`` the MLP stage of ``pylbs quench --mlp`` writes (campaign tasks find
     their summaries by it): ``mlp-<schedule>-T<T_max>``, plus ``-a<hold>[-<hold>...]`` for anneal
-    holds other than the paper's 200 ps alone."""
+    holds other than the paper's 200 ps alone, plus ``-f<K>K`` for cooling frames every K kelvin."""
     name = f"mlp-{schedule}-T{t_max:g}"
     holds = _holds(anneal_holds_ps)
-    return name + ("-a" + "-".join(f"{h:g}" for h in holds) if schedule == "anneal" and holds != (200.0,) else "")
+    name += "-a" + "-".join(f"{h:g}" for h in holds) if schedule == "anneal" and holds != (200.0,) else ""
+    return name + (f"-f{cool_frame_every_K:g}K" if cool_frame_every_K else "")
 
 
 def _model_list(models) -> list[str]:
@@ -167,7 +168,8 @@ def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "an
                    sample_frames: int = 100, density: float | None = None, guard: Guard | None = None,
                    emin: bool = True, comm=None, cutoffs=None, schedule: Schedule | None = None,
                    thermo_every: int | None = None, zbl_core: tuple[float, float] | None = None,
-                   emin_commands: Sequence[str] = EMIN_COMMANDS, t_max_source: str | None = None) -> dict:
+                   emin_commands: Sequence[str] = EMIN_COMMANDS, t_max_source: str | None = None,
+                   cool_frame_every_K: float | None = None) -> dict:
     """The paper's MLP stage from one FMP glass, for several replicas.
 
     Replicas: with ``kind="anneal"`` every hold of ``anneal_holds_ps`` (the paper's error bars
@@ -180,6 +182,7 @@ def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "an
     than 0.1 % (NVT at the experimental density). ``schedule`` replaces the paper's (then
     ``time_scale`` still applies). Writes ``out_dir/summary.json`` with every replica's
     result, and the mean and sample standard deviation over replicas (and over holds).
+    ``cool_frame_every_K``: a frame every so many kelvin while cooling (3MR formation, Figs 6-7).
     """
     require_glass(glass)
     if not Path(start_data).is_file():
@@ -193,7 +196,8 @@ def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "an
     t_max = float(t_max)
     plan = [(h, int(seed) + k) for h in holds for k in range(int(replicas))]
     schedules = {h: (schedule or mlp_schedule(kind, t_max, anneal_hold_ps=200.0 if h is None else h,
-                                              sample_frames=sample_frames)).scaled(time_scale) for h in holds}
+                                              sample_frames=sample_frames, cool_frame_every_K=cool_frame_every_K)
+                     ).scaled(time_scale) for h in holds}
     density = density if density is not None else glass.density
     guard = guard or Guard()
     models = _model_list(models)

@@ -294,7 +294,7 @@ def mlp_schedule(kind: str = "anneal", t_max: float = 1800.0, *, t_start: float 
                  heat_rate_K_per_ps: float = 10.0, hold_ps: float = 200.0, fast_rate_K_per_ps: float = 10.0,
                  t_anneal: float = 1000.0, anneal_hold_ps: float = 200.0, slow_rate_K_per_ps: float = 2.0,
                  t_final: float = 300.0, final_ps: float = 200.0, sample_ps: float = 100.0,
-                 sample_frames: int = 100) -> Schedule:
+                 sample_frames: int = 100, cool_frame_every_K: float | None = None) -> Schedule:
     """The paper's MLP remelt of an FMP glass (Boron coordination section).
 
     "The final configurations obtained by FMP-LBS were heated up to a high
@@ -313,7 +313,9 @@ def mlp_schedule(kind: str = "anneal", t_max: float = 1800.0, *, t_start: float 
     ``anneal_hold_ps``: 200 ps, the paper's 400/600 ps variants by argument),
     ``cool2`` (t_anneal -> t_final at the slow rate). Last ``equil``
     (final_ps - sample_ps) and ``sample`` (sample_ps, ``sample_frames`` frames
-    dumped: the frames kept for analysis), both at t_final.
+    dumped: the frames kept for analysis), both at t_final. ``cool_frame_every_K``: dump a
+    frame every so many kelvin in the cooling stages (paper Figs 6-7: every 10 K of a 10 K/ps
+    cooling, i.e. 1 ps) for ``pylbs analyze RUN --formation``; None keeps the run's default.
     """
     if kind not in MLP_SCHEDULE_KINDS:
         raise ProtocolError(f"MLP schedule {kind!r} is unknown; use one of {MLP_SCHEDULE_KINDS}")
@@ -329,14 +331,23 @@ def mlp_schedule(kind: str = "anneal", t_max: float = 1800.0, *, t_start: float 
         raise ProtocolError(f"sample_ps={sample_ps} must be positive and at most final_ps={final_ps}")
     if int(sample_frames) < 1:
         raise ProtocolError(f"sample_frames={sample_frames}; keep at least one frame for analysis")
+    if cool_frame_every_K is not None and not (math.isfinite(cool_frame_every_K) and cool_frame_every_K > 0):
+        raise ProtocolError(f"cool_frame_every_K={cool_frame_every_K}; give a positive temperature step (K)")
+
+    def every(rate):  # frame interval (ps) of a cooling stage at ``rate`` K/ps
+        return None if cool_frame_every_K is None else cool_frame_every_K / rate
+
     stages = [Stage("heat", t_start, t_max, (t_max - t_start) / heat_rate_K_per_ps),
               Stage("hold", t_max, t_max, hold_ps)]
     if kind == "fast":
-        stages.append(Stage("cool", t_max, t_final, (t_max - t_final) / fast_rate_K_per_ps))
+        stages.append(Stage("cool", t_max, t_final, (t_max - t_final) / fast_rate_K_per_ps,
+                            dump_every_ps=every(fast_rate_K_per_ps)))
     else:
-        stages += [Stage("cool", t_max, t_anneal, (t_max - t_anneal) / fast_rate_K_per_ps),
+        stages += [Stage("cool", t_max, t_anneal, (t_max - t_anneal) / fast_rate_K_per_ps,
+                         dump_every_ps=every(fast_rate_K_per_ps)),
                    Stage("anneal", t_anneal, t_anneal, anneal_hold_ps),
-                   Stage("cool2", t_anneal, t_final, (t_anneal - t_final) / slow_rate_K_per_ps)]
+                   Stage("cool2", t_anneal, t_final, (t_anneal - t_final) / slow_rate_K_per_ps,
+                         dump_every_ps=every(slow_rate_K_per_ps))]
     stages += [Stage("equil", t_final, t_final, final_ps - sample_ps),
                Stage("sample", t_final, t_final, sample_ps, dump_every_ps=sample_ps / int(sample_frames))]
     return Schedule(tuple(stages))
