@@ -130,3 +130,37 @@ def test_one_runner_per_root(tmp_path):
         with pytest.raises(CampaignError, match=r"another `pylbs campaign` is running .*pid 4242"):
             runner.run(dry_run=True)
     assert runner.run(dry_run=True).submitted  # free again
+
+
+def test_estimate_prices_the_schedules_work():
+    """Core-hours = atoms x steps (from the paper's schedules, recomputed here) x the cost per atom-step."""
+    from pylbs.campaign.estimate import estimate
+
+    c = load_campaign(ROOT / "campaigns" / "paper.toml")
+    costs = {"fmp_s_per_atom_step": 2e-5, "mlp_s_per_atom_step": 1e-4, "analysis_s_per_atom_frame": 1e-4}
+    est = estimate(c, expand(c), costs)
+    # FMP: 3500 K 500 ps + 3200 K at 1 K/ps + 300 ps = 4000 ps = 4e6 steps of 1 fs; 11 glasses x 3 replicas
+    # at 300 and at 1000 atoms (requested sizes: what the task records)
+    fmp_atom_steps = 11 * 3 * (300 + 1000) * 4.0e6
+    assert est["per_kind"]["fmp"]["core_h"] == pytest.approx(fmp_atom_steps * 2e-5 / 3600)
+    # diffusion (GPU tasks): 5 glasses x 2 schedules x 2 replicas, 1000 atoms, 4 temperatures x 300 ps
+    assert est["per_kind"]["diffusion"]["gpu_h"] == pytest.approx(20 * 1000 * 4 * 300_000 * 1e-4 / 3600)
+    assert est["per_kind"]["diffusion"]["core_h"] == 0.0 and est["unpriced_tasks"] == 0
+    assert est["core_hours"] == pytest.approx(sum(r["core_h"] for r in est["per_kind"].values()))
+    assert est["wall_hours_local"] is None  # cluster mode: no local packing
+
+
+def test_estimate_cli_calibrates_once_and_leaves_mlp_unpriced_without_a_model(tmp_path, fmp_plugin, monkeypatch):
+    import json
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("PYLBS_CACHE", str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "pylbs.cli", "campaign", "plan", str(ROOT / "campaigns" / "laptop.toml"), "--estimate"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    cal = next(iter(json.loads((tmp_path / "cache" / "calibration.json").read_text()).values()))
+    assert cal["mlp_s_per_atom_step"] is None and cal["fmp_s_per_atom_step"] > 0  # MLP off in laptop.toml
+    assert "total" in first.stdout and "wall time on this campaign's resources (2 cores" in first.stdout
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert "cached" in second.stdout and second.stdout.splitlines()[-4:] == first.stdout.splitlines()[-4:]

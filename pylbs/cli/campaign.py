@@ -1,6 +1,7 @@
 """``pylbs campaign run|status|retry|plan FILE`` and ``pylbs report STORE``.
 
     pylbs campaign plan campaigns/laptop.toml           # the tasks and their commands, nothing runs
+    pylbs campaign plan campaigns/paper.toml --estimate # + core-hours and wall time from costs measured here
     pylbs campaign run campaigns/laptop.toml            # run/resume locally (or on the cluster: mode)
     pylbs campaign run campaigns/paper.toml --cluster --dry-run   # render the Slurm/PBS/LSF scripts
     pylbs campaign status campaigns/laptop.toml         # counts, failed tasks with their log tail
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..campaign.estimate import calibrate, estimate, format_estimate
 from ..campaign.report import write_report
 from ..campaign.runner import CampaignRunner, format_states, launcher
 
@@ -50,6 +52,10 @@ def add_campaign_parser(sub) -> argparse.ArgumentParser:
     pl = csub.add_parser("plan", help="list the tasks (id, dependencies, command); runs nothing")
     pl.add_argument("file")
     pl.add_argument("--commands", action="store_true", help="print each task's command")
+    pl.add_argument("--estimate", action="store_true",
+                    help="core-hours per task kind and the wall time, from costs measured here by a short "
+                         "calibration run (cached; pylbs.campaign.estimate)")
+    pl.add_argument("--recalibrate", action="store_true", help="with --estimate: measure the costs again")
     p.set_defaults(func=run_campaign)
     return p
 
@@ -66,6 +72,10 @@ def run_campaign(args) -> int:
             if args.commands:
                 print(f"         $ {t.render(mpirun, python)}")
         print(f"{len(runner.tasks)} tasks")
+        if args.estimate:
+            model = next((m for m in runner.c.mlp.models if Path(m).is_file()), None) if runner.c.mlp.enabled else None
+            costs = calibrate(model, recalibrate=args.recalibrate)
+            print(format_estimate(estimate(runner.c, runner.tasks, costs)))
         return 0
     if cmd == "reset":
         gone = runner.reset(args.ids)
