@@ -164,3 +164,24 @@ def test_estimate_cli_calibrates_once_and_leaves_mlp_unpriced_without_a_model(tm
     assert "total" in first.stdout and "wall time on this campaign's resources (2 cores" in first.stdout
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert "cached" in second.stdout and second.stdout.splitlines()[-4:] == first.stdout.splitlines()[-4:]
+
+
+def test_tg_with_fewer_structures_than_replicas_runs_one_per_structure(tmp_path):
+    """[fmp] replicas 2, [tg] replicas 3: the Tg task heats the 2 structures (one run each), not 3."""
+    path = tmp_path / "c.toml"
+    path.write_text('[campaign]\nname = "t"\n[glasses]\nnames = ["LBS-20-60-20"]\n[fmp]\nsizes = [100]\n'
+                    'replicas = 2\n[mlp]\nenabled = false\n[tg]\npotential = "fmp"\nsizes = [100]\nreplicas = 3\n'
+                    '[diffusion]\nenabled = false\n')
+    tg = next(t for t in expand(load_campaign(path)) if t.kind == "tg")
+    assert tg.command.count("final.data") == 2 and "--replicas 2 " in tg.command
+    assert tg.deps == ("fmp/LBS-20-60-20/n100/r1", "fmp/LBS-20-60-20/n100/r2")
+
+
+def test_formation_needs_cooling_frames(tmp_path):
+    from pylbs.campaign.spec import CampaignError
+
+    path = tmp_path / "c.toml"
+    path.write_text('[campaign]\nname = "t"\n[glasses]\nnames = ["LBS-20-60-20"]\n[mlp]\nmodels = ["m.pth"]\n'
+                    '[analysis]\nformation = true\n')
+    with pytest.raises(CampaignError, match="cool_frame_every_K"):
+        load_campaign(path)

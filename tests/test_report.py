@@ -31,7 +31,7 @@ def store(tmp_path):
     for r, (f4, ring) in enumerate([(0.30, 0.10), (0.34, 0.14)], start=1):
         _rec(s, "fmp", "LBS-20-60-20", r, {"fraction_4B": f4}, time_scale=0.01)
         _rec(s, "mlp", "LBS-20-60-20", r, {"fraction_4B": {"mean": f4 + 0.05}, "emin_fraction_4B": {"mean": f4 + 0.07}},
-             stage="mlp-anneal")
+             stage="mlp-anneal", time_scale=1.0)
         _rec(s, "analysis", "LBS-20-60-20", r, {"fraction_3B_in_3MR": ring, "three_membered_boron":
                                                 {"0": 1.0 * r, "1": 0.5, "2": 0.0, "3": 0.0},
                                                 "three_membered_with_si": 0.25}, stage="mlp-anneal")
@@ -39,7 +39,7 @@ def store(tmp_path):
                                                   "temperatures": [{"temperature_K": 500.0,
                                                                     "C_Li_times_D_per_cm_s": 1e14 * r}]},
              stage="mlp-fast", potential="mlp", n=1000)
-    _rec(s, "tg", "LBS-20-60-20", 1, {"tg_K": 1150.0, "tg_err_K": 40.0}, stage="mlp-anneal")
+    _rec(s, "tg", "LBS-20-60-20", 1, {"tg_K": 1150.0, "tg_err_K": 40.0}, stage="mlp-anneal", time_scale=0.1)
     return s
 
 

@@ -105,9 +105,8 @@ def task_work(c: Campaign, task: Task) -> tuple[str, float]:
         return "mlp", n * sched.scaled(ts).n_steps()
     if task.kind in ("analysis", "formation"):
         frames = SAMPLE_FRAMES
-        if task.kind == "formation":
-            t_max = float(c.mlp.t_max.get(p["glass"], 0.0)) or 2000.0
-            frames += int((t_max - 300.0) / (c.mlp.cool_frame_every_K or 10.0)) + 1
+        if task.kind == "formation" and c.mlp.cool_frame_every_K:  # else only the run's usual ~100 frames
+            frames += int((float(p["t_max_K"]) - 300.0) / c.mlp.cool_frame_every_K) + 1
         return "analysis", n * frames
     if task.kind == "tg":
         tg = c.tg
@@ -137,7 +136,9 @@ def estimate(c: Campaign, tasks: list[Task], costs: dict) -> dict:
             r["unpriced"] += 1
             continue
         hours = work * price[kind] / 3600.0
-        (r.__setitem__("gpu_h", r["gpu_h"] + hours) if t.gpus else r.__setitem__("core_h", r["core_h"] + hours))
+        # a GPU task runs on the CPU locally when the machine has no GPU ([resources] gpus = 0)
+        on_gpu = bool(t.gpus) and (c.resources.mode != "local" or c.resources.gpus > 0)
+        r["gpu_h" if on_gpu else "core_h"] += hours
     total_core = sum(r["core_h"] for r in rows.values())
     total_gpu = sum(r["gpu_h"] for r in rows.values())
     cores, gpus = max(1, c.resources.cores), c.resources.gpus

@@ -48,12 +48,19 @@ def stage_label(stage: str, time_scale=None) -> str:
 
 
 def _labels(rows) -> dict:
-    """stage -> label from the time scales of its runs (several: every one, comma-separated)."""
+    """stage -> label from the time scales of the runs that made its structures (fmp, mlp; several:
+    every one, comma-separated). Records from before pylbs stored the time scale say so."""
     scales: dict = defaultdict(set)
     for r in rows:
-        if r.get("stage"):
-            scales[r["stage"]].add(r.get("time_scale") if r.get("time_scale") not in ("", None) else 1.0)
-    return defaultdict(str, {st: ", ".join(stage_label(st, t) for t in sorted(ts, key=float))
+        if r.get("stage") and r.get("kind") in ("fmp", "mlp"):
+            scales[r["stage"]].add(r.get("time_scale") if r.get("time_scale") not in ("", None) else None)
+
+    def label(stage, ts):
+        if ts is None:
+            return f"{STAGES.get(stage, (stage,))[0]} (rate not recorded)"
+        return stage_label(stage, ts)
+
+    return defaultdict(str, {st: ", ".join(label(st, t) for t in sorted(ts, key=lambda x: (x is None, x or 0.0)))
                              for st, ts in scales.items()})
 
 

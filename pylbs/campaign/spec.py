@@ -263,6 +263,12 @@ def _check(c: Campaign) -> None:
         raise CampaignError("[mlp] is enabled but lists no models; give models = [\"model.pth\"] (train one with "
                             "`pylbs mlp train`) or set enabled = false" +
                             (f" and potential = \"fmp\" in [{'], ['.join(needs)}]" if needs else ""))
+    every = c.mlp.cool_frame_every_K
+    if every is not None and not (isinstance(every, (int, float)) and every > 0):
+        raise CampaignError(f"[mlp] cool_frame_every_K = {every}: give a positive step in K (the paper: 10)")
+    if c.analysis.formation and c.mlp.enabled and every is None:
+        raise CampaignError("[analysis] formation = true needs frames while cooling: set [mlp] cool_frame_every_K "
+                            "(the paper: 10, a frame every 10 K)")
     for where, sec in (("tg", c.tg), ("diffusion", c.diffusion)):
         if sec.potential not in POTENTIALS:
             raise CampaignError(f"[{where}] potential = {sec.potential!r}; allowed: {list(POTENTIALS)}")

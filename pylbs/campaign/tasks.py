@@ -153,7 +153,7 @@ def expand(c: Campaign) -> list[Task]:
                             _run(aid), f"{_run(aid)}/summary.json", (dep,), 1, 0, "01:00:00",
                             params={**base, "stage": stage, "structure": struct, "run_folder": folder,
                                     "time_scale": c.fmp.time_scale if stage == "fmp" else c.mlp.time_scale}))
-                if c.analysis.formation and c.mlp.enabled:
+                if c.analysis.enabled and c.analysis.formation and c.mlp.enabled:
                     for s in c.mlp.schedules:
                         mid = f"mlp-{s}/{glass}/n{n}/r{r}"
                         replica = f"{_run_folder(c, f'mlp-{s}', glass, n, r)}/replica-1"
@@ -164,7 +164,7 @@ def expand(c: Campaign) -> list[Task]:
                             "&& mv summary.json.part summary.json",
                             _run(fid_), f"{_run(fid_)}/summary.json", (mid,), 1, 0, "01:00:00",
                             params={**base, "stage": f"mlp-{s}", "run_folder": replica,
-                                    "time_scale": c.mlp.time_scale}))
+                                    "time_scale": c.mlp.time_scale, "t_max_K": _t_max(c, glass)}))
 
     def dyn_stages(sec, schedules):
         return ["fmp"] if sec.potential == "fmp" else [f"mlp-{s}" for s in schedules]
@@ -186,7 +186,8 @@ def expand(c: Campaign) -> list[Task]:
                     data = " ".join(_q(x) for x in structs)
                     tasks.append(Task(
                         tid, "tg",
-                        _mpi(tg.np, f"tg --data {data} {pot(tg)} --replicas {tg.replicas} "
+                        # several structures: one run each; one structure: tg.replicas velocity seeds
+                        _mpi(tg.np, f"tg --data {data} {pot(tg)} --replicas {tg.replicas if k == 1 else k} "
                                     f"--rate {tg.rate_K_per_ps:g} --t-max {tg.t_max:g} --ensemble {tg.ensemble} "
                                     f"--time-scale {tg.time_scale:g} --seed {c.seed} --out {_q(_run(tid))}"
                                     + (f" {tg.extra_args}" if tg.extra_args else "")),
