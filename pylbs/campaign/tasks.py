@@ -90,6 +90,13 @@ def _run_folder(c: Campaign, stage: str, glass: str, n: int, r: int) -> str:
     return f"{_run(f'{stage}/{glass}/n{n}/r{r}')}/{mlp_summary_dir(c, glass, stage.split('-', 1)[1])}"
 
 
+def _analyze_task(id_: str, kind: str, folder: str, flags: str, dep: str, params: dict) -> Task:
+    """A one-core ``pylbs analyze FOLDER --json`` task whose JSON becomes its summary.json."""
+    return Task(id_, kind, f"{{python}} -m pylbs.cli analyze {_q(folder)}{flags} --json > summary.json.part "
+                           "&& mv summary.json.part summary.json",
+                _run(id_), f"{_run(id_)}/summary.json", (dep,), 1, 0, "01:00:00", params=params)
+
+
 def _structure(c: Campaign, stage: str, glass: str, n: int, r: int) -> tuple[str, str]:
     """(task id, structure file relative to root) of the 300 K glass made by ``stage``."""
     fmp_id = f"fmp/{glass}/n{n}/r{r}"
@@ -144,27 +151,19 @@ def expand(c: Campaign) -> list[Task]:
                             continue
                         dep, struct = _structure(c, stage, glass, n, r)
                         folder = _run_folder(c, stage, glass, n, r)
-                        aid = f"analysis/{stage}/{glass}/n{n}/r{r}"
                         # the run folder: means over the frames of its last 100 ps (paper), not one snapshot
-                        tasks.append(Task(
-                            aid, "analysis",
-                            f"{{python}} -m pylbs.cli analyze {_q(folder)} --json > summary.json.part "
-                            "&& mv summary.json.part summary.json",
-                            _run(aid), f"{_run(aid)}/summary.json", (dep,), 1, 0, "01:00:00",
-                            params={**base, "stage": stage, "structure": struct, "run_folder": folder,
-                                    "time_scale": c.fmp.time_scale if stage == "fmp" else c.mlp.time_scale}))
+                        tasks.append(_analyze_task(
+                            f"analysis/{stage}/{glass}/n{n}/r{r}", "analysis", folder, "", dep,
+                            {**base, "stage": stage, "structure": struct, "run_folder": folder,
+                             "time_scale": c.fmp.time_scale if stage == "fmp" else c.mlp.time_scale}))
                 if c.analysis.enabled and c.analysis.formation and c.mlp.enabled:
                     for s in c.mlp.schedules:
-                        mid = f"mlp-{s}/{glass}/n{n}/r{r}"
                         replica = f"{_run_folder(c, f'mlp-{s}', glass, n, r)}/replica-1"
-                        fid_ = f"formation/mlp-{s}/{glass}/n{n}/r{r}"
-                        tasks.append(Task(
-                            fid_, "formation",
-                            f"{{python}} -m pylbs.cli analyze {_q(replica)} --formation --json > summary.json.part "
-                            "&& mv summary.json.part summary.json",
-                            _run(fid_), f"{_run(fid_)}/summary.json", (mid,), 1, 0, "01:00:00",
-                            params={**base, "stage": f"mlp-{s}", "run_folder": replica,
-                                    "time_scale": c.mlp.time_scale, "t_max_K": _t_max(c, glass)}))
+                        tasks.append(_analyze_task(
+                            f"formation/mlp-{s}/{glass}/n{n}/r{r}", "formation", replica, " --formation",
+                            f"mlp-{s}/{glass}/n{n}/r{r}",
+                            {**base, "stage": f"mlp-{s}", "run_folder": replica, "time_scale": c.mlp.time_scale,
+                             "t_max_K": _t_max(c, glass)}))
 
     def dyn_stages(sec, schedules):
         return ["fmp"] if sec.potential == "fmp" else [f"mlp-{s}" for s in schedules]
