@@ -22,10 +22,8 @@ import numpy as np
 from ..analysis import diffusion as dif
 from ..errors import PylbsError
 from ..lammps_io import THERMO_FILE, TRAJECTORY_FILE, read_thermo
-from ..potential import required_styles
-from ..session import Session
-from .guard import Guard, check_interval_ps, guard_check, guarded_potential
-from .runner import run_protocol, structure_input, structure_label
+from .guard import Guard, guarded_potential, run_guarded_md
+from .runner import run_protocol, structure_label
 from .schedules import PAPER_TEMPERATURES_K, TIMESTEP_PS, diffusion_schedule
 
 
@@ -70,18 +68,10 @@ def run_diffusion(structure, out_dir, potential=None, *, models=None, temperatur
         runs = []
         for T in temps:
             schedule = diffusion_schedule(T, duration_ps, ensemble, pressure_bar).scaled(ts)
-            te = thermo_every or max(10, schedule.n_steps() // 1000)
-            folder = (out / f"T{T:g}").resolve()
-            commands = commands_for(folder)
-            check = guard_check(guard, folder, len(models or ()), comm)
-            with Session(folder, comm=comm, require=required_styles(commands), log_append=True,
-                         label=f"diffusion {T:g} K") as session:
-                md = session.run_schedule(schedule, potential=commands, seed=seed, thermo_every=te,
-                                          restart_every_ps=check_interval_ps(guard, schedule.total_ps),
-                                          dump_every_ps=dump_ps, prepare=prepare, check=check,
-                                          **structure_input(structure))
-                md["n_atoms"] = session.natoms
-            runs.append(md)
+            runs.append(run_guarded_md(out / f"T{T:g}", schedule, commands_for, guard, len(models or ()), comm,
+                                       structure=structure, seed=seed,
+                                       thermo_every=thermo_every or max(10, schedule.n_steps() // 1000),
+                                       dump_every_ps=dump_ps, prepare=prepare, label=f"diffusion {T:g} K"))
         return {"runs": runs, "wall_s": time.perf_counter() - t0, "ranks": comm.Get_size()}
 
     def analyse(out: Path, state: dict) -> dict:

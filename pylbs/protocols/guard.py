@@ -25,7 +25,9 @@ from ..jsonio import read_json, write_json_atomic
 from ..lammps_io import (MODEL_DEVI_COLUMNS, MODEL_DEVI_FILE, MODEL_DEVI_RAW, PROGRESS_FILE, TRAJECTORY_FILE, file_tail,
                          read_model_devi, read_trajectory)
 from ..mpiutil import on_rank0
-from ..potential import deepmd_commands, potential_commands
+from ..potential import deepmd_commands, potential_commands, required_styles
+from ..session import Session
+from .runner import structure_input
 
 GUARD_DIR = "guard"
 
@@ -229,3 +231,19 @@ def check_interval_ps(guard: Guard | None, total_ps: float) -> float:
     if guard is None:
         return max(1.0, total_ps / 20)
     return guard.check_every_ps or max(0.01, total_ps / 200)
+
+
+def run_guarded_md(folder: Path, schedule, commands_for, guard: Guard | None, n_models: int, comm, *, structure,
+                   seed: int, thermo_every: int, dump_every_ps, prepare, label: str) -> dict:
+    """One Session in ``folder`` running ``schedule`` from ``structure`` with the potential of
+    ``commands_for(folder)``, checked by the guard at every restart (none for FMP): the Tg heating
+    runs and the diffusion runs. Returns Session.run_schedule's record plus ``n_atoms``."""
+    folder = Path(folder).resolve()
+    commands = commands_for(folder)
+    with Session(folder, comm=comm, require=required_styles(commands), log_append=True, label=label) as session:
+        md = session.run_schedule(schedule, potential=commands, seed=seed, thermo_every=thermo_every,
+                                  restart_every_ps=check_interval_ps(guard, schedule.total_ps),
+                                  dump_every_ps=dump_every_ps, prepare=prepare,
+                                  check=guard_check(guard, folder, n_models, comm), **structure_input(structure))
+        md["n_atoms"] = session.natoms
+    return md

@@ -23,11 +23,9 @@ import numpy as np
 from ..analysis.tg import plot_tg, tg_over_replicas
 from ..errors import PylbsError
 from ..lammps_io import THERMO_FILE, read_thermo
-from ..potential import required_styles
-from ..session import Session
 from ..stats import STD_CONVENTION
-from .guard import Guard, check_interval_ps, guard_check, guarded_potential
-from .runner import replica_dir, run_protocol, structure_input, structure_label
+from .guard import Guard, guarded_potential, run_guarded_md
+from .runner import replica_dir, run_protocol, structure_label
 from .schedules import TIMESTEP_PS, Schedule, tg_heating_schedule
 
 HEATING_FILE = "heating_curve.dat"
@@ -96,17 +94,10 @@ def run_tg_heating(structures, out_dir, potential=None, *, models=None, replicas
         t0 = time.perf_counter()
         runs = []
         for k, (structure, s) in enumerate(zip(inputs, seeds), 1):
-            folder = replica_dir(out, k)
-            commands = commands_for(folder.resolve())
-            check = guard_check(guard, folder.resolve(), len(models or ()), comm)
-            with Session(folder, comm=comm, require=required_styles(commands), log_append=True,
-                         label=f"Tg heating {k}/{len(inputs)}") as session:
-                md = session.run_schedule(schedule, potential=commands, seed=s, thermo_every=thermo_every,
-                                          restart_every_ps=check_interval_ps(guard, schedule.total_ps),
-                                          dump_every_ps=dump_every_ps, prepare=prepare, check=check,
-                                          **structure_input(structure))
-                md["n_atoms"] = session.natoms
-            runs.append(md)
+            runs.append(run_guarded_md(replica_dir(out, k), schedule, commands_for, guard, len(models or ()), comm,
+                                       structure=structure, seed=s, thermo_every=thermo_every,
+                                       dump_every_ps=dump_every_ps, prepare=prepare,
+                                       label=f"Tg heating {k}/{len(inputs)}"))
         return {"runs": runs, "wall_s": time.perf_counter() - t0, "ranks": comm.Get_size()}
 
     def analyse(out: Path, state: dict) -> dict:
