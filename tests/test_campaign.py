@@ -20,6 +20,7 @@ from pylbs.analysis.tg import fit_tg
 from pylbs.campaign import CampaignRunner, Store
 from pylbs.campaign.runner import format_states
 from pylbs.potential import DEFAULT_PARAMETER_FILE
+from pylbs.structure import read_lammps_data
 
 import independent
 
@@ -253,7 +254,10 @@ def test_tiny_campaign_with_the_deepmd_stage(tmp_path, tiny_dp_model):
     assert dif["D_Li_A2_per_ps_900K"] == pytest.approx(d, rel=1e-6, abs=1e-9)
     # Emin ran with the campaign's --emin-max-iter: the stored MLP result is the capped minimisation
     mlp = json.loads((runner.root / runner.by_id["mlp-fast/LBS-20-60-20/n100/r1"].summary).read_text())
-    assert mlp["emin_fraction_4B"]["mean"] is not None
+    rep = json.loads((replica / "summary.json").read_text())
+    assert rep["emin"]["commands"][-1] == "minimize 0.0 1.0e-4 30 300"
+    assert mlp["emin_fraction_4B"]["per_replica"][0] == pytest.approx(
+        independent.fraction_4B(read_lammps_data(replica / "emin.data")), abs=1e-12)
 
 
 def test_failed_exit_code_wins_over_a_summary_left_behind(tmp_path):

@@ -43,15 +43,17 @@ def test_binned_every_10K():
     assert t.tolist() == [1500, 500] and n.tolist() == pytest.approx([1.5, 8 / 3])
 
 
-def _write_dump(path, atoms_list, seed=0):
-    """LAMMPS dump (id type x y z) with the atom order shuffled in every frame."""
+def _write_dump(path, atoms_list, seed=0, steps=None):
+    """LAMMPS dump (id type x y z) with the atom order shuffled in every frame; ``steps``: the
+    timestep of each frame (default 0, 1000, 2000, ...)."""
     rng = np.random.default_rng(seed)
     tmap = {"Li": 1, "B": 2, "Si": 3, "O": 4}
     lines = []
-    for step, a in enumerate(atoms_list):
+    steps = [k * 1000 for k in range(len(atoms_list))] if steps is None else steps
+    for step, a in zip(steps, atoms_list):
         order = rng.permutation(len(a))
         L = a.cell.lengths()
-        lines += ["ITEM: TIMESTEP", str(step * 1000), "ITEM: NUMBER OF ATOMS", str(len(a)),
+        lines += ["ITEM: TIMESTEP", str(step), "ITEM: NUMBER OF ATOMS", str(len(a)),
                   "ITEM: BOX BOUNDS pp pp pp"] + [f"0 {x}" for x in L] + ["ITEM: ATOMS id type x y z"]
         sym, pos = a.get_chemical_symbols(), a.get_positions()
         for i in order:
@@ -95,18 +97,6 @@ def test_temperature_from_extxyz_comment_line(tmp_path):
     assert res.n_three_membered.tolist() == [1, 2, 2, 3, 3]
 
 
-def _write_run_dump(path, steps_frames):
-    """LAMMPS dump (id type x y z), types 1..4 = Li B Si O, one frame per (step, atoms)."""
-    types = {"Li": 1, "B": 2, "Si": 3, "O": 4}
-    with open(path, "w") as f:
-        for step, a in steps_frames:
-            L = a.cell.lengths()
-            f.write(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(a)}\nITEM: BOX BOUNDS pp pp pp\n")
-            f.write("".join(f"0 {x}\n" for x in L) + "ITEM: ATOMS id type x y z\n")
-            for i, (s, p) in enumerate(zip(a.get_chemical_symbols(), a.positions % L), 1):
-                f.write(f"{i} {types[s]} {p[0]:.6f} {p[1]:.6f} {p[2]:.6f}\n")
-
-
 def test_run_folder_formation_temperatures_from_the_schedule(tmp_path):
     """`pylbs analyze RUN --formation`: frames from the cooling stage on, each at its schedule
     temperature; every final ring's formation T is where its unbroken presence starts."""
@@ -121,8 +111,7 @@ def test_run_folder_formation_temperatures_from_the_schedule(tmp_path):
     sched = Schedule((Stage("hold", 1500, 1500, 4 * dt), Stage("cool", 1500, 300, 4 * dt)))
     (tmp_path / "progress.json").write_text(json.dumps({"request": {"schedule": sched.to_dict(), "timestep_ps": dt}}))
     hold_frame = ring_classes(present=(0, 1, 2, 3, "si"))  # step 2, before the cooling: not analysed
-    _write_run_dump(tmp_path / "trajectory.lammpstrj",
-                [(2, hold_frame)] + [(4 + k, a) for k, a in enumerate(frames())])
+    _write_dump(tmp_path / "trajectory.lammpstrj", [hold_frame] + frames(), steps=[2, 4, 5, 6, 7, 8])
     res = subprocess.run([sys.executable, "-m", "pylbs.cli", "analyze", str(tmp_path), "--formation", "--json"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -144,7 +133,7 @@ def test_run_folder_without_cooling_frames_names_the_fix(tmp_path):
 
     sched = Schedule((Stage("hold", 1500, 1500, 0.004), Stage("cool", 1500, 300, 0.004)))
     (tmp_path / "progress.json").write_text(json.dumps({"request": {"schedule": sched.to_dict(), "timestep_ps": 0.001}}))
-    _write_run_dump(tmp_path / "trajectory.lammpstrj", [(8, frames()[-1])])
+    _write_dump(tmp_path / "trajectory.lammpstrj", [frames()[-1]], steps=[8])
     with pytest.raises(AnalysisError, match="--cool-frame-every-K 10"):
         ring_formation_run(tmp_path)
     with pytest.raises(AnalysisError, match="no stage 'quench'"):

@@ -20,7 +20,6 @@ ideal packing the local executor approaches.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from ..analysis.analyze import analyze
 from ..glasses import get_glass
-from ..jsonio import write_json_atomic
+from ..jsonio import read_json, write_json_atomic
 from ..potential import deepmd_commands, fmp_commands, potential_commands, required_styles
 from ..protocols.schedules import (Stage, diffusion_schedule, fmp_melt_quench_schedule, mlp_schedule,
                                    thermostat_fix, tg_heating_schedule, velocity_command)
@@ -73,7 +72,7 @@ def calibrate(model: str | None = None, recalibrate: bool = False) -> dict:
     except metadata.PackageNotFoundError:  # a source tree that was not installed
         version = "source"
     key = f"{socket.gethostname()}|pylbs {version}|model {_sha(Path(model)) if model else None}"
-    cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+    cache = read_json(CACHE) or {}
     if key in cache and not recalibrate:
         return {**cache[key], "cached": True}
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,8 +110,8 @@ def task_work(c: Campaign, task: Task) -> tuple[str, float]:
     if task.kind == "tg":
         tg = c.tg
         sched = tg_heating_schedule(300.0, tg.t_max, tg.rate_K_per_ps, equil_ps=50.0, ensemble=tg.ensemble)
-        runs = task.command.count(".data")  # one heating run per structure (or seeds of one)
-        runs = runs if runs > 1 else tg.replicas
+        k = int(p.get("structures") or 1)  # one heating run per structure, or tg.replicas seeds of one
+        runs = k if k > 1 else tg.replicas
         return p["potential"], n * runs * sched.scaled(tg.time_scale).n_steps()
     if task.kind == "diffusion":
         d = c.diffusion

@@ -194,7 +194,8 @@ def expand(c: Campaign) -> list[Task]:
                         tg.gpus if tg.potential == "mlp" else 0,
                         tg.walltime, inputs=c.mlp.models[:1] if tg.potential == "mlp" else (),
                         params={"glass": glass, "n_atoms": n, "replica": 1, "seed": c.seed, "stage": stage,
-                                "potential": tg.potential, "replicas": tg.replicas, "time_scale": tg.time_scale,
+                                "potential": tg.potential, "replicas": tg.replicas, "structures": k,
+                                "time_scale": tg.time_scale,
                                 "rate_K_per_ps": tg.rate_K_per_ps, "ensemble": tg.ensemble,
                                 "extra_args": tg.extra_args}))
 
