@@ -48,6 +48,9 @@ def add_mlp_arguments(p) -> None:
                    help="Emin after the MD: at most this many CG iterations (0: no Emin)")
     g.add_argument("--zbl-core", type=float, nargs=2, default=None, metavar=("INNER", "OUTER"),
                    help="overlay ZBL repulsion switched off between INNER and OUTER A (not in the paper)")
+    g.add_argument("--no-compress", dest="compress", action="store_false",
+                   help="run the models as given (default: their compressed copies, made once by `dp --pt "
+                        "compress` and cached beside them, where deepmd-kit can compress them)")
 
 
 def configure_quench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -114,7 +117,7 @@ def quench_with_mlp(args, comm, glass=None) -> int:
                        guard=Guard(parse_pair_values(args.min_distance, "--min-distance"),
                                    max_devi_f=args.max_devi_f), comm=comm,
                        zbl_core=tuple(args.zbl_core) if args.zbl_core else None, emin=args.emin_max_iter > 0,
-                       emin_commands=emin_commands(max(args.emin_max_iter, 1)))
+                       emin_commands=emin_commands(max(args.emin_max_iter, 1)), compress=args.compress)
     if comm.Get_rank() == 0:
         def pm(d):
             return "n/a" if d["mean"] is None else f"{100 * d['mean']:.1f} +- {100 * d['std']:.1f} %"
@@ -126,6 +129,9 @@ def quench_with_mlp(args, comm, glass=None) -> int:
         measured = "n/a" if s["measured_4B"] is None else f"{100 * s['measured_4B']:.1f} %"
         print(f"4B  = {pm(s['fraction_4B'])}   after Emin {pm(s['emin_fraction_4B'])}   measured {measured}")
         print(f"5Si = {pm(s['fraction_5Si'])}   after Emin {pm(s['emin_fraction_5Si'])}")
+        for m in s.get("md_models") or ():
+            print(f"model {Path(m['model']).name}: " + ("ran its compressed copy " + Path(m["md_model"]).name
+                                                         if m["compressed"] else m["note"]))
         print(f"wall {s['wall_s']:.1f} s; summary: {out / name / SUMMARY_FILE}")
     return 0
 

@@ -26,6 +26,7 @@ from ..potential import deepmd_commands, required_styles
 from ..protocols.schedules import TIMESTEP_PS, Schedule, Stage, default_t_max
 from ..session import Session
 from ..structure import density_of, read_lammps_data, rescaled_to_density, write_lammps_data
+from .compress import md_models
 
 #: The binary end members explored beside the catalogue: composition (mol% SiO2, B2O3, Li2O), density.
 #: Densities of the glasses at room temperature (SiO2 2.20; B2O3 1.84; lithium diborate ~2.2;
@@ -83,10 +84,11 @@ class Exploration:
 
 
 def explore(start_data, models, out_dir, condition: Condition, *, system: str, out_freq: int = 10, seed: int = 1,
-            zbl_core=None, comm=None) -> Exploration:
+            zbl_core=None, comm=None, compress: bool | None = None) -> Exploration:
     """Run ``condition`` from ``start_data`` with the first of ``models`` driving and all of them
     evaluating every ``out_freq`` steps; frames are dumped at the same steps. A finished
-    exploration in ``out_dir`` (``exploration.json``) is returned without running."""
+    exploration in ``out_dir`` (``exploration.json``) is returned without running. The models run
+    as their compressed copies where deepmd-kit can make them (``compress``, :mod:`pylbs.mlp.compress`)."""
     out = Path(out_dir).resolve()
     done = read_json(out / "exploration.json")
     if done is not None:
@@ -99,7 +101,8 @@ def explore(start_data, models, out_dir, condition: Condition, *, system: str, o
         atoms = read_lammps_data(start_data)
         start = out / "start_strained.data"
         write_lammps_data(rescaled_to_density(atoms, density_of(atoms) / (1 + condition.strain) ** 3), start)
-    commands = deepmd_commands(models, out_freq, out / MODEL_DEVI_RAW, zbl_core=zbl_core)
+    used = [m["md_model"] for m in md_models(models, comm, compress)]
+    commands = deepmd_commands(used, out_freq, out / MODEL_DEVI_RAW, zbl_core=zbl_core)
     blew_up = None
     try:
         with Session(out, comm=comm, require=required_styles(commands), label=f"explore {system} {condition.name}") \

@@ -55,6 +55,7 @@ from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.schedules import TIMESTEP_PS, Schedule, Stage
 from ..session import Session
 from ..structure import read_lammps_data
+from .compress import md_models
 from .datasets import dataset_systems, load_system, write_dataset
 from .evaluate import evaluate_model
 from .explore import END_MEMBERS, classify, explore, frames_at, glass_conditions, system_glass
@@ -105,6 +106,7 @@ class LearnSettings:
     conditions: tuple[str, ...] | None = None  # only these exploration conditions (None: all of glass_conditions)
     seed: int = 1
     zbl_core: tuple[float, float] | None = None
+    compress: bool = True  # explore with the models' compressed copies (pylbs.mlp.compress)
 
     def training(self, steps: int, seed: int) -> TrainingSettings:
         return TrainingSettings(sel=list(self.sel) if isinstance(self.sel, (list, tuple)) else self.sel,
@@ -230,7 +232,7 @@ class ActiveLearning:
         for j, (name, cond) in enumerate(work):
             runs.append(explore(self.fmp_glass(name), models, folder / name / cond.name, cond, system=name,
                                 out_freq=self.s.out_freq, seed=self.s.seed + k, zbl_core=self.s.zbl_core,
-                                comm=self.comm))
+                                comm=self.comm, compress=self.s.compress))
             reporter.update(j + 1, stage=f"{name} {cond.name}")
         return runs
 
@@ -279,7 +281,8 @@ class ActiveLearning:
             done = read_json(folder / "stability.json")
             if done is None:
                 start = self.fmp_glass(name, self.s.stability_atoms)
-                commands = deepmd_commands(models, guard.out_freq, folder / "model_devi.out", zbl_core=self.s.zbl_core)
+                used = [m["md_model"] for m in md_models(models, self.comm or mpi_comm(), self.s.compress)]
+                commands = deepmd_commands(used, guard.out_freq, folder / "model_devi.out", zbl_core=self.s.zbl_core)
                 check = guard_check(guard, folder, len(models), self.comm or mpi_comm())
                 try:
                     with Session(folder, comm=self.comm, require=required_styles(commands),

@@ -24,6 +24,7 @@ from ..glasses import TYPE_MAP, element_pair
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_io import (MODEL_DEVI_COLUMNS, MODEL_DEVI_FILE, MODEL_DEVI_RAW, PROGRESS_FILE, TRAJECTORY_FILE, file_tail,
                          read_model_devi, read_trajectory)
+from ..mlp.compress import md_models
 from ..mpiutil import on_rank0
 from ..potential import deepmd_commands, potential_commands, required_styles
 from ..session import Session
@@ -193,21 +194,24 @@ class GuardRun:
 
 # ----------------------------------------------------------------- guarding any protocol
 
-def guarded_potential(potential, models, guard: Guard | None, zbl_core=None):
+def guarded_potential(potential, models, guard: Guard | None, zbl_core=None, compress: bool | None = None):
     """(commands for a run folder, guard or None): DeepMD ``models`` get the unphysical-event
     guard by default (model deviation through deepmd's out_file in that folder); a given
-    command list runs as it is, guarded only when a ``guard`` is given (closest approach)."""
+    command list runs as it is, guarded only when a ``guard`` is given (closest approach).
+    ``commands(folder)`` names the models as given (a run's request); ``commands(folder, comm)``,
+    inside the run, their compressed copies where deepmd-kit can make them (:mod:`pylbs.mlp.compress`)."""
     if models:
         guard = guard or Guard()
 
-        def commands(folder: Path):
-            return potential_commands(deepmd_commands(models, guard.out_freq, folder / MODEL_DEVI_RAW,
+        def commands(folder: Path, comm=None):
+            used = models if comm is None else [m["md_model"] for m in md_models(models, comm, compress)]
+            return potential_commands(deepmd_commands(used, guard.out_freq, folder / MODEL_DEVI_RAW,
                                                       zbl_core=zbl_core))
         return commands, guard
     if potential is None:
         raise PylbsError("give a potential (LAMMPS commands) or DeepMD models")
     fixed = potential_commands(potential)
-    return (lambda folder: fixed), guard
+    return (lambda folder, comm=None: fixed), guard
 
 
 def guard_check(guard: Guard | None, folder: Path, n_models: int, comm) -> GuardRun | None:
@@ -236,14 +240,15 @@ def check_interval_ps(guard: Guard | None, total_ps: float) -> float:
 def run_guarded_md(folder: Path, schedule, commands_for, guard: Guard | None, n_models: int, comm, *, structure,
                    seed: int, thermo_every: int, dump_every_ps, prepare, label: str) -> dict:
     """One Session in ``folder`` running ``schedule`` from ``structure`` with the potential of
-    ``commands_for(folder)``, checked by the guard at every restart (none for FMP): the Tg heating
+    ``commands_for(folder, comm)``, checked by the guard at every restart (none for FMP): the Tg heating
     runs and the diffusion runs. Returns Session.run_schedule's record plus ``n_atoms``."""
     folder = Path(folder).resolve()
-    commands = commands_for(folder)
+    commands = commands_for(folder, comm)
     with Session(folder, comm=comm, require=required_styles(commands), log_append=True, label=label) as session:
         md = session.run_schedule(schedule, potential=commands, seed=seed, thermo_every=thermo_every,
                                   restart_every_ps=check_interval_ps(guard, schedule.total_ps),
                                   dump_every_ps=dump_every_ps, prepare=prepare,
                                   check=guard_check(guard, folder, n_models, comm), **structure_input(structure))
         md["n_atoms"] = session.natoms
+    md["potential_commands"] = commands  # with the compressed models where they ran
     return md

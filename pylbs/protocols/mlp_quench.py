@@ -45,6 +45,7 @@ from ..lammps_io import (
     read_model_devi,
     read_thermo,
 )
+from ..mlp.compress import md_models
 from ..potential import deepmd_commands, potential_commands, required_styles
 from ..session import Session
 from ..stats import STD_CONVENTION, finite, mean_std
@@ -84,7 +85,7 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
                     emin: bool = True, emin_commands: Sequence[str] = EMIN_COMMANDS,
                     zbl_core: tuple[float, float] | None = None, comm=None, cutoffs=None,
                     thermo_every: int | None = None, dump_every_ps: float | None = None,
-                    request_extra: Mapping | None = None) -> dict:
+                    request_extra: Mapping | None = None, compress: bool | None = None) -> dict:
     """One replica: ``schedule`` with the DeepMD ``models`` from ``start_data``, then Emin.
 
     Returns (and writes to ``out_dir/summary.json``) 4B/5Si averaged over the
@@ -92,11 +93,11 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
     the energies, the model deviation maximum and timing. A finished replica
     with the same request is returned without running; a killed one resumes.
     Raises UnphysicalEventError when the guard fires (see :mod:`pylbs.protocols.guard`).
+    The MD runs each model's compressed copy when it can (:mod:`pylbs.mlp.compress`; ``compress``).
     """
     guard = guard or Guard()
     models = _model_list(models)
     out = Path(out_dir).resolve()
-    commands = potential_commands(deepmd_commands(models, guard.out_freq, out / MODEL_DEVI_RAW, zbl_core=zbl_core))
     request = {"start_data": str(Path(start_data).resolve()), "schedule": schedule.to_dict(), "seed": int(seed),
                "models": models, "emin": list(emin_commands) if emin else None,
                "zbl_core": None if zbl_core is None else list(zbl_core), **dict(request_extra or {})}
@@ -106,6 +107,9 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
     thermo_every = thermo_every or max(10, schedule.n_steps() // 1000)
 
     def run(out: Path, comm) -> dict:
+        used = md_models(models, comm, compress)
+        commands = potential_commands(deepmd_commands([m["md_model"] for m in used], guard.out_freq,
+                                                      out / MODEL_DEVI_RAW, zbl_core=zbl_core))
         checker = guard_check(guard, out, len(models), comm)
         t0 = time.perf_counter()
         with Session(out, comm=comm, require=required_styles(commands), log_append=True,
@@ -119,7 +123,7 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
                 session.commands(list(emin_commands))
                 state["pe_emin"] = session.thermo("pe")
                 session.command(f"write_data {out / EMIN_DATA}")
-        state.update(wall_s=time.perf_counter() - t0, ranks=comm.Get_size())
+        state.update(wall_s=time.perf_counter() - t0, ranks=comm.Get_size(), md_models=used, commands=commands)
         return state
 
     def analyse(out: Path, state: dict) -> dict:
@@ -155,7 +159,7 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
             "guard": guard.to_dict(), "steps": md["steps"],
             "timing": {"wall_s": state["wall_s"], "md_wall_s": md["wall_s"], "mpi_ranks": state["ranks"],
                        "resumed": md["resumed"], "stages_skipped": md["stages_skipped"]},
-            "potential_commands": commands,
+            "potential_commands": state["commands"], "md_models": state["md_models"],
             "files": {k: str(out / v) for k, v in (("md_final", MD_FINAL_DATA), ("emin", EMIN_DATA),
                                                    ("trajectory", TRAJECTORY_FILE), ("thermo", THERMO_FILE))},
         }
@@ -169,7 +173,7 @@ def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "an
                    emin: bool = True, comm=None, cutoffs=None, schedule: Schedule | None = None,
                    thermo_every: int | None = None, zbl_core: tuple[float, float] | None = None,
                    emin_commands: Sequence[str] = EMIN_COMMANDS, t_max_source: str | None = None,
-                   cool_frame_every_K: float | None = None) -> dict:
+                   cool_frame_every_K: float | None = None, compress: bool | None = None) -> dict:
     """The paper's MLP stage from one FMP glass, for several replicas.
 
     Replicas: with ``kind="anneal"`` every hold of ``anneal_holds_ps`` (the paper's error bars
@@ -183,6 +187,8 @@ def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "an
     ``time_scale`` still applies). Writes ``out_dir/summary.json`` with every replica's
     result, and the mean and sample standard deviation over replicas (and over holds).
     ``cool_frame_every_K``: a frame every so many kelvin while cooling (3MR formation, Figs 6-7).
+    ``compress``: run the models' compressed copies (default: yes where deepmd-kit can compress
+    them, :mod:`pylbs.mlp.compress`); the summary's ``md_models`` says what ran.
     """
     require_glass(glass)
     if not Path(start_data).is_file():
@@ -220,7 +226,8 @@ def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "an
             comm.Barrier()
         results = [run_mlp_replica(start, models, replica_dir(out, k + 1), schedules[h], seed=s, guard=guard,
                                    emin=emin, emin_commands=emin_commands, comm=comm, cutoffs=cutoffs,
-                                   zbl_core=zbl_core, thermo_every=thermo_every, request_extra=base)
+                                   zbl_core=zbl_core, thermo_every=thermo_every, request_extra=base,
+                                   compress=compress)
                    for k, (h, s) in enumerate(plan)]
         return {"results": results, "rho0": rho0}
 
@@ -252,6 +259,7 @@ def run_mlp_quench(start_data, models, out_dir, *, glass: Glass, kind: str = "an
             "spreads": "std: between replicas of their frame means; frame_std: frame to frame within a replica "
                        "(last 100 ps), averaged over the replicas",
             "schedule": next(iter(schedules.values())).to_dict(), "models": models,
+            "md_models": results[0].get("md_models"),
             "replica_dirs": [str(replica_dir(out, k + 1)) for k in range(len(results))],
             "wall_s": sum(r["timing"]["wall_s"] for r in results),
         }

@@ -1,0 +1,88 @@
+"""The DeepMD models an MD run uses: each model's compressed copy whenever deepmd-kit can compress it.
+
+``dp --pt compress`` tabulates the embedding nets; the MD is then 1.26x faster per step for the
+tests' tiny model and ~2x for a paper-size one (measured, docs/performance.md), at a tabulation
+error far below the model's own. The copy is made once and cached beside the model as
+``<stem>.compressed-<sha256[:12]>.pth`` (the hash is the original's, so a retrained model never
+reuses an old copy), or under ``$PYLBS_CACHE/models`` where the model's folder is read-only.
+A model deepmd-kit cannot compress (another descriptor type, a model already compressed) runs as
+it is, and the record says why. ``PYLBS_COMPRESS=0`` (or ``compress=False``) runs the originals.
+
+Runs keep the ORIGINAL model paths in their request (resume and provenance are by the model the
+user gave); the summary's ``md_models`` says which file drove the MD.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from pathlib import Path
+
+from ..errors import PylbsError
+from ..mpiutil import on_rank0
+from .train import _run_dp
+
+#: Environment switch: "0" runs the original models.
+ENV = "PYLBS_COMPRESS"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _cache_folder(model: Path) -> Path:
+    if os.access(model.parent, os.W_OK):
+        return model.parent
+    return Path(os.environ.get("PYLBS_CACHE", Path.home() / ".cache" / "pylbs")) / "models"
+
+
+def compressed_copy(model) -> dict:
+    """``{"model", "sha256", "md_model", "compressed", "note"}`` for one model: ``md_model`` is the
+    cached compressed copy (made now if missing, under a file lock so parallel runs make it once),
+    or the model itself when deepmd-kit cannot compress it."""
+    model = Path(model).resolve()
+    sha = _sha256(model)
+    record = {"model": str(model), "sha256": sha, "md_model": str(model), "compressed": False, "note": ""}
+    folder = _cache_folder(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{model.stem}.compressed-{sha[:12]}.pth"
+    failed = target.with_suffix(".failed")
+    with open(folder / f".{target.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists() and not failed.exists():
+            work = folder / f".{target.stem}.work"
+            work.mkdir(exist_ok=True)
+            try:
+                _run_dp(["--pt", "compress", "-i", str(model), "-o", "part.pth"], work, "compress.log")
+                (work / "part.pth").replace(target)  # complete or absent: a killed compress leaves no copy
+            except PylbsError as exc:  # not compressible: remember why, run the original
+                failed.write_text(str(exc).splitlines()[-1] if str(exc) else "dp compress failed")
+    if target.exists():
+        record.update(md_model=str(target), compressed=True, note="dp --pt compress (cached)")
+    else:
+        record["note"] = "not compressible, ran the original: " + failed.read_text()[:300]
+    return record
+
+
+def md_models(models, comm=None, compress: bool | None = None) -> list[dict]:
+    """One record per model (see :func:`compressed_copy`), made on rank 0 and shared with every rank.
+    ``compress=None`` follows ``$PYLBS_COMPRESS`` (on unless "0")."""
+    models = [Path(m).resolve() for m in models]
+    for m in models:
+        if not m.is_file():
+            raise PylbsError(f"DeepMD model {m} does not exist; train and freeze one (pylbs.mlp.train) or fix the path")
+    if compress is None:
+        compress = os.environ.get(ENV, "1") != "0"
+
+    def make():
+        if not compress:
+            return [{"model": str(m), "sha256": _sha256(m), "md_model": str(m), "compressed": False,
+                     "note": f"compression off ({ENV}=0 or compress=False)"} for m in models]
+        return [compressed_copy(m) for m in models]
+
+    return make() if comm is None else on_rank0(comm, make)
