@@ -28,6 +28,17 @@ _ROOT = Path(__file__).resolve().parents[1]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/fmp_helpers.py
 
+# Two xdist workers on two cores, one of them in an `mpirun -np 2` run: three or four busy
+# processes share two cores. MPICH's ranks spin while they wait for a message, taking the core
+# the rank they wait for needs; sleeping after 100 empty polls lets it run. (Set here, for the
+# tests' oversubscribed runs only: on dedicated cores spinning is the faster choice.)
+os.environ.setdefault("MPIR_CVAR_ENABLE_HEAVY_YIELD", "1")
+os.environ.setdefault("MPIR_CVAR_POLLS_BEFORE_YIELD", "100")
+# DeepMD MD runs the models as given: compressing a model costs a `dp` process (~20 s here) that
+# the tests' short runs would never earn back. The compression itself is tested on its own
+# (test_mlp_quench: test_compressed_copy_* and the profile test), with compress=True.
+os.environ.setdefault("PYLBS_COMPRESS", "0")
+
 
 # ----------------------------------------------------------------- built once for every xdist worker
 
@@ -131,30 +142,22 @@ def md_small_glass():
 
 
 # ----------------------------------------------------------------- tiny DeepMD model
-# One small se_e2_a model per test session, trained on FMP-labelled frames (no
-# downloads). Used wherever a test needs a real `pair_style deepmd`.
+# One small se_e2_a model trained on FMP-labelled frames (no downloads), committed under
+# tests/data/tiny_dp (tests/tiny_dp.py says why and rebuilds it). Used wherever a test needs a
+# real `pair_style deepmd`.
 
 @pytest.fixture(scope="session")
 def tiny_dp_model(tmp_path_factory, fmp_plugin):
-    """(model path, training system dir): ~40 s on 2 cores, built once per test run (:func:`shared`)."""
-    model, train = shared(tmp_path_factory, "tiny_dp", _train_tiny_dp_model)
+    """(model path, training system dir): the committed model copied once per test run (runs write
+    beside it); trained here (~1 min on 2 cores) only when the committed copy is missing."""
+    import tiny_dp
+
+    def get(folder: Path):
+        model, train = tiny_dp.copy_committed(folder) or tiny_dp.build(folder)
+        return str(model), str(train)
+
+    model, train = shared(tmp_path_factory, "tiny_dp", get)
     return Path(model), Path(train)
-
-
-def _train_tiny_dp_model(work: Path):
-    from pylbs.mlp.fmp_frames import sample_fmp_frames
-    from pylbs.mlp.train import TrainingSettings, train_and_freeze
-
-    system = sample_fmp_frames(get_glass("LBS-20-60-20"), n_atoms=100, temperatures=(1500.0, 600.0),
-                               frames_per_temperature=12, steps_between=40, seed=3)
-    train, valid = system.sub_system(range(0, 20)), system.sub_system(range(20, 24))
-    train.to("deepmd/npy", work / "train")
-    valid.to("deepmd/npy", work / "valid")
-    settings = TrainingSettings(sel=[12, 24, 12, 60], descriptor_neurons=(8, 16), axis_neuron=4,
-                                fitting_neurons=(16, 16), numb_steps=200, decay_steps=50,
-                                stop_lr=1e-5, batch_size=1, disp_freq=50, save_freq=200)
-    model = train_and_freeze([work / "train"], [work / "valid"], work / "model", settings)
-    return str(model), str(work / "train")
 
 
 @pytest.fixture(scope="session")
@@ -200,8 +203,8 @@ def bad_dp_model(tiny_dp_model, tmp_path_factory):
 SLOW_FIRST = (
     "test_mlp_learn.py::test_active_learning_loop",
     "test_campaign.py::test_tiny_campaign_end_to_end_resume_and_stale_tasks",
-    "test_melt_quench.py::test_script_under_mpi_with_fmp",
-    "test_campaign.py::test_tiny_campaign_with_the_deepmd_stage",  # builds the tiny DeepMD model
+    "test_melt_quench.py::test_fmp_4B_near_the_rule_target",
+    "test_campaign.py::test_tiny_campaign_with_the_deepmd_stage",
     "test_mlp_end_to_end.py::test_generate_train_resume_test",
     "test_resume.py::test_deepmd_stage_killed_and_resumed_equals_uninterrupted",
     "test_mlp_quench.py::test_profile_emin_and_summary",

@@ -49,3 +49,19 @@ def test_type_map_mismatch_names_the_fix(tmp_path, tiny_dp_model, md_small_glass
     with Session(tmp_path, require=(("pair", "deepmd"),)) as s:
         with pytest.raises(SimulationError, match="type-map mismatch"):
             s.setup(potential=[f"pair_style deepmd {model}", "pair_coeff * * Li B Na O"], atoms=md_small_glass)
+
+
+def test_committed_tiny_model_gives_its_recorded_energies(tiny_dp_model):
+    """The tests' tiny model is committed (tests/tiny_dp.py): the installed deepmd-kit must still give
+    the energies recorded when it was built, or every DeepMD test would test something else."""
+    import json
+
+    import tiny_dp
+
+    model, train = tiny_dp_model
+    ref = json.loads((tiny_dp.COMMITTED / "reference.json").read_text())
+    assert tiny_dp.sha256(model) == ref["model_sha256"]
+    got = tiny_dp.energies(model, train)
+    assert np.allclose(got, ref["energies_eV"], rtol=0, atol=1e-8), (
+        f"the committed tiny model gives other energies with this deepmd-kit than with {ref['deepmd_kit']}: "
+        f"rebuild it with `.venv/bin/python tests/tiny_dp.py` and commit tests/data/tiny_dp")

@@ -54,32 +54,48 @@ def test_in_process_summary_and_idempotent(tmp_path, md_teter):
         run_fmp_melt_quench(get_glass("LBS-40-40-20"), 300, out, time_scale=0.0005, seed=3, potential=md_teter)
 
 
-#: 4B of the FMP quench below is within this many percentage points of the composition rule's
-#: N4 target. Measured for LBS-20-60-20 (42 B), 150 atoms, time scale 0.01 (40 ps): 23.8-33.3 %
-#: over seeds 1-3 on 1 and 2 ranks (target 33.3 %); the B-O A of another composition
-#: (R 3.5, K 0.5, i.e. LBS-10-20-70's rule) moves 4B out of the band (see the test).
-BAND_4B = 0.12
+#: 4B of the FMP quench below lies in this band around the composition rule's N4 target (33.3 %).
+#: Measured for LBS-20-60-20 (42 B), 150 atoms, time scale 0.01 (40 ps), mean over the sample-stage
+#: frames: seeds 1-3 on 1 rank 26.7, 32.4, 37.1 %; on 2 ranks 26.3, 27.5, 19.7 % (mean 28.3, sample
+#: std 5.9). A 100 K/ps quench freezes in fewer 4B than the rule's equilibrium target, so the band
+#: reaches further below (2.5 std below that mean) than above (2.9 std). A wrong B-O A falls far
+#: outside: for LBS-20-40-40 (rule A 13251 eV) A = 11500 eV gave 0 % 4B and 14500 eV 64 %
+#: (scripts/fit_li_n4.py's pilot scan, docs/li_n4.md).
+BAND_4B_BELOW, BAND_4B_ABOVE = 0.20, 0.12
 
 
-@pytest.mark.mpi
-def test_script_under_mpi_with_fmp(tmp_path, fmp_plugin):
-    """mpirun -np 2 scripts/quench.py with the fmp/lbs plugin: 4B near the rule's N4 target (derived here from
-    the DBX rule, not from the code's output), resolved R and K, one summary printed by rank 0."""
+def test_fmp_4B_near_the_rule_target(tmp_path, fmp_plugin):
+    """scripts/quench.py with the fmp/lbs plugin (mpirun -np 1: one core, the suite runs two tests at
+    a time): 4B near the rule's N4 target (derived here from the DBX rule, not from the code's
+    output), resolved R, K and N4."""
     out = tmp_path / "lbs"
-    cmd = [MPIRUN, "-np", "2", PY, str(ROOT / "scripts" / "quench.py"), "--glass", "LBS-20-60-20",
+    cmd = [MPIRUN, "-np", "1", PY, str(ROOT / "scripts" / "quench.py"), "--glass", "LBS-20-60-20",
            "--atoms", "150", "--time-scale", "0.01", "--out", str(out), "--seed", "1", "--quiet"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     s = json.loads((out / "summary.json").read_text())
     R = K = 20 / 60  # [Li2O]/[B2O3], [SiO2]/[B2O3]
     target = R  # Dell-Bray-Xiao: N4 = R below R_max = K/16 + 1/2
-    assert abs(s["fraction_4B"] - target) < BAND_4B, (s["fraction_4B"], target)
-    assert s["final_frame"]["fraction_5Si"] == pytest.approx(independent.fraction_5Si(read_lammps_data(out / "final.data")))
-    assert s["timing"]["mpi_ranks"] == 2 and s["n_atoms"] == 147
-    assert s["potential"]["commands"][0].startswith("pair_style fmp/lbs")
+    assert target - BAND_4B_BELOW < s["fraction_4B"] < target + BAND_4B_ABOVE, (s["fraction_4B"], target)
     resolved = s["potential"]["resolved"]
     assert resolved and resolved["R"] == pytest.approx(R) and resolved["K"] == pytest.approx(K)
     assert resolved["N4"] == pytest.approx(target)
+
+
+@pytest.mark.mpi
+def test_script_under_mpi_with_fmp(tmp_path, fmp_plugin):
+    """mpirun -np 2 scripts/quench.py with the fmp/lbs plugin (a short quench): both ranks run,
+    rank 0 alone prints the one summary, --quiet silences progress, the figure is written."""
+    out = tmp_path / "lbs"
+    cmd = [MPIRUN, "-np", "2", PY, str(ROOT / "scripts" / "quench.py"), "--glass", "LBS-20-60-20",
+           "--atoms", "150", "--time-scale", "0.001", "--out", str(out), "--seed", "1", "--quiet"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["final_frame"]["fraction_5Si"] == pytest.approx(independent.fraction_5Si(read_lammps_data(out / "final.data")))
+    assert s["final_frame"]["fraction_4B"] == pytest.approx(independent.fraction_4B(read_lammps_data(out / "final.data")))
+    assert s["timing"]["mpi_ranks"] == 2 and s["n_atoms"] == 147 and s["steps"] == 4000
+    assert s["potential"]["commands"][0].startswith("pair_style fmp/lbs")
     assert "4B" in res.stdout and "measured 4B = 36.7%" in res.stdout
     assert res.stdout.count("measured 4B") == 1  # rank 0 prints
     assert "[pylbs]" not in res.stderr  # --quiet

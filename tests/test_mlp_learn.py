@@ -1,10 +1,14 @@
 """The active-learning loop end to end on tiny settings: the real teacher (CHGNet r2SCAN), real LAMMPS
-explorations with a two-model ensemble, real deepmd-kit trainings; two iterations.
+explorations with a two-model ensemble, real deepmd-kit trainings; one iteration (the next
+iteration's start from the previous models is tested apart, on the tests' tiny model, because a
+second iteration costs the suite two more trainings).
 
 Checked: the candidates of every exploration are exactly its frames whose model deviation
 (recomputed here from deepmd's own model_devi.out) lies in the trust window; each labelled
-frame is one of them, with the teacher's energy; the record and the figure are written;
-a second run redoes no training, no labelling and no exploration.
+frame is one of them, with the teacher's energy; the next iteration would train on the seed
+data and these labels; the record and the figure are written; a second run redoes no training,
+no labelling and no exploration. Then: a training started from an earlier model's checkpoint
+(``init_model``, what iteration k > 0 does) starts from that model's weights.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ LO, HI, CAP = 0.05, 5.0, 4
 def _settings():
     from pylbs.mlp.learn import LearnSettings
 
-    return LearnSettings(systems=("LBS-20-60-20",), held_out="LBS-40-40-20", n_atoms=63, n_models=2, iterations=2,
+    return LearnSettings(systems=("LBS-20-60-20",), held_out="LBS-40-40-20", n_atoms=63, n_models=2, iterations=1,
                       seed_temperatures=(1200.0,), seed_frames=3, seed_strains=(0.0,), init_steps=40,
                       refine_steps=20, descriptor_neurons=(8, 16), axis_neuron=4, fitting_neurons=(16, 16),
                       sel=(12, 24, 12, 60), explore_time_scale=0.001, fmp_time_scale=0.0005, max_candidates=CAP,
@@ -38,19 +42,19 @@ def _run_loop(out):
 
 
 def test_active_learning_loop(tmp_path, fmp_plugin):
-    """One test (the loop takes two minutes; separate tests would wait on each other under xdist):
-    the windows, the labels, then the record and a resume that redoes nothing."""
+    """One test (the loop takes a minute; separate tests would wait on each other under xdist):
+    the window, the labels, then the record and a resume that redoes nothing."""
     out = tmp_path / "learn"
     _run_loop(out)
     loop = out, _settings(), json.loads((out / "record.json").read_text())
-    _two_iterations_select_exactly_the_window(loop)
+    _the_iteration_selects_exactly_the_window(loop)
     _labelled_frames_are_candidates_with_teacher_labels(loop)
     _record_figure_and_resume_redo_nothing(loop)
 
 
-def _two_iterations_select_exactly_the_window(loop):
+def _the_iteration_selects_exactly_the_window(loop):
     out, s, rec = loop
-    assert [it["iteration"] for it in rec["iterations"]] == [0, 1]
+    assert [it["iteration"] for it in rec["iterations"]] == [0]
     for it in rec["iterations"]:
         folder = out / f"iter-{it['iteration']:03d}"
         assert len(it["models"]) == 2 and all((folder / f"train-{m}" / "model.pth").exists() for m in (0, 1))
@@ -104,9 +108,34 @@ def _record_figure_and_resume_redo_nothing(loop):
 
     out, s, rec = loop
     assert (out / "candidate_fraction.png").read_bytes()[:4] == b"\x89PNG"
-    assert json.loads((out / "record.json").read_text())["iterations"][1]["complete"]
+    assert json.loads((out / "record.json").read_text())["iterations"][0]["complete"]
+    # the next iteration trains on the seed data plus this iteration's labels
+    loop_again = ActiveLearning(out, s)
+    assert loop_again.datasets(1) == [loop_again.seed_data(), out / "iter-000" / "data"]
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and (
         p.name in ("model.pth", "lcurve.out", "exploration.json", "dataset.json") or p.parent.name == "frames")}
-    again = ActiveLearning(out, s).run()
+    again = loop_again.run()
     assert again["iterations"] == rec["iterations"]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # no training, label or exploration ran again
+
+
+def test_training_from_an_earlier_checkpoint_starts_from_its_weights(tiny_dp_model, tmp_path):
+    """``train_and_freeze(init_model=...)``, as iteration k > 0 of the loop calls it: two steps at a
+    learning rate of 1e-12 from the tiny model's checkpoint give the tiny model back (energies of 100
+    atoms to 1e-6 eV; they move by ~1e-8 eV); a model initialised at random would be eV away."""
+    from dataclasses import replace
+
+    import tiny_dp
+    from deepmd.infer import DeepPot
+
+    from pylbs.mlp.train import train_and_freeze
+
+    model, train = tiny_dp_model
+    settings = replace(tiny_dp.training_settings(), numb_steps=2, start_lr=1e-12, stop_lr=1e-13, decay_steps=1,
+                       disp_freq=1, save_freq=2, seed=99)
+    again = train_and_freeze([train], [train], tmp_path / "next", settings, init_model=model.parent / "model.ckpt.pt")
+    types = np.loadtxt(train / "type.raw", dtype=int)
+    coord, box = np.load(train / "set.000" / "coord.npy")[:3], np.load(train / "set.000" / "box.npy")[:3]
+    e_old = DeepPot(str(model)).eval(coord, box, types)[0]
+    e_new = DeepPot(str(again)).eval(coord, box, types)[0]
+    assert np.allclose(e_new, e_old, rtol=0, atol=1e-6), (e_new.ravel(), e_old.ravel())

@@ -77,7 +77,7 @@ def test_profile_emin_and_summary(tiny_dp_model, start_data, tmp_path):
     model, _ = tiny_dp_model
     s = run_mlp_quench(start_data, [model], tmp_path, glass=get_glass("LBS-20-60-20"), kind="fast", t_max=1500, time_scale=0.002, sample_frames=4,
                        zbl_core=CORE, guard=Guard(LENIENT, check_every_ps=0.16),
-                       emin_commands=("min_style cg", "minimize 0.0 1.0e-3 300 3000"))
+                       emin_commands=("min_style cg", "minimize 0.0 1.0e-3 300 3000"), compress=True)
     sched = mlp_schedule("fast", 1500, sample_frames=4).scaled(0.002)
     assert s["schedule"] == json.loads(json.dumps(sched.to_dict())) and s["glass"] == "LBS-20-60-20"
     r = json.loads((tmp_path / "replica-1" / "summary.json").read_text())
@@ -96,6 +96,39 @@ def test_profile_emin_and_summary(tiny_dp_model, start_data, tmp_path):
     for key in ("fraction_4B", "fraction_5Si", "emin_fraction_4B"):
         assert s[key]["std"] == 0.0 and s[key]["per_replica"] == [s[key]["mean"]]
     assert (tmp_path / "replica-1" / "emin.data").exists()
+    # the MD ran the model's compressed copy (the user's model stays the request's model)
+    used = s["md_models"][0]
+    assert used["compressed"] and used["model"] == str(model) and s["models"] == [str(model)]
+    assert r["potential_commands"][0].startswith(f"pair_style hybrid/overlay deepmd {used['md_model']} ")
+
+
+def test_compressed_copy_made_once_named_by_hash_and_faithful(tiny_dp_model):
+    """pylbs.mlp.compress: `dp --pt compress` once, cached beside the model under the model's hash,
+    reused after; its energies and forces are the model's (tabulation error, measured 6e-15 eV/A
+    here, within 1e-6); compress=False and a missing model."""
+    import hashlib
+
+    from deepmd.infer import DeepPot
+
+    from pylbs.errors import PylbsError
+    from pylbs.mlp.compress import md_models
+
+    model, train = tiny_dp_model
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()
+    rec = md_models([model], compress=True)[0]
+    copy = model.with_name(f"model.compressed-{sha[:12]}.pth")
+    assert rec == {"model": str(model), "sha256": sha, "md_model": str(copy), "compressed": True,
+                   "note": "dp --pt compress (cached)"}
+    stamp = copy.stat().st_mtime_ns
+    assert md_models([model], compress=True) == [rec] and copy.stat().st_mtime_ns == stamp  # made once
+    types = np.loadtxt(train / "type.raw", dtype=int)
+    coord, box = np.load(train / "set.000" / "coord.npy")[:4], np.load(train / "set.000" / "box.npy")[:4]
+    e0, f0, _ = DeepPot(str(model)).eval(coord, box, types)
+    e1, f1, _ = DeepPot(str(copy)).eval(coord, box, types)
+    assert np.abs(e1 - e0).max() / len(types) < 1e-6 and np.abs(f1 - f0).max() < 1e-6
+    assert md_models([model], compress=False)[0]["md_model"] == str(model)
+    with pytest.raises(PylbsError, match="does not exist"):
+        md_models([model.with_name("missing.pth")], compress=True)
 
 
 def test_replicas_differ_by_seed_only_and_record_deviation(tiny_dp_model, start_data, tmp_path):

@@ -1,0 +1,106 @@
+"""The tests' tiny DeepMD model: what it is, how it is made, where the committed copy lives.
+
+One small se_e2_a model (8-16 embedding, 16-16 fitting, 200 steps) trained on 24 FMP-labelled
+frames of a 100-atom LBS-20-60-20 (no downloads). Training it costs the suite about a minute on
+two cores, so the built model is committed under ``tests/data/tiny_dp`` (~0.8 MB) with the
+energies it gave on its own training frames; ``test_deepmd_stack`` checks that the installed
+deepmd-kit still reproduces them. Training itself is tested elsewhere (the end-to-end route,
+the active-learning loop, a start from this model's checkpoint).
+
+Rebuild after a deepmd-kit or torch upgrade (the check says when):
+
+    .venv/bin/python tests/tiny_dp.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+COMMITTED = HERE / "data" / "tiny_dp"
+#: What the committed copy holds (model/ as deepmd-kit wrote it, less its logs and step checkpoints;
+#: not its compressed copy: 14 MB, and the tests run the models as given, see conftest).
+FILES = ("model/model.pth", "model/model.ckpt.pt", "model/input.json", "train", "valid", "reference.json")
+
+
+def training_settings():
+    from pylbs.mlp.train import TrainingSettings
+
+    return TrainingSettings(sel=[12, 24, 12, 60], descriptor_neurons=(8, 16), axis_neuron=4,
+                            fitting_neurons=(16, 16), numb_steps=200, decay_steps=50,
+                            stop_lr=1e-5, batch_size=1, disp_freq=50, save_freq=200)
+
+
+def build(work: Path) -> tuple[Path, Path]:
+    """Sample the frames with fmp/lbs, train and freeze into ``work``: (model.pth, train dir)."""
+    from pylbs.glasses import get_glass
+    from pylbs.mlp.fmp_frames import sample_fmp_frames
+    from pylbs.mlp.train import train_and_freeze
+
+    system = sample_fmp_frames(get_glass("LBS-20-60-20"), n_atoms=100, temperatures=(1500.0, 600.0),
+                               frames_per_temperature=12, steps_between=40, seed=3)
+    train, valid = system.sub_system(range(20)), system.sub_system(range(20, 24))
+    train.to("deepmd/npy", work / "train")
+    valid.to("deepmd/npy", work / "valid")
+    model = train_and_freeze([work / "train"], [work / "valid"], work / "model", training_settings())
+    return model, work / "train"
+
+
+def energies(model: Path, train: Path) -> list[float]:
+    """The model's energies (eV) of the training frames, with deepmd's own inference."""
+    from deepmd.infer import DeepPot
+
+    types = np.loadtxt(train / "type.raw", dtype=int)
+    coord, box = np.load(train / "set.000" / "coord.npy"), np.load(train / "set.000" / "box.npy")
+    return [float(e) for e in DeepPot(str(model)).eval(coord, box, types)[0].ravel()]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def copy_committed(dest: Path) -> tuple[Path, Path] | None:
+    """The committed model copied into ``dest`` (runs may write beside it), or None when absent."""
+    if not all((COMMITTED / f).exists() for f in FILES):
+        return None
+    for f in FILES:
+        src, dst = COMMITTED / f, dest / f
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+    return dest / "model" / "model.pth", dest / "train"
+
+
+def main() -> int:
+    import deepmd
+    import torch
+
+    work = COMMITTED.with_name("tiny_dp.build")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    model, train = build(work)
+    ckpt = (work / "model" / "model.ckpt.pt").resolve()  # a link to the last step's checkpoint
+    shutil.rmtree(COMMITTED, ignore_errors=True)
+    for f in FILES[:-1]:
+        src = ckpt if f.endswith("model.ckpt.pt") else work / f
+        dst = COMMITTED / f
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+    ref = {"deepmd_kit": deepmd.__version__, "torch": torch.__version__,
+           "model_sha256": sha256(COMMITTED / "model" / "model.pth"),
+           "energies_eV": energies(COMMITTED / "model" / "model.pth", COMMITTED / "train"),
+           "made_by": "python tests/tiny_dp.py"}
+    (COMMITTED / "reference.json").write_text(json.dumps(ref, indent=1) + "\n")
+    shutil.rmtree(work)
+    print(f"wrote {COMMITTED}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    sys.exit(main())
