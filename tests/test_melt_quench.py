@@ -64,6 +64,7 @@ def test_in_process_summary_and_idempotent(tmp_path, md_teter):
 BAND_4B_BELOW, BAND_4B_ABOVE = 0.20, 0.12
 
 
+@pytest.mark.mpi
 def test_fmp_4B_near_the_rule_target(tmp_path, fmp_plugin):
     """scripts/quench.py with the fmp/lbs plugin (mpirun -np 1: one core, the suite runs two tests at
     a time): 4B near the rule's N4 target (derived here from the DBX rule, not from the code's

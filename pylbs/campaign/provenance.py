@@ -90,6 +90,9 @@ def run_provenance(task, summary: dict | None) -> dict:
     models = p.get("models") or [m for m in task.inputs]
     if models:
         pot["models"] = [{"path": m, "sha256": sha256(m)} for m in models]
+    ran = s.get("md_models") or s.get("md_potential_commands")  # the compressed copies where they ran
+    if ran:
+        pot["md_models" if "md_models" in s else "md_potential_commands"] = ran
     prov["potential"] = pot
     seeds = s.get("seeds") or ([s["seed"]] if "seed" in s else None) or (s.get("request") or {}).get("seeds")
     prov["seeds"] = seeds if seeds is not None else [p.get("seed")]

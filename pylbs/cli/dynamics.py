@@ -48,6 +48,9 @@ def _potential_args(p):
                     help="per-pair closest approach in A overriding GUARD_MIN_DISTANCES, e.g. Li-O=1.3")
     g2.add_argument("--zbl-core", type=float, nargs=2, default=None, metavar=("INNER", "OUTER"),
                     help="overlay ZBL repulsion switched off between INNER and OUTER A (not in the paper)")
+    g2.add_argument("--no-compress", dest="compress", action="store_const", const=False, default=None,
+                    help="run the models as given (default: their compressed copies, made once by `dp --pt "
+                         "compress` and cached beside them, unless PYLBS_COMPRESS=0)")
 
 
 def _run_args(p, ensemble="nvt", several=False):
@@ -69,6 +72,7 @@ def _potential(args) -> dict:
     """Keyword arguments of a protocol for the chosen potential (DeepMD models are guarded)."""
     if args.mlp:
         return {"models": args.mlp, "zbl_core": tuple(args.zbl_core) if args.zbl_core else None,
+                "compress": args.compress,
                 "guard": Guard(parse_pair_values(args.min_distance, "--min-distance"), max_devi_f=args.max_devi_f)}
     if args.fmp is not None:
         return {"potential": fmp_commands(args.fmp or None)}

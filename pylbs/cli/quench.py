@@ -48,9 +48,9 @@ def add_mlp_arguments(p) -> None:
                    help="Emin after the MD: at most this many CG iterations (0: no Emin)")
     g.add_argument("--zbl-core", type=float, nargs=2, default=None, metavar=("INNER", "OUTER"),
                    help="overlay ZBL repulsion switched off between INNER and OUTER A (not in the paper)")
-    g.add_argument("--no-compress", dest="compress", action="store_false",
+    g.add_argument("--no-compress", dest="compress", action="store_const", const=False, default=None,
                    help="run the models as given (default: their compressed copies, made once by `dp --pt "
-                        "compress` and cached beside them, where deepmd-kit can compress them)")
+                        "compress` and cached beside them, unless PYLBS_COMPRESS=0)")
 
 
 def configure_quench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

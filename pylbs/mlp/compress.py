@@ -1,8 +1,8 @@
 """The DeepMD models an MD run uses: each model's compressed copy whenever deepmd-kit can compress it.
 
 ``dp --pt compress`` tabulates the embedding nets; the MD is then 1.26x faster per step for the
-tests' tiny model and ~2x for a paper-size one (measured, docs/performance.md), at a tabulation
-error far below the model's own. The copy is made once and cached beside the model as
+tests' tiny model (README, Performance), at a tabulation error far below the model's own
+(energies and forces equal to 1e-14 for the tiny model). The copy is made once and cached beside the model as
 ``<stem>.compressed-<sha256[:12]>.pth`` (the hash is the original's, so a retrained model never
 reuses an old copy), or under ``$PYLBS_CACHE/models`` where the model's folder is read-only.
 A model deepmd-kit cannot compress (another descriptor type, a model already compressed) runs as
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.metadata
 import os
+import shutil
 from pathlib import Path
 
 from ..errors import PylbsError
@@ -35,6 +37,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _deepmd_version() -> str:
+    try:
+        return importlib.metadata.version("deepmd-kit")
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
 def _cache_folder(model: Path) -> Path:
     if os.access(model.parent, os.W_OK):
         return model.parent
@@ -51,7 +60,7 @@ def compressed_copy(model) -> dict:
     folder = _cache_folder(model)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{model.stem}.compressed-{sha[:12]}.pth"
-    failed = target.with_suffix(".failed")
+    failed = target.with_suffix(f".failed-deepmd-{_deepmd_version()}")  # a deepmd upgrade tries again
     with open(folder / f".{target.name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.exists() and not failed.exists():
@@ -60,12 +69,14 @@ def compressed_copy(model) -> dict:
             try:
                 _run_dp(["--pt", "compress", "-i", str(model), "-o", "part.pth"], work, "compress.log")
                 (work / "part.pth").replace(target)  # complete or absent: a killed compress leaves no copy
-            except PylbsError as exc:  # not compressible: remember why, run the original
+                shutil.rmtree(work, ignore_errors=True)
+            except PylbsError as exc:  # not compressible: remember why (its log stays in work), run the original
                 failed.write_text(str(exc).splitlines()[-1] if str(exc) else "dp compress failed")
     if target.exists():
         record.update(md_model=str(target), compressed=True, note="dp --pt compress (cached)")
     else:
-        record["note"] = "not compressible, ran the original: " + failed.read_text()[:300]
+        record["note"] = (f"not compressible, ran the original (delete {failed} to try again): "
+                          + failed.read_text()[:300])
     return record
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import PylbsError, SimulationError
 from ..glasses import Composition, Glass, get_glass
 from ..jsonio import read_json, write_json_atomic
+from ..lammps_env import mpi_comm
 from ..lammps_io import MODEL_DEVI_RAW, TRAJECTORY_FILE, dump_steps, read_model_devi, read_trajectory
 from ..potential import deepmd_commands, required_styles
 from ..protocols.schedules import TIMESTEP_PS, Schedule, Stage, default_t_max
@@ -101,7 +102,7 @@ def explore(start_data, models, out_dir, condition: Condition, *, system: str, o
         atoms = read_lammps_data(start_data)
         start = out / "start_strained.data"
         write_lammps_data(rescaled_to_density(atoms, density_of(atoms) / (1 + condition.strain) ** 3), start)
-    used = [m["md_model"] for m in md_models(models, comm, compress)]
+    used = [m["md_model"] for m in md_models(models, comm or mpi_comm(), compress)]
     commands = deepmd_commands(used, out_freq, out / MODEL_DEVI_RAW, zbl_core=zbl_core)
     blew_up = None
     try:

@@ -106,7 +106,7 @@ class LearnSettings:
     conditions: tuple[str, ...] | None = None  # only these exploration conditions (None: all of glass_conditions)
     seed: int = 1
     zbl_core: tuple[float, float] | None = None
-    compress: bool = True  # explore with the models' compressed copies (pylbs.mlp.compress)
+    compress: bool | None = None  # compressed copies in MD (pylbs.mlp.compress; None: $PYLBS_COMPRESS, on)
 
     def training(self, steps: int, seed: int) -> TrainingSettings:
         return TrainingSettings(sel=list(self.sel) if isinstance(self.sel, (list, tuple)) else self.sel,
@@ -116,8 +116,8 @@ class LearnSettings:
                                 save_freq=max(100, steps // 10), seed=seed, pref_e=(0.2, 1.0), pref_f=(100.0, 1.0),
                                 pref_v=(0.02, 0.2))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> dict:  # compress changes the speed, not the loop: a resume may switch it
+        return {k: v for k, v in asdict(self).items() if k != "compress"}
 
 
 #: The issue's convergence run: all 11 glasses and the end members at ~300 atoms, paper-length

@@ -31,7 +31,8 @@ def run_diffusion(structure, out_dir, potential=None, *, models=None, temperatur
                   duration_ps: float = 300.0, ensemble: str = "npt", pressure_bar: float | None = None,
                   discard_ps: float = 50.0, window=(50.0, 150.0), dump_every_ps: float = 1.0,
                   time_scale: float = 1.0, seed: int = 1, prepare: Sequence[str] = (), remove_drift: bool = True,
-                  thermo_every: int | None = None, guard: Guard | None = None, zbl_core=None, comm=None) -> dict:
+                  thermo_every: int | None = None, guard: Guard | None = None, zbl_core=None, comm=None,
+                  compress: bool | None = None) -> dict:
     """Constant-T runs of ``structure`` at each temperature, then MSD, D, C_Li*D, sigma and Ea.
 
     ``time_scale`` scales ``duration_ps``, ``discard_ps``, ``window`` and
@@ -47,7 +48,7 @@ def run_diffusion(structure, out_dir, potential=None, *, models=None, temperatur
     temps = [float(t) for t in temperatures]
     if not temps:
         raise PylbsError("give at least one temperature")
-    commands_for, guard = guarded_potential(potential, models, guard, zbl_core)
+    commands_for, guard = guarded_potential(potential, models, guard, zbl_core, compress)
     ts = float(time_scale)
     win = (window[0] * ts, window[1] * ts)
     if discard_ps * ts + win[1] > duration_ps * ts + 1e-9:
@@ -117,6 +118,7 @@ def run_diffusion(structure, out_dir, potential=None, *, models=None, temperatur
                     "errors": "D_err: standard error of the slope (a lower bound, MSD points are correlated); "
                               "D_block_err: standard error over 5 independent atom blocks"},
             "temperatures": per, "arrhenius_Li": arr, "arrhenius_error": arr_error,
+            "md_potential_commands": state["runs"][0].get("potential_commands") if state["runs"] else None,
             "plots": {k: str(out / f) for k, f in (("msd", "msd.png"), ("arrhenius", "arrhenius.png"))
                       if (out / f).exists()},
             "time_scale": ts, "timestep_ps": TIMESTEP_PS,

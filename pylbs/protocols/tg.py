@@ -51,7 +51,8 @@ def run_tg_heating(structures, out_dir, potential=None, *, models=None, replicas
                    ensemble: str = "nvt", pressure_bar: float | None = None, time_scale: float = 1.0,
                    temperature: str = "target", method: str = "bilinear", fit_t_min: float | None = None,
                    prepare: Sequence[str] = (), thermo_every: int | None = None, dump_every_ps: float | None = None,
-                   guard: Guard | None = None, zbl_core=None, comm=None) -> dict:
+                   guard: Guard | None = None, zbl_core=None, comm=None,
+                   compress: bool | None = None) -> dict:
     """Heat each structure at ``rate_K_per_ps`` and fit Tg to each PE(T) curve; Tg = mean +- std.
 
     Paper: "three independent simulations were carried out starting from the equilibrated
@@ -78,7 +79,7 @@ def run_tg_heating(structures, out_dir, potential=None, *, models=None, replicas
         raise PylbsError(f"{len(inputs)} structures and replicas={replicas}: with several structures each is one "
                          "replica; leave replicas out")
     schedule = tg_heating_schedule(t_start, t_max, rate_K_per_ps, equil_ps, ensemble, pressure_bar).scaled(time_scale)
-    commands_for, guard = guarded_potential(potential, models, guard, zbl_core)
+    commands_for, guard = guarded_potential(potential, models, guard, zbl_core, compress)
     seeds = [int(seed) + k for k in range(len(inputs))]
     request = {"protocol": "tg_heating", "structures": [structure_label(x) for x in inputs],
                "independent_structures": several, "potential_commands": commands_for(Path("RUN")),
@@ -127,6 +128,7 @@ def run_tg_heating(structures, out_dir, potential=None, *, models=None, replicas
                                "independent structures)") + f": {STD_CONVENTION}",
             "guarded": guard is not None,
             "tg_per_replica_K": [r.tg for r in rep.results], "method": method, "temperature_axis": temperature,
+            "md_potential_commands": runs[0].get("potential_commands"),  # the compressed models where they ran
             "ensemble": ensemble, "pressure_bar": (1.0 if pressure_bar is None else pressure_bar)
             if ensemble == "npt" else None,
             "rate_K_per_ps": rate_K_per_ps / time_scale, "t_start_K": t_start, "t_max_K": t_max,
