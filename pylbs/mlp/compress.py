@@ -3,8 +3,8 @@
 ``dp --pt compress`` tabulates the embedding nets; the MD is then 1.26-1.46x faster per step for
 the tests' tiny model (README, Performance), at a tabulation error far below the model's own
 (energies and forces equal to 1e-14 for the tiny model). The copy is made once and cached
-beside the model as ``<stem>.compressed-<sha256[:12]>.pth`` (the hash is the original's, so a retrained model never
-reuses an old copy), or under ``$PYLBS_CACHE/models`` where the model's folder is read-only.
+beside the model as ``<stem>.compressed-<sha256[:12]>.pth`` (the hash is the original's, so a
+retrained model never reuses an old copy), or under ``$PYLBS_CACHE/models`` where the model's folder is read-only.
 A model deepmd-kit cannot compress (another descriptor type, a model already compressed) runs as
 it is, and the record says why. ``PYLBS_COMPRESS=0`` (or ``compress=False``) runs the originals.
 
