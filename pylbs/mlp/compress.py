@@ -6,7 +6,8 @@ the tests' tiny model (README, Performance), at a tabulation error far below the
 beside the model as ``<stem>.compressed-<sha256[:12]>.pth`` (the hash is the original's, so a
 retrained model never reuses an old copy), or under ``$PYLBS_CACHE/models`` where the model's
 folder is read-only. A model deepmd-kit cannot compress (another descriptor type, a model already
-compressed) runs as it is, and the record says why. ``PYLBS_COMPRESS=0`` (or ``compress=False``) runs the originals.
+compressed) runs as it is, and the record says why. ``PYLBS_COMPRESS=0`` (or ``compress=False``)
+runs the originals.
 
 Runs keep the ORIGINAL model paths in their request (resume and provenance are by the model the
 user gave); the summary's ``md_models`` says which file drove the MD.
