@@ -14,7 +14,7 @@ PKG = Path(__file__).resolve().parents[1] / "pylbs"
 #: The data flow composition -> structure -> potential -> protocol -> session -> trajectory ->
 #: analysis -> report, as layers; a module may import only from its own or lower layers.
 LAYERS = [
-    ("base", ["errors", "jsonio", "stats", "mpiutil", "paper_data", "progress"]),
+    ("base", ["errors", "hashing", "jsonio", "stats", "mpiutil", "paper_data", "progress"]),
     ("composition", ["glasses"]),
     ("run files (written by the session, read by the analyses)", ["lammps_io", "plotting", "run_status"]),
     ("structure", ["structure"]),

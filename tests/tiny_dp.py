@@ -14,7 +14,6 @@ Rebuild after a deepmd-kit or torch upgrade (the check says when):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -62,7 +61,9 @@ def energies(model: Path, train: Path) -> list[float]:
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    from pylbs.hashing import file_sha256
+
+    return file_sha256(path)
 
 
 def copy_committed(dest: Path) -> tuple[Path, Path] | None:

@@ -19,7 +19,6 @@ ideal packing the local executor approaches.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from ..analysis.analyze import analyze
 from ..glasses import get_glass
+from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
 from ..potential import deepmd_commands, fmp_commands, potential_commands, required_styles
 from ..protocols.schedules import (Stage, diffusion_schedule, fmp_melt_quench_schedule, mlp_schedule,
@@ -46,7 +46,7 @@ SAMPLE_FRAMES = 100
 
 
 def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def _time_md(commands, steps: int, folder: Path) -> tuple[float, Path]:

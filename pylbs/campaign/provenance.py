@@ -6,7 +6,6 @@ a report can be traced to the code, the potential and the inputs that made it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import subprocess
@@ -15,6 +14,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from ..hashing import file_sha256
 from ..potential import DEFAULT_PARAMETER_FILE
 
 #: Distributions whose versions are recorded (missing ones are recorded as None).
@@ -53,16 +53,7 @@ def sha256(path) -> str | None:
     p = Path(path)
     if not p.is_file():
         return None
-    return _sha256_cached(str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size)
-
-
-@lru_cache(maxsize=256)
-def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(p)
 
 
 def environment() -> dict:

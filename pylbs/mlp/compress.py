@@ -16,26 +16,18 @@ user gave); the summary's ``md_models`` says which file drove the MD.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import importlib.metadata
 import os
 import shutil
 from pathlib import Path
 
 from ..errors import PylbsError
+from ..hashing import file_sha256
 from ..mpiutil import on_rank0
 from .train import _run_dp
 
 #: Environment switch: "0" runs the original models.
 ENV = "PYLBS_COMPRESS"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _deepmd_version() -> str:
@@ -56,7 +48,7 @@ def compressed_copy(model) -> dict:
     cached compressed copy (made now if missing, under a file lock so parallel runs make it once),
     or the model itself when deepmd-kit cannot compress it."""
     model = Path(model).resolve()
-    sha = _sha256(model)
+    sha = file_sha256(model)
     record = {"model": str(model), "sha256": sha, "md_model": str(model), "compressed": False, "note": ""}
     folder = _cache_folder(model)
     folder.mkdir(parents=True, exist_ok=True)
@@ -93,7 +85,7 @@ def md_models(models, comm=None, compress: bool | None = None) -> list[dict]:
 
     def make():
         if not compress:
-            return [{"model": str(m), "sha256": _sha256(m), "md_model": str(m), "compressed": False,
+            return [{"model": str(m), "sha256": file_sha256(m), "md_model": str(m), "compressed": False,
                      "note": f"compression off ({ENV}=0 or compress=False)"} for m in models]
         return [compressed_copy(m) for m in models]
 

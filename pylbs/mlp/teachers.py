@@ -27,7 +27,6 @@ when set (labelling workers set 1 each), else torch's default.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import os
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PylbsError
+from ..hashing import file_sha256
 
 
 @dataclass(frozen=True)
@@ -108,27 +108,13 @@ def weight_file(teacher) -> Path:
     return path
 
 
-_SHA_CACHE: dict[str, str] = {}
-
-
-def sha256_of(path) -> str:
-    path = str(Path(path).resolve())
-    if path not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _SHA_CACHE[path] = h.hexdigest()
-    return _SHA_CACHE[path]
-
-
 def provenance(teacher) -> dict:
     """{name, package, version, model, modal, training, weight_file, weight_sha256} of a teacher."""
     teacher = get_teacher(teacher)
     path = weight_file(teacher)
     return {"name": teacher.name, "package": teacher.package, "version": package_version(teacher),
             "model": teacher.model, "modal": teacher.modal, "training": teacher.training,
-            "weight_file": str(path), "weight_sha256": sha256_of(path),
+            "weight_file": str(path), "weight_sha256": file_sha256(path),
             "note": "a universal potential (PBE or r2SCAN trained), not the paper's DFT"}
 
 
