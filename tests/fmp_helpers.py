@@ -152,3 +152,26 @@ def run_mpi(script: Path, args: list[str], np_: int = 2, timeout: int = 300) -> 
         raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n"
                            f"{res.stderr[-3000:]}")
     return res.stdout
+
+
+def resolved_in_plugin(composition, parameter_file=None) -> dict:
+    """What fmp/lbs resolves (R, K, N4, every pair's A and core) for a ~60-atom random box of
+    ``composition``'s exact stoichiometry, read back through pylbs.potential.read_resolved."""
+    import math
+
+    from pylbs.lammps_env import start_lammps
+    from pylbs.potential import fmp_commands, read_resolved
+
+    c = composition
+    g = math.gcd(math.gcd(int(c.sio2), int(c.b2o3)), int(c.li2o))
+    units = tuple(int(v) // g for v in (c.sio2, c.b2o3, c.li2o))
+    scale = max(1, math.ceil(60 / sum(element_counts(units).values())))
+    counts = element_counts(tuple(u * scale for u in units))
+    lmp = start_lammps()
+    try:
+        setup_box(lmp, *random_structure(counts, seed=3, dmin=1.2))
+        lmp.commands_list(fmp_commands(parameter_file=parameter_file, cutoff=5.0, kspace="ewald", accuracy=1e-4))
+        lmp.command("run 0")
+        return read_resolved(lmp)
+    finally:
+        lmp.close()

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import ctypes
 import json
-import math
 import re
 
 import numpy as np
 import pytest
 
-from fmp_helpers import (FIXED_FILE_TEXT, ROOT, buck_commands, element_counts,
+from fmp_helpers import (FIXED_FILE_TEXT, ROOT, buck_commands, element_counts, resolved_in_plugin,
                          fmp_commands_plain, gather, random_structure, run_mpi,
                          set_charges_by_type, setup_box, squeeze_pairs, squeezed_box216)
 from pylbs.glasses import TYPE_MAP
@@ -136,18 +135,7 @@ def test_resolved_parameters_match_python_for_all_glasses(fmp_plugin):
     params = load_parameter_file()
     for glass in CATALOG.values():
         c = glass.composition
-        g = math.gcd(math.gcd(int(c.sio2), int(c.b2o3)), int(c.li2o))
-        units = tuple(int(v) // g for v in (c.sio2, c.b2o3, c.li2o))
-        scale = max(1, math.ceil(60 / sum(element_counts(units).values())))
-        counts = element_counts(tuple(u * scale for u in units))
-        lmp = start_lammps()
-        try:
-            setup_box(lmp, *random_structure(counts, seed=3, dmin=1.2))
-            lmp.commands_list(fmp_commands(cutoff=5.0, kspace="ewald", accuracy=1e-4))
-            lmp.command("run 0")
-            got = read_resolved(lmp)
-        finally:
-            lmp.close()
+        got = resolved_in_plugin(c)
         ref = resolve(params, c)
         assert got["R"] == pytest.approx(c.R, rel=1e-12), glass.name
         assert got["K"] == pytest.approx(c.K, rel=1e-12), glass.name

@@ -9,10 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from fmp_helpers import ROOT, element_counts, random_structure, setup_box
+from fmp_helpers import ROOT, resolved_in_plugin
 from pylbs.glasses import CATALOG
-from pylbs.lammps_env import start_lammps
-from pylbs.potential import DEFAULT_PARAMETER_FILE, fmp_commands, load_parameter_file, read_resolved, resolve
+from pylbs.potential import DEFAULT_PARAMETER_FILE, load_parameter_file, resolve
 
 LI_FILE = ROOT / "pylbs" / "data" / "lbs_li_n4.fmp"
 HELD_OUT = ("LBS-40-40-20", "LBS-30-30-40", "LBS-8-32-60")  # scripts/fit_li_n4.py HELD_OUT
@@ -83,18 +82,7 @@ def test_resolved_A_is_the_bilinear_table_value(li):
 def test_plugin_resolves_the_same_A_as_python(fmp_plugin, li):
     for glass in CATALOG.values():
         c = glass.composition
-        g = math.gcd(math.gcd(int(c.sio2), int(c.b2o3)), int(c.li2o))
-        units = tuple(int(v) // g for v in (c.sio2, c.b2o3, c.li2o))
-        scale = max(1, math.ceil(60 / sum(element_counts(units).values())))
-        counts = element_counts(tuple(u * scale for u in units))
-        lmp = start_lammps()
-        try:
-            setup_box(lmp, *random_structure(counts, seed=3, dmin=1.2))
-            lmp.commands_list(fmp_commands(parameter_file=LI_FILE, cutoff=5.0, kspace="ewald", accuracy=1e-4))
-            lmp.command("run 0")
-            got = read_resolved(lmp)
-        finally:
-            lmp.close()
+        got = resolved_in_plugin(c, LI_FILE)
         ref = resolve(li, c)
         assert got["R"] == pytest.approx(c.R, rel=1e-12) and got["K"] == pytest.approx(c.K, rel=1e-12)
         for key, pair in ref["pairs"].items():

@@ -64,17 +64,23 @@ def test_in_process_summary_and_idempotent(tmp_path, md_teter):
 BAND_4B_BELOW, BAND_4B_ABOVE = 0.20, 0.12
 
 
+def _quench_script(tmp_path, ranks: int, time_scale: float):
+    """``mpirun -np RANKS scripts/quench.py`` on 150 atoms of LBS-20-60-20, seed 1, into tmp_path/lbs:
+    (summary, the finished process)."""
+    out = tmp_path / "lbs"
+    cmd = [MPIRUN, "-np", str(ranks), PY, str(ROOT / "scripts" / "quench.py"), "--glass", "LBS-20-60-20",
+           "--atoms", "150", "--time-scale", f"{time_scale:g}", "--out", str(out), "--seed", "1", "--quiet"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return json.loads((out / "summary.json").read_text()), res
+
+
 @pytest.mark.mpi
 def test_fmp_4B_near_the_rule_target(tmp_path, fmp_plugin):
     """scripts/quench.py with the fmp/lbs plugin (mpirun -np 1: one core, the suite runs two tests at
     a time): 4B near the rule's N4 target (derived here from the DBX rule, not from the code's
     output), resolved R, K and N4."""
-    out = tmp_path / "lbs"
-    cmd = [MPIRUN, "-np", "1", PY, str(ROOT / "scripts" / "quench.py"), "--glass", "LBS-20-60-20",
-           "--atoms", "150", "--time-scale", "0.01", "--out", str(out), "--seed", "1", "--quiet"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=tmp_path)
-    assert res.returncode == 0, res.stdout + res.stderr
-    s = json.loads((out / "summary.json").read_text())
+    s, _ = _quench_script(tmp_path, ranks=1, time_scale=0.01)
     R = K = 20 / 60  # [Li2O]/[B2O3], [SiO2]/[B2O3]
     target = R  # Dell-Bray-Xiao: N4 = R below R_max = K/16 + 1/2
     assert target - BAND_4B_BELOW < s["fraction_4B"] < target + BAND_4B_ABOVE, (s["fraction_4B"], target)
@@ -87,12 +93,8 @@ def test_fmp_4B_near_the_rule_target(tmp_path, fmp_plugin):
 def test_script_under_mpi_with_fmp(tmp_path, fmp_plugin):
     """mpirun -np 2 scripts/quench.py with the fmp/lbs plugin (a short quench): both ranks run,
     rank 0 alone prints the one summary, --quiet silences progress, the figure is written."""
+    s, res = _quench_script(tmp_path, ranks=2, time_scale=0.001)
     out = tmp_path / "lbs"
-    cmd = [MPIRUN, "-np", "2", PY, str(ROOT / "scripts" / "quench.py"), "--glass", "LBS-20-60-20",
-           "--atoms", "150", "--time-scale", "0.001", "--out", str(out), "--seed", "1", "--quiet"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert res.returncode == 0, res.stdout + res.stderr
-    s = json.loads((out / "summary.json").read_text())
     assert s["final_frame"]["fraction_5Si"] == pytest.approx(independent.fraction_5Si(read_lammps_data(out / "final.data")))
     assert s["final_frame"]["fraction_4B"] == pytest.approx(independent.fraction_4B(read_lammps_data(out / "final.data")))
     assert s["timing"]["mpi_ranks"] == 2 and s["n_atoms"] == 147 and s["steps"] == 4000
