@@ -7,6 +7,7 @@ finish overlay a ZBL core (``zbl_core``), runs that test the guard do not need i
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +75,10 @@ def test_profile_emin_and_summary(tiny_dp_model, start_data, tmp_path):
     from pylbs.protocols.guard import Guard
     from pylbs.protocols.mlp_quench import run_mlp_quench
 
-    model, _ = tiny_dp_model
+    model = tiny_dp_model[0].with_name("model.pth")  # its compressed copy is already cached (conftest)
     s = run_mlp_quench(start_data, [model], tmp_path, glass=get_glass("LBS-20-60-20"), kind="fast", t_max=1500, time_scale=0.002, sample_frames=4,
                        zbl_core=CORE, guard=Guard(LENIENT, check_every_ps=0.16),
-                       emin_commands=("min_style cg", "minimize 0.0 1.0e-3 300 3000"), compress=True)
+                       emin_commands=("min_style cg", "minimize 0.0 1.0e-3 100 1000"), compress=True)
     sched = mlp_schedule("fast", 1500, sample_frames=4).scaled(0.002)
     assert s["schedule"] == json.loads(json.dumps(sched.to_dict())) and s["glass"] == "LBS-20-60-20"
     r = json.loads((tmp_path / "replica-1" / "summary.json").read_text())
@@ -102,7 +103,7 @@ def test_profile_emin_and_summary(tiny_dp_model, start_data, tmp_path):
     assert r["potential_commands"][0].startswith(f"pair_style hybrid/overlay deepmd {used['md_model']} ")
 
 
-def test_compressed_copy_made_once_named_by_hash_and_faithful(tiny_dp_model):
+def test_compressed_copy_made_once_named_by_hash_and_faithful(tiny_dp_model, tmp_path):
     """pylbs.mlp.compress: `dp --pt compress` once, cached beside the model under the model's hash,
     reused after; its energies and forces are the model's (tabulation error, measured 6e-15 eV/A
     here, within 1e-6); compress=False and a missing model."""
@@ -113,7 +114,9 @@ def test_compressed_copy_made_once_named_by_hash_and_faithful(tiny_dp_model):
     from pylbs.errors import PylbsError
     from pylbs.mlp.compress import md_models
 
-    model, train = tiny_dp_model
+    md_model, train = tiny_dp_model
+    model = tmp_path / "model.pth"  # the trained model, in a folder without the committed compressed copy
+    shutil.copy2(md_model.with_name("model.pth"), model)
     sha = hashlib.sha256(model.read_bytes()).hexdigest()
     rec = md_models([model], compress=True)[0]
     copy = model.with_name(f"model.compressed-{sha[:12]}.pth")

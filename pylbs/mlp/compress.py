@@ -43,6 +43,11 @@ def _cache_folder(model: Path) -> Path:
     return Path(os.environ.get("PYLBS_CACHE", Path.home() / ".cache" / "pylbs")) / "models"
 
 
+def cached_copy_path(model: Path, sha: str) -> Path:
+    """Where the compressed copy of ``model`` (whose sha256 is ``sha``) is cached."""
+    return _cache_folder(model) / f"{model.stem}.compressed-{sha[:12]}.pth"
+
+
 def compressed_copy(model) -> dict:
     """``{"model", "sha256", "md_model", "compressed", "note"}`` for one model: ``md_model`` is the
     cached compressed copy (made now if missing, under a file lock so parallel runs make it once),
@@ -50,9 +55,9 @@ def compressed_copy(model) -> dict:
     model = Path(model).resolve()
     sha = file_sha256(model)
     record = {"model": str(model), "sha256": sha, "md_model": str(model), "compressed": False, "note": ""}
-    folder = _cache_folder(model)
+    target = cached_copy_path(model, sha)
+    folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{model.stem}.compressed-{sha[:12]}.pth"
     failed = target.with_suffix(f".failed-deepmd-{_deepmd_version()}")  # a deepmd upgrade tries again
     with open(folder / f".{target.name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

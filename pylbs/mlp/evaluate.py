@@ -45,11 +45,15 @@ def error_metrics(e_pred, e_ref, f_pred, f_ref, natoms, v_pred=None, v_ref=None)
     return out
 
 
-def predict(model, system):
-    """(energies, forces, virials) of a DeepMD model (path or DeepPot) on a dpdata system."""
+def _load(model):
     from deepmd.infer import DeepPot
 
-    dp = model if hasattr(model, "eval") else DeepPot(str(model))
+    return DeepPot(str(model))
+
+
+def predict(model, system):
+    """(energies, forces, virials) of a DeepMD model (path or DeepPot) on a dpdata system."""
+    dp = model if hasattr(model, "eval") else _load(model)
     n = len(system)
     coords = np.asarray(system["coords"]).reshape(n, -1)
     cells = None if system.nopbc else np.asarray(system["cells"]).reshape(n, 9)
@@ -154,9 +158,10 @@ def evaluate_model(model, sets: dict, out, lcurve=None, plots: bool = True, held
     if not sets:
         raise PylbsError("no test sets to evaluate")
     metrics, arrays = {}, {}
+    dp = model if hasattr(model, "eval") else _load(model)  # one load (~4 s on 2 cores), not one per set
     for name, s in sets.items():
         system = load_system(s) if isinstance(s, (str, Path)) else s
-        metrics[name], arrays[name] = evaluate_system(model, system)
+        metrics[name], arrays[name] = evaluate_system(dp, system)
         if plots:
             parity_plot(arrays[name]["e_pred"], arrays[name]["e_ref"], out / f"parity_energy_{name}.png",
                         "energy", "eV/atom", name)
