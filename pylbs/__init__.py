@@ -1,0 +1,6 @@
+"""pylbs: lithium borosilicate glasses by molecular dynamics (see README)."""
+
+from .lammps_env import use_legacy_torch_jit_executor
+
+# before anything in the process runs a TorchScript model (DeepMD 1.4-3x faster on CPU, lammps_env)
+use_legacy_torch_jit_executor()

@@ -15,6 +15,15 @@ On 2 cores, torch's default thread pools oversubscribe the machine under MPI and
 make DeepMD MD about 15x slower: unless the user set them, every rank gets one
 OpenMP thread and one intra/inter-op thread.
 
+TorchScript's default (profiling) executor re-profiles a DeepMD model whenever the call changes,
+and ``pair_style deepmd`` with several models changes it every ``out_freq`` steps (the deviation
+step asks for atomic virials): 63 atoms, two tiny models, out_freq 10 ran at 111 ms/step against
+35 ms/step with the legacy executor, and its first steps cost ~7 s of profiling per LAMMPS run.
+One model alone ran 1.4x faster too (37 -> 26 ms/step), with the same energies to the last
+printed digit. So on machines without a GPU pylbs sets ``TORCH_JIT_DISABLE_NEW_EXECUTOR`` unless
+the user set it (``PYLBS_TORCH_EXECUTOR=profiling`` keeps torch's default); on a GPU, where the
+profiling executor fuses kernels, torch's default stays until measured there.
+
 ``liblammps.so`` also exports the reference BLAS of LAMMPS's bundled linalg
 library (``dgemm_`` and friends) and the Python module loads it RTLD_GLOBAL, so
 torch's own ``dgemm_`` calls bind to that naive code: DeepMD in LAMMPS ran 4x
@@ -44,6 +53,16 @@ THREAD_DEFAULTS = {
     "TF_INTRA_OP_PARALLELISM_THREADS": "1",
     "TF_INTER_OP_PARALLELISM_THREADS": "1",
 }
+
+
+def use_legacy_torch_jit_executor() -> bool:
+    """Set ``TORCH_JIT_DISABLE_NEW_EXECUTOR=1`` on a machine without an NVIDIA GPU (see the module
+    docstring), unless the user set it or asked for the profiling executor. Torch reads it once, at
+    its first TorchScript call, so ``import pylbs`` does this before anything loads a model."""
+    if os.environ.get("PYLBS_TORCH_EXECUTOR") == "profiling" or Path("/dev/nvidiactl").exists():
+        return False
+    os.environ.setdefault("TORCH_JIT_DISABLE_NEW_EXECUTOR", "1")
+    return True
 
 
 def deepmd_plugin_dir() -> str | None:

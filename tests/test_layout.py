@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,18 @@ def test_no_pylbs_import_hidden_in_a_function():
 @pytest.mark.parametrize("module", ["structure", "analysis.analyze", "protocols.schedules", "session"])
 def test_no_module_main_outside_the_cli(module):
     assert "__main__" not in (PKG / (module.replace(".", "/") + ".py")).read_text()
+
+
+def test_import_pylbs_selects_the_legacy_torchscript_executor_on_cpu():
+    """DeepMD with model deviation ran 3x faster with it (pylbs.lammps_env); torch reads the variable
+    once, so it must be set by ``import pylbs``; PYLBS_TORCH_EXECUTOR=profiling keeps torch's."""
+    import subprocess
+    import sys
+
+    if Path("/dev/nvidiactl").exists():
+        pytest.skip("a GPU machine keeps torch's default executor")
+    probe = "import os, pylbs; print(os.environ.get('TORCH_JIT_DISABLE_NEW_EXECUTOR'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_JIT_DISABLE_NEW_EXECUTOR", "PYLBS_TORCH_EXECUTOR")}
+    out = [subprocess.run([sys.executable, "-c", probe], env=dict(env, **extra), capture_output=True, text=True,
+                          check=True).stdout.strip() for extra in ({}, {"PYLBS_TORCH_EXECUTOR": "profiling"})]
+    assert out == ["1", "None"]

@@ -266,7 +266,10 @@ def _check_mpi_and_threads(r: _Report, user_env: dict, comm) -> None:
     cpus = _cpus()
     r.data["threads"] = {"variables": threads, "cpus": cpus,
                          "other_dp": {k: v for k, v in sorted(os.environ.items())
-                                      if k.startswith("DP_") and k not in THREAD_VARS}}
+                                      if k.startswith("DP_") and k not in THREAD_VARS},
+                         # pylbs.lammps_env.use_legacy_torch_jit_executor (set at import on CPU machines)
+                         "torch_jit_executor": "legacy" if "TORCH_JIT_DISABLE_NEW_EXECUTOR" in os.environ
+                         else "profiling"}
     for var in ("OMP_NUM_THREADS", "DP_INTRA_OP_PARALLELISM_THREADS"):
         value = os.environ.get(var, "")
         if value.isdigit() and int(value) * size > cpus:
@@ -319,6 +322,7 @@ def _fmt(report: dict) -> str:
         lines.append(f"  {var}={info['value'] if info['value'] is not None else ''} ({info['source']})")
     for var, value in th["other_dp"].items():
         lines.append(f"  {var}={value} (user)")
+    lines.append(f"  TorchScript executor: {th['torch_jit_executor']} (DeepMD in LAMMPS; README, Performance)")
     g = report["gpu"]
     gpu = ", ".join(g["devices"]) if g["devices"] else ("none (nvidia-smi lists no GPU)" if g["nvidia_smi"]
                                                       else "none (no nvidia-smi)")
