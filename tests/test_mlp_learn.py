@@ -136,6 +136,11 @@ def test_training_from_an_earlier_checkpoint_starts_from_its_weights(tiny_dp_mod
     again = train_and_freeze([train], [train], tmp_path / "next", settings, init_model=model.parent / "model.ckpt.pt")
     types = np.loadtxt(train / "type.raw", dtype=int)
     coord, box = np.load(train / "set.000" / "coord.npy")[:3], np.load(train / "set.000" / "box.npy")[:3]
-    e_old = DeepPot(str(model)).eval(coord, box, types)[0]
-    e_new = DeepPot(str(again)).eval(coord, box, types)[0]
+    old, new = DeepPot(str(model)), DeepPot(str(again))
+    e_old, e_new = old.eval(coord, box, types)[0], new.eval(coord, box, types)[0]
     assert np.allclose(e_new, e_old, rtol=0, atol=1e-6), (e_new.ravel(), e_old.ravel())
+    # pylbs gives deepmd-kit the observed elements (train.observed_elements); the tiny model's were
+    # found by deepmd-kit itself: the same list in the same order
+    assert new.deep_eval.get_observed_types() == old.deep_eval.get_observed_types()
+    assert json.loads((tmp_path / "next" / "input.json").read_text())["model"]["info"]["observed_type"] == \
+        ["Li", "B", "O", "Si"]
