@@ -58,7 +58,8 @@ def run(work: Path, data: Path, models: str, steps: int, legacy: bool) -> tuple[
     """(warm-up s, ms/step, final pe) of one lmp process."""
     deck = work / "in.bench"
     deck.write_text(DECK.format(data=data, models=models, steps=steps))
-    env = {k: v for k, v in os.environ.items() if k != "TORCH_JIT_DISABLE_NEW_EXECUTOR"}
+    drop = ("TORCH_JIT_DISABLE_NEW_EXECUTOR", "PYLBS_TORCH_EXECUTOR_SET")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(OMP_NUM_THREADS="1", PYLBS_TORCH_EXECUTOR="legacy" if legacy else "profiling")
     if legacy:
         env["TORCH_JIT_DISABLE_NEW_EXECUTOR"] = "1"

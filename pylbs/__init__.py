@@ -2,5 +2,5 @@
 
 from .lammps_env import use_legacy_torch_jit_executor
 
-# before anything in the process runs a TorchScript model (DeepMD 1.4-3x faster on CPU, lammps_env)
+# before anything in the process runs a TorchScript model (DeepMD MD up to 3x faster on CPU, lammps_env)
 use_legacy_torch_jit_executor()

@@ -31,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/fmp_helpers.py
 # (MPICH's heavy yield for the oversubscribed `mpirun -np 2` tests was measured and is not used:
 # a 2-rank quench beside one busy process took 38 s with it, 23 s without.)
 # DeepMD MD runs the models as given: compressing a model costs a `dp` process (~20 s here) that
-# the tests' short runs would never earn back. The compression itself is tested on its own
-# (test_mlp_quench: test_compressed_copy_* and the profile test), with compress=True.
+# the tests' short runs would never earn back. The tiny model's fixture gives its committed
+# compressed copy (tiny_dp.MD_MODEL), laid where pylbs caches it; compressing a model is tested on
+# its own (test_mlp_quench: test_compressed_copy_*), and the profile test runs model.pth with
+# compress=True, which finds that cached copy.
 os.environ.setdefault("PYLBS_COMPRESS", "0")
 
 

@@ -137,7 +137,8 @@ def test_import_pylbs_selects_the_legacy_torchscript_executor_on_cpu():
     if Path("/dev/nvidiactl").exists():
         pytest.skip("a GPU machine keeps torch's default executor")
     probe = "import os, pylbs; print(os.environ.get('TORCH_JIT_DISABLE_NEW_EXECUTOR'))"
-    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_JIT_DISABLE_NEW_EXECUTOR", "PYLBS_TORCH_EXECUTOR")}
+    ours = ("TORCH_JIT_DISABLE_NEW_EXECUTOR", "PYLBS_TORCH_EXECUTOR", "PYLBS_TORCH_EXECUTOR_SET")
+    env = {k: v for k, v in os.environ.items() if k not in ours}
     out = [subprocess.run([sys.executable, "-c", probe], env=dict(env, **extra), capture_output=True, text=True,
                           check=True).stdout.strip() for extra in ({}, {"PYLBS_TORCH_EXECUTOR": "profiling"})]
     assert out == ["1", "None"]

@@ -2,8 +2,9 @@
 
 One small se_e2_a model (8-16 embedding, 16-16 fitting, 200 steps) trained on 24 FMP-labelled
 frames of a 100-atom LBS-20-60-20 (no downloads). Training it costs the suite about a minute on
-two cores, so the built model is committed under ``tests/data/tiny_dp`` (~0.8 MB) with the
-energies it gave on its own training frames; ``test_deepmd_stack`` checks that the installed
+two cores, so the built model is committed under ``tests/data/tiny_dp`` (2.5 MB: the model, its
+checkpoint, its compressed copy that the MD tests run, the frames) with the energies it gave on
+its own training frames; ``test_deepmd_stack`` checks that the installed
 deepmd-kit still reproduces them. Training itself is tested elsewhere (the end-to-end route,
 the active-learning loop, a start from this model's checkpoint).
 
@@ -71,19 +72,28 @@ def compress(model: Path) -> Path:
     from pylbs.mlp.train import _run_dp
 
     out = md_model(model)
-    _run_dp(["--pt", "compress", "-i", model.name, "-o", out.name, "-s", f"{TABLE_STEP:g}"], model.parent,
+    _run_dp(["--pt", "compress", "-i", model.name, "-o", str(out), "-s", f"{TABLE_STEP:g}"], model.parent,
             "compress.log")
     (model.parent / "compress.log").unlink()
     return out
 
 
-def energies(model: Path, train: Path) -> list[float]:
-    """The model's energies (eV) of the training frames, with deepmd's own inference."""
+def _eval(model: Path, train: Path):
     from deepmd.infer import DeepPot
 
     types = np.loadtxt(train / "type.raw", dtype=int)
     coord, box = np.load(train / "set.000" / "coord.npy"), np.load(train / "set.000" / "box.npy")
-    return [float(e) for e in DeepPot(str(model)).eval(coord, box, types)[0].ravel()]
+    return DeepPot(str(model)).eval(coord, box, types)
+
+
+def energies(model: Path, train: Path) -> list[float]:
+    """The model's energies (eV) of the training frames, with deepmd's own inference."""
+    return [float(e) for e in _eval(model, train)[0].ravel()]
+
+
+def forces(model: Path, train: Path) -> np.ndarray:
+    """The model's forces (eV/A) on the training frames, with deepmd's own inference."""
+    return _eval(model, train)[1]
 
 
 def sha256(path: Path) -> str:
@@ -121,6 +131,10 @@ def main() -> int:
         dst = COMMITTED / f
         dst.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+    e_model, e_md = (energies(COMMITTED / f, COMMITTED / "train") for f in ("model/model.pth", MD_MODEL))
+    if not np.allclose(e_md, e_model, rtol=0, atol=1e-8):  # the MD tests would run another potential
+        raise SystemExit(f"the compressed copy is {np.abs(np.subtract(e_md, e_model)).max():.2e} eV off the "
+                         f"model: lower TABLE_STEP ({TABLE_STEP}) in {__file__}")
     ref = {"deepmd_kit": deepmd.__version__, "torch": torch.__version__,
            "model_sha256": sha256(COMMITTED / "model" / "model.pth"),
            "md_model_sha256": sha256(COMMITTED / MD_MODEL),

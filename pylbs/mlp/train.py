@@ -66,11 +66,15 @@ def observed_elements(systems) -> list[str] | None:
 
     seen = set()
     for system in systems:
-        names, types = Path(system) / "type_map.raw", Path(system) / "type.raw"
-        if not (names.is_file() and types.is_file()):
-            return None
+        system = Path(system)
+        names, types = system / "type_map.raw", system / "type.raw"
+        if not (names.is_file() and types.is_file()) or any(system.glob("set.*/real_atom_types.npy")):
+            return None  # not plain deepmd/npy (mixed-type systems keep their types per frame): deepmd finds them
         names = names.read_text().split()
-        seen.update(names[int(t)] for t in set(types.read_text().split()))
+        indices = {int(t) for t in types.read_text().split()}
+        if not indices <= set(range(len(names))):
+            return None
+        seen.update(names[t] for t in indices)
     return sorted(seen, key=lambda el: atomic_numbers.get(el, 10**6))
 
 
