@@ -5,12 +5,14 @@ and priced with costs measured on THIS machine by short calibration runs on one 
 
 * FMP-LBS MD: 300 steps of a 300-atom LBS-20-60-20 melt at 2000 K (pair_style fmp/lbs, pppm),
   after 50 unmeasured ones;
-* DeepMD MD: 50 steps of the same structure with the campaign's first model (only if the file
-  exists; otherwise the MLP tasks are left unpriced and say so);
+* DeepMD MD: 50 steps of the same structure with the campaign's first model, as the runs will
+  use it: its compressed copy unless ``PYLBS_COMPRESS=0`` (:mod:`pylbs.mlp.compress`; made and
+  cached now if missing). Only if the file exists; otherwise the MLP tasks are left unpriced and
+  say so;
 * analysis: ``pylbs analyze`` of one frame of that structure (per frame, scaled by atoms).
 
 The calibration is cached in ``~/.cache/pylbs/calibration.json`` per host, pylbs version and
-model hash (``--recalibrate`` redoes it). Core-hours assume cost linear in atoms and steps
+model hash and compression (``--recalibrate`` redoes it). Core-hours assume cost linear in atoms and steps
 (pppm is N log N: a mild underestimate for 1000+ atoms) and perfect MPI scaling; GPU runs
 are priced at the CPU cost (no GPU was measured), so read MLP GPU-hours as an upper bound.
 Wall time: the core-hours of all tasks over ``[resources] cores`` (local mode), i.e. the
@@ -31,6 +33,8 @@ from ..analysis.analyze import analyze
 from ..glasses import get_glass
 from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
+from ..mlp.compress import ENV as COMPRESS_ENV
+from ..mlp.compress import md_models
 from ..potential import deepmd_commands, fmp_commands, potential_commands, required_styles
 from ..protocols.schedules import (Stage, diffusion_schedule, fmp_melt_quench_schedule, mlp_schedule,
                                    thermostat_fix, tg_heating_schedule, velocity_command)
@@ -71,7 +75,9 @@ def calibrate(model: str | None = None, recalibrate: bool = False) -> dict:
         version = metadata.version("pylbs")
     except metadata.PackageNotFoundError:  # a source tree that was not installed
         version = "source"
-    key = f"{socket.gethostname()}|pylbs {version}|model {_sha(Path(model)) if model else None}"
+    compress = os.environ.get(COMPRESS_ENV, "1") != "0"  # the runs' MD model: its compressed copy unless off
+    key = (f"{socket.gethostname()}|pylbs {version}|model {_sha(Path(model)) if model else None}"
+           f"|compress {compress}")
     cache = read_json(CACHE) or {}
     if key in cache and not recalibrate:
         return {**cache[key], "cached": True}
@@ -80,11 +86,13 @@ def calibrate(model: str | None = None, recalibrate: bool = False) -> dict:
         t = time.perf_counter()
         analyze(data)
         per_frame = time.perf_counter() - t
-        mlp = None
-        if model:
-            mlp, _ = _time_md(potential_commands(deepmd_commands([model], 10**9, Path(tmp) / "devi.out")),
+        mlp, ran = None, None
+        if model:  # time the file the DeepMD stage will run (pylbs.mlp.compress), not the one given
+            ran = md_models([model], compress=compress)[0]
+            mlp, _ = _time_md(potential_commands(deepmd_commands([ran["md_model"]], 10**9, Path(tmp) / "devi.out")),
                               MLP_STEPS, Path(tmp) / "mlp")
     out = {"fmp_s_per_atom_step": fmp, "mlp_s_per_atom_step": mlp,
+           "mlp_timed_model": ran and {"file": ran["md_model"], "compressed": ran["compressed"]},
            "analysis_s_per_atom_frame": per_frame / CAL_ATOMS, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
            "model": model, "calibration": f"{CAL_ATOMS} atoms LBS-20-60-20 at 2000 K, 1 core"}
     cache[key] = out
@@ -151,7 +159,9 @@ def format_estimate(est: dict) -> str:
     c = est["costs"]
     lines = [f"cost estimate (costs measured here on 1 core{', cached' if c.get('cached') else ''}: "
              f"FMP {c['fmp_s_per_atom_step'] * 1e6:.2f} us/atom-step, DeepMD "
-             + (f"{c['mlp_s_per_atom_step'] * 1e6:.2f} us/atom-step" if c.get("mlp_s_per_atom_step") else "not measured (no model file)")
+             + (f"{c['mlp_s_per_atom_step'] * 1e6:.2f} us/atom-step"
+                + (" compressed" if (c.get("mlp_timed_model") or {}).get("compressed") else "")
+                if c.get("mlp_s_per_atom_step") else "not measured (no model file)")
              + f", analysis {c['analysis_s_per_atom_frame'] * 1e3:.3f} ms/atom-frame)",
              f"{'kind':10s} {'tasks':>6s} {'core-hours':>11s} {'GPU-hours':>10s}"]
     for kind, r in est["per_kind"].items():
