@@ -7,7 +7,9 @@ in it, so a 3MR is 3 formers + 3 bridging O. This module
 
 * finds shortest-path rings with OVITO's ``FindRingsModifier`` (a ring may have no
   shortcut: the shortest path between any two of its atoms runs along the ring,
-  Franzblau's criterion) on the bonds of :mod:`pylbs.analysis.network`;
+  Franzblau's criterion) on the bonds of :mod:`pylbs.analysis.network`, searched on the
+  graph of the formers with each O contracted into former-former edges and the O put back
+  (:func:`find_rings`: the same rings, 4x faster at 12 formers);
 * drops paths that only close by wrapping the periodic box: OVITO reports them in
   small cells (a ~1000-atom quartz cell gives thousands of false 24-rings). A real
   ring's minimum-image bond vectors sum to zero; a wrapping path's sum is a
