@@ -156,7 +156,11 @@ def test_three_rings_match_brute_force_on_random_glass():
 
 
 def _ring_sets(result):
-    return {n: {frozenset(int(x) for x in row) for row in rows} for n, rows in result[0].items() if len(rows)}
+    """{size: set of member sets}, after checking that no ring is listed twice; the wrapping counts."""
+    rings, dropped = result
+    sets = {n: {frozenset(int(x) for x in row) for row in rows} for n, rows in rings.items() if len(rows)}
+    assert all(len(sets[n]) == len(rings[n]) for n in sets)
+    return sets, {n: d for n, d in dropped.items() if d}
 
 
 def test_former_graph_search_finds_the_atom_graph_rings():
@@ -171,14 +175,24 @@ def test_former_graph_search_finds_the_atom_graph_rings():
         return [_ring_sets(find_rings(build_network(prepare_frame(as_data_collection(atoms)), cutoffs), max_size,
                                       graph=g)) for g in ("atoms", "formers")]
 
-    a, f = both(quartz(2), 12)
-    assert a == f and sum(map(len, a.values())) > 0
+    (a, wrap_a), (f, wrap_f) = both(quartz(2), 12)
+    assert a == f and sum(map(len, a.values())) > 0 and wrap_a == wrap_f and sum(wrap_a.values()) > 0
     x = 0.6
     atoms = Atoms("BBBOOOO", positions=[(0, 0, 0), (2.4, 0, 0), (1.2, 0, 2.6), (1.2, 0.8, 0), (1.2, -0.8, 0),
                                         (x, 0, 1.3), (2.4 - x, 0, 1.3)], cell=[20, 20, 20], pbc=True)
     atoms.positions += 5.0
-    a, f = both(atoms, 6)
+    (a, _), (f, _) = both(atoms, 6)
     assert a == f == {2: {frozenset({0, 1, 3, 4})}, 3: {frozenset({0, 1, 2, 3, 5, 6}), frozenset({0, 1, 2, 4, 5, 6})}}
+    # an O (3) bonded to three B (0-2); O 4 bridges B1-B2, O 5 bridges B2-B0: two 2-rings, and the
+    # 3-ring 0-3-1-4-2-5 is not a ring (O 3 is bonded to B2, three steps away round it)
+    r, h = 1.45, 0.7246
+    b = [(r * np.cos(t), r * np.sin(t), 0.0) for t in np.radians([90.0, 210.0, 330.0])]
+    mid = lambda i, j: (np.add(b[i], b[j]) / 2)  # noqa: E731
+    tri = Atoms("BBBOOO", positions=[*b, (0, 0, 0), mid(1, 2) + (0, 0, h), mid(2, 0) - (0, 0, h)], cell=[20, 20, 20],
+                pbc=True)
+    tri.positions += 5.0
+    (a, _), (f, _) = both(tri, 6)
+    assert a == f == {2: {frozenset({1, 2, 3, 4}), frozenset({0, 2, 3, 5})}}
     # a dense random network: O bonded to three formers (where a ring through them must be checked
     # for shortcuts on the atom graph), edge-sharing pairs, chords
     from pylbs.analysis.rings import _bridges
@@ -188,5 +202,5 @@ def test_former_graph_search_finds_the_atom_graph_rings():
     cut = {"B-O": 2.4, "Si-O": 2.4}
     net = build_network(prepare_frame(as_data_collection(dense)), cut)
     assert len(_bridges(net)[3]) >= 20  # O with 3+ formers
-    a, f = both(dense, 8, cut)
-    assert a == f and len(a[2]) >= 50 and sum(map(len, a.values())) >= 250  # measured 72 and 275
+    (a, wrap_a), (f, wrap_f) = both(dense, 8, cut)
+    assert wrap_a == wrap_f and a == f and len(a[2]) >= 50 and sum(map(len, a.values())) >= 250  # measured 72 and 275
