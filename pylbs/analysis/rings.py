@@ -157,7 +157,7 @@ def find_rings(net: Network, max_size: int = DEFAULT_MAX_SIZE, graph: str = "for
     bonded to three formers are kept only if that O has no shortcut to another ring atom
     (checked on the atom graph); the rings of two formers (two O bridging one pair) are counted
     directly. 4x faster than ``graph="atoms"`` (the search on formers and O, rings of up to 2 x
-    max_size atoms) on the bench's 9,900-atom network, with the same rings there and on 12 FMP
+    max_size atoms) on the bench's 9,900-atom network, with the same rings there and on 13 FMP
     glasses (measured) and on the structures of tests/test_rings.py.
     """
     max_size = int(max_size)
