@@ -78,22 +78,20 @@ def compress(model: Path) -> Path:
     return out
 
 
-def _eval(model: Path, train: Path):
+def evaluate(model: Path, train: Path) -> tuple[list[float], np.ndarray]:
+    """The model's energies (eV) of the training frames and forces (eV/A) on them, with deepmd's
+    own inference."""
     from deepmd.infer import DeepPot
 
     types = np.loadtxt(train / "type.raw", dtype=int)
     coord, box = np.load(train / "set.000" / "coord.npy"), np.load(train / "set.000" / "box.npy")
-    return DeepPot(str(model)).eval(coord, box, types)
+    e, f, _ = DeepPot(str(model)).eval(coord, box, types)
+    return [float(x) for x in e.ravel()], f
 
 
 def energies(model: Path, train: Path) -> list[float]:
-    """The model's energies (eV) of the training frames, with deepmd's own inference."""
-    return [float(e) for e in _eval(model, train)[0].ravel()]
-
-
-def forces(model: Path, train: Path) -> np.ndarray:
-    """The model's forces (eV/A) on the training frames, with deepmd's own inference."""
-    return _eval(model, train)[1]
+    """The model's energies (eV) of the training frames."""
+    return evaluate(model, train)[0]
 
 
 def sha256(path: Path) -> str:

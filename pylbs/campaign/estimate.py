@@ -33,8 +33,7 @@ from ..analysis.analyze import analyze
 from ..glasses import get_glass
 from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
-from ..mlp.compress import ENV as COMPRESS_ENV
-from ..mlp.compress import md_models
+from ..mlp.compress import compression_on, md_models
 from ..potential import deepmd_commands, fmp_commands, potential_commands, required_styles
 from ..protocols.schedules import (Stage, diffusion_schedule, fmp_melt_quench_schedule, mlp_schedule,
                                    thermostat_fix, tg_heating_schedule, velocity_command)
@@ -75,7 +74,7 @@ def calibrate(model: str | None = None, recalibrate: bool = False) -> dict:
         version = metadata.version("pylbs")
     except metadata.PackageNotFoundError:  # a source tree that was not installed
         version = "source"
-    compress = os.environ.get(COMPRESS_ENV, "1") != "0"  # the runs' MD model: its compressed copy unless off
+    compress = compression_on()  # the runs' MD model: its compressed copy unless switched off
     key = (f"{socket.gethostname()}|pylbs {version}|model {_sha(Path(model)) if model else None}"
            f"|compress {compress}")
     cache = read_json(CACHE) or {}

@@ -78,6 +78,11 @@ def compressed_copy(model) -> dict:
     return record
 
 
+def compression_on(compress: bool | None = None) -> bool:
+    """``compress``, or when None the ``$PYLBS_COMPRESS`` switch (on unless "0")."""
+    return os.environ.get(ENV, "1") != "0" if compress is None else bool(compress)
+
+
 def md_models(models, comm=None, compress: bool | None = None) -> list[dict]:
     """One record per model (see :func:`compressed_copy`), made on rank 0 and shared with every rank.
     ``compress=None`` follows ``$PYLBS_COMPRESS`` (on unless "0")."""
@@ -85,8 +90,7 @@ def md_models(models, comm=None, compress: bool | None = None) -> list[dict]:
     for m in models:
         if not m.is_file():
             raise PylbsError(f"DeepMD model {m} does not exist; train and freeze one (pylbs.mlp.train) or fix the path")
-    if compress is None:
-        compress = os.environ.get(ENV, "1") != "0"
+    compress = compression_on(compress)
 
     def make():
         if not compress:
