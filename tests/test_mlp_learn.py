@@ -117,6 +117,14 @@ def _record_figure_and_resume_redo_nothing(loop):
     again = loop_again.run()
     assert again["iterations"] == rec["iterations"]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # no training, label or exploration ran again
+    # a resume may go further or use other workers; it may not change what finished work means
+    from dataclasses import replace
+
+    from pylbs.errors import PylbsError
+
+    ActiveLearning(out, replace(s, iterations=s.iterations + 3, workers=1, train_jobs=1))
+    with pytest.raises(PylbsError, match=r"other settings \(max_candidates, trust_lo\)"):
+        ActiveLearning(out, replace(s, trust_lo=s.trust_lo / 2, max_candidates=s.max_candidates + 1))
 
 
 def test_training_from_an_earlier_checkpoint_starts_from_its_weights(tiny_dp_model, tmp_path):

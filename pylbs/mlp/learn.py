@@ -116,8 +116,12 @@ class LearnSettings:
                                 save_freq=max(100, steps // 10), seed=seed, pref_e=(0.2, 1.0), pref_f=(100.0, 1.0),
                                 pref_v=(0.02, 0.2))
 
-    def to_dict(self) -> dict:  # compress changes the speed, not the loop: a resume may switch it
-        return {k: v for k, v in asdict(self).items() if k != "compress"}
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: Settings a resumed loop may change: how far it goes and how fast, not what it has done.
+RESUMABLE_CHANGES = ("iterations", "workers", "train_jobs", "compress")
 
 
 #: The issue's convergence run: all 11 glasses and the end members at ~300 atoms, paper-length
@@ -136,8 +140,10 @@ class ActiveLearning:
         self.comm = comm
         self.initial_data = [Path(d) for d in initial_data]
         old = read_json(self.out / "settings.json")
-        if old is not None and old != _plain(self.s.to_dict()):
-            changed = sorted(k for k in old if old.get(k) != _plain(self.s.to_dict()).get(k))
+        new = _plain(self.s.to_dict())
+        changed = sorted(k for k in set(old or {}) | set(new)
+                         if k not in RESUMABLE_CHANGES and (old or {}).get(k) != new.get(k)) if old else []
+        if changed:
             raise PylbsError(f"{self.out} holds a loop with other settings ({', '.join(changed)}); use another "
                              "folder, or the same settings to resume")
         self.out.mkdir(parents=True, exist_ok=True)
