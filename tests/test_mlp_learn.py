@@ -14,6 +14,7 @@ no labelling and no exploration. Then: a training started from an earlier model'
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +51,7 @@ def test_active_learning_loop(tmp_path, fmp_plugin):
     _the_iteration_selects_exactly_the_window(loop)
     _labelled_frames_are_candidates_with_teacher_labels(loop)
     _record_figure_and_resume_redo_nothing(loop)
+    _parallel_explorations_equal_serial_ones(loop, tmp_path / "parallel")
 
 
 def _the_iteration_selects_exactly_the_window(loop):
@@ -125,6 +127,24 @@ def _record_figure_and_resume_redo_nothing(loop):
     ActiveLearning(out, replace(s, iterations=s.iterations + 3, workers=1, train_jobs=1))
     with pytest.raises(PylbsError, match=r"other settings \(max_candidates, trust_lo\)"):
         ActiveLearning(out, replace(s, trust_lo=s.trust_lo / 2, max_candidates=s.max_candidates + 1))
+
+
+def _parallel_explorations_equal_serial_ones(loop, out2):
+    """``workers`` > 1 runs explorations in spawned processes, one core each: the same run gives the
+    same deviations, frame for frame, as the serial loop's."""
+    import shutil
+    from dataclasses import replace
+
+    from pylbs.mlp.learn import ActiveLearning
+
+    out, s, rec = loop
+    shutil.copytree(out / "fmp", out2 / "fmp")  # the same FMP start glass
+    s2 = replace(s, workers=2, conditions=("npt-300K", "nvt-1000K-strain+0.00"))
+    runs = ActiveLearning(out2, s2).explore_all(0, [Path(m) for m in rec["iterations"][0]["models"]])
+    assert [r.condition for r in runs] == ["nvt-1000K-strain+0.00", "npt-300K"]  # glass_conditions' order
+    serial = json.loads((out / "iter-000" / "explore" / "LBS-20-60-20" / "npt-300K" / "exploration.json").read_text())
+    assert (runs[1].steps, runs[1].max_devi_f) == (serial["steps"], serial["max_devi_f"])
+    assert len(runs[0].steps) > 1 and runs[0].blew_up is None
 
 
 def test_training_from_an_earlier_checkpoint_starts_from_its_weights(tiny_dp_model, tmp_path):

@@ -102,7 +102,8 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--init-steps", type=int, default=d.init_steps, help="training steps of the first iteration")
     q.add_argument("--refine-steps", type=int, default=d.refine_steps, help="later iterations (from the previous)")
     q.add_argument("--initial-data", nargs="*", default=(), help="extra labelled datasets to train on")
-    q.add_argument("-j", "--workers", type=int, default=d.workers, help="labelling processes")
+    q.add_argument("-j", "--workers", type=int, default=d.workers,
+                   help="labelling processes, and explorations run at once (one core each)")
     add_quiet(q)
 
     q = msub.add_parser("test", help="MAE/MXE/shift table + JSON, parity plots, learning curve")

@@ -35,6 +35,8 @@ errors against the teacher on a held-out glass never trained on) and
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -101,7 +103,7 @@ class LearnSettings:
     stability_time_scale: float = 0.1
     stability_atoms: int = 300
     stability_glasses: tuple[str, ...] = tuple(CATALOG)
-    workers: int = 2
+    workers: int = 2  # labelling processes, and explorations run at once (each on one core)
     train_jobs: int = 2  # models trained at the same time (each dp process on one thread)
     conditions: tuple[str, ...] | None = None  # only these exploration conditions (None: all of glass_conditions)
     seed: int = 1
@@ -229,17 +231,34 @@ class ActiveLearning:
             return list(pool.map(one, range(self.s.n_models)))
 
     def explore_all(self, k: int, models) -> list:
+        """Every (system, condition) run of iteration ``k``, in order. A single-rank loop runs
+        ``workers`` of them at a time, each in its own process on one core (the runs are
+        independent and one 120-atom DeepMD run cannot use a second core); under MPI the ranks
+        share each run instead."""
         folder = self.out / f"iter-{k:03d}" / "explore"
-        runs = []
         work = [(name, cond) for name in self.s.systems
                 for cond in glass_conditions(system_glass(name), self.s.explore_time_scale)
                 if self.s.conditions is None or cond.name in self.s.conditions]
+        comm = self.comm or mpi_comm()
+        starts = {name: self.fmp_glass(name) for name in dict.fromkeys(n for n, _ in work)}
+        md_models(models, comm, self.s.compress)  # compressed copies made once, before any run uses them
+        jobs = [dict(start_data=str(starts[name]), models=[str(m) for m in models],
+                     out_dir=str(folder / name / cond.name), condition=cond, system=name, out_freq=self.s.out_freq,
+                     seed=self.s.seed + k, zbl_core=self.s.zbl_core, compress=self.s.compress) for name, cond in work]
         reporter = Progress(f"explore iteration {k}", len(work), unit="run")
-        for j, (name, cond) in enumerate(work):
-            runs.append(explore(self.fmp_glass(name), models, folder / name / cond.name, cond, system=name,
-                                out_freq=self.s.out_freq, seed=self.s.seed + k, zbl_core=self.s.zbl_core,
-                                comm=self.comm, compress=self.s.compress))
-            reporter.update(j + 1, stage=f"{name} {cond.name}")
+        n_jobs = min(self.s.workers, len(jobs)) if comm.Get_size() == 1 else 1
+        if n_jobs <= 1:
+            runs = []
+            for j, job in enumerate(jobs):
+                runs.append(explore(**job, comm=self.comm))
+                reporter.update(j + 1, stage=f"{job['system']} {job['condition'].name}")
+            return runs
+        ctx = multiprocessing.get_context("spawn")  # no fork of torch/LAMMPS/MPI state
+        with ctx.Pool(n_jobs, initializer=_one_thread) as pool:
+            runs = []
+            for run in pool.imap(_explore_job, jobs):
+                runs.append(run)
+                reporter.update(len(runs), stage=f"{run.system} {run.condition}")
         return runs
 
     def select(self, k: int, runs) -> list[tuple[str, str, int]]:
@@ -380,6 +399,15 @@ class ActiveLearning:
             ax.set_ylabel("candidate fraction")
             ax.legend(fontsize=8)
             save(fig, self.out / "candidate_fraction.png")
+
+
+def _one_thread():
+    for key in ("OMP_NUM_THREADS", "DP_INTRA_OP_PARALLELISM_THREADS", "DP_INTER_OP_PARALLELISM_THREADS"):
+        os.environ[key] = "1"
+
+
+def _explore_job(job: dict):
+    return explore(**job)
 
 
 def _plain(d):
