@@ -588,10 +588,27 @@ def test_error_table_bits_out_of_range(fixed_file):
                   r"table 3 is out of range: use table 0 \(analytic\) or 4..16")
 
 
-def test_error_rule_without_boron(fmp_plugin):
-    box = random_structure({"Li": 4, "B": 0, "Si": 6, "O": 14}, seed=2)
-    _expect_error(fmp_commands(cutoff=5.0, kspace="ewald", accuracy=1e-4),
-                  r"needs B atoms in the box, but there are none", box=box)
+def test_box_without_boron_leaves_the_composition_rule_inactive(fmp_plugin, tmp_path):
+    """Pure silicates (the active-learning end members SiO2, Li2O-2SiO2) have no B, so R and K are
+    undefined; the B-O pair never acts there and is left inactive: the energy, forces and pressure
+    are buck/coul/long's on the other pairs (to 1e-10), and R, K, N4 read back as not set."""
+    path = tmp_path / "rule.fmp"
+    path.write_text(FIXED_FILE_TEXT.replace("pair B  O  A 12362.78   rho 0.171271 C 28.500",
+                                            "pair B  O  A rule:dbx rho 0.171271 C 28.500\n"
+                                            "rule dbx A1 11900 A2 12525 T1 4350 T2 85"))
+    box = random_structure({"Li": 8, "B": 0, "Si": 12, "O": 28}, seed=2)
+    ref = _run(box, buck_commands(), charges=True)
+    lmp = start_lammps()
+    try:
+        setup_box(lmp, *box)
+        lmp.commands_list(fmp_commands_plain(path))
+        got = gather(lmp)
+        resolved = read_resolved(lmp)
+    finally:
+        lmp.close()
+    _assert_same(got, ref)
+    assert (resolved["R"], resolved["K"], resolved["N4"]) == (None, None, None)
+    assert "B-O" not in resolved["pairs"] and set(resolved["pairs"]) == {"O-O", "Si-O", "Li-O"}
 
 
 def test_error_table_outside_grid(fmp_plugin, tmp_path, box216):

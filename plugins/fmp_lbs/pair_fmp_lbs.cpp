@@ -313,7 +313,10 @@ void PairFMPLBS::resolve_parameters()
     for (int j = i; j <= ntypes; j++) {
       const FMPLBS::PairSpec *ps = pfile.find_pair(type_element[i], type_element[j]);
       FMPLBS::Resolved res;
-      if (ps) {
+      // a pair whose element has no atoms in the box never acts: leave it inactive (pure SiO2
+      // or a lithium silicate has no B, so its B-O pair needs no R and K)
+      const bool absent = nel[type_element[i]] == 0.0 || nel[type_element[j]] == 0.0;
+      if (ps && !absent) {
         if (!cache.count(ps)) {
           if (ps->asource != FMPLBS::PairSpec::FIXED &&
               !(std::isfinite(R_used) && std::isfinite(K_used)))

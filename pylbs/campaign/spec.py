@@ -30,6 +30,7 @@ from typing import Any
 
 from ..errors import PylbsError
 from ..glasses import CATALOG, get_glass
+from ..potential.models import model_path
 
 SCHEDULES = ("fast", "anneal")
 POTENTIALS = ("fmp", "mlp")
@@ -166,6 +167,12 @@ class Campaign:
 _SECTIONS = {"campaign", "glasses", "fmp", "mlp", "analysis", "tg", "diffusion", "resources", "experiment"}
 
 
+def _campaign_model(spec: str, base: Path) -> str:
+    """A shipped model's name (``default``) or a model file relative to the campaign file."""
+    shipped = model_path(spec)
+    return shipped if shipped != spec else str((base / spec).resolve())
+
+
 def _take(section: dict, cls, where: str, convert: dict | None = None) -> Any:
     """Build dataclass ``cls`` from ``section``, rejecting unknown keys (typos) with the allowed ones."""
     allowed = {f for f in cls.__dataclass_fields__}
@@ -227,7 +234,8 @@ def parse_campaign(data: dict, path: Path | None = None, text: str = "") -> Camp
     if fmp.parameter_file:
         fmp = FmpSpec(**{**fmp.__dict__, "parameter_file": str((base / fmp.parameter_file).resolve())})
     mlp_raw = dict(data.get("mlp", {}))
-    models = tuple(str((base / m).resolve()) for m in mlp_raw.pop("models", []))
+    # a shipped model's name ("default") or a file relative to the campaign file
+    models = tuple(_campaign_model(m, base) for m in mlp_raw.pop("models", []))
     mlp = _take(mlp_raw, MlpSpec, "mlp", {"schedules": tuple, "t_max": dict})
     mlp = MlpSpec(**{**mlp.__dict__, "models": models})
     analysis = _take(data.get("analysis", {}), AnalysisSpec, "analysis")

@@ -10,6 +10,7 @@ from ..errors import PylbsError
 from ..glasses import Glass, get_glass
 from ..jsonio import dumps
 from ..lammps_env import mpi_comm
+from ..potential.models import model_path
 
 
 def run_guarded(func, args) -> int:
@@ -71,3 +72,11 @@ def glass_of(args, required: bool = True) -> Glass | None:
     if required:
         raise PylbsError("give --glass NAME (e.g. LBS-20-60-20) or --composition SIO2 B2O3 LI2O")
     return None
+
+
+def model_arg(spec: str) -> str:
+    """``--mlp`` values: a shipped model's name (``default``) or a model file (argparse type)."""
+    try:
+        return model_path(spec)
+    except PylbsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -31,15 +31,15 @@ from ..protocols.guard import DEFAULT_MAX_DEVI_F, Guard
 from ..protocols.diffusion import run_diffusion
 from ..protocols.schedules import PAPER_TEMPERATURES_K, RELAX_START_COMMANDS
 from ..protocols.tg import run_tg_heating
-from .common import add_quiet, print_json, rank0
+from .common import add_quiet, model_arg, print_json, rank0
 
 
 def _potential_args(p):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--fmp", nargs="?", const="", default=None, metavar="PARAM_FILE",
                    help="FMP-LBS potential (optional parameter file; default pylbs/data/lbs_default.fmp)")
-    g.add_argument("--mlp", nargs="+", default=None, metavar="MODEL",
-                   help="DeepMD model(s) (pair_style deepmd); the first drives the MD, two or more add the model "
+    g.add_argument("--mlp", nargs="+", default=None, metavar="MODEL", type=model_arg,
+                   help="DeepMD model(s) (pair_style deepmd) or `default` (the shipped model); the first drives the MD, two or more add the model "
                         "deviation to the guard")
     g2 = p.add_argument_group("unphysical-event guard of --mlp runs (pylbs.protocols.guard)")
     g2.add_argument("--max-devi-f", type=float, default=DEFAULT_MAX_DEVI_F,

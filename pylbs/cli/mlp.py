@@ -26,8 +26,10 @@ from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
+from ..mlp.ship import ship
 from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
+from ..potential.models import SHIPPED_DIR
 
 
 def add_parsers(sub) -> argparse.ArgumentParser:
@@ -105,6 +107,13 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("-j", "--workers", type=int, default=d.workers,
                    help="labelling processes, and explorations run at once (one core each)")
     add_quiet(q)
+
+    q = msub.add_parser("ship", help="an active-learning loop's model -> pylbs/data/models/NAME with its card")
+    q.add_argument("loop", help="the loop's folder (pylbs mlp learn OUT)")
+    q.add_argument("--name", required=True, help="model name (`--mlp NAME`); `default` points at "
+                                                 "pylbs.potential.models.DEFAULT_MODEL")
+    q.add_argument("--iteration", type=int, default=None, help="ship this iteration's model (default: the last)")
+    q.add_argument("--dest", default=None, help="models folder (default: pylbs/data/models)")
 
     q = msub.add_parser("test", help="MAE/MXE/shift table + JSON, parity plots, learning curve")
     q.add_argument("--model", required=True)
@@ -265,8 +274,17 @@ def cmd_learn(args) -> int:
     return 0
 
 
+def cmd_ship(args) -> int:
+    card = ship(args.loop, args.name, Path(args.dest) if args.dest else SHIPPED_DIR, iteration=args.iteration)
+    dest = Path(args.dest) if args.dest else SHIPPED_DIR
+    print(card["error_table"]["model"])
+    print(f"shipped {args.name} (iteration {card['loop']['iteration_shipped']}, converged: "
+          f"{card['loop']['converged']}) -> {dest / args.name}; card: {dest / args.name / 'card.md'}")
+    return 0
+
+
 HANDLERS = {"import": cmd_import, "generate": cmd_generate, "label": cmd_label, "train": cmd_train,
-            "learn": cmd_learn, "test": cmd_test}
+            "learn": cmd_learn, "ship": cmd_ship, "test": cmd_test}
 
 
 def run_mlp(args) -> int:

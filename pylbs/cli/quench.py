@@ -18,14 +18,14 @@ from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.mlp_quench import mlp_folder_name, run_mlp_quench
 from ..protocols.schedules import EMIN_MAX_ITER, emin_commands, t_max_for
 from ..structure import random_structure, read_lammps_data, write_lammps_data
-from .common import add_glass_args, add_quiet, glass_of
+from .common import add_glass_args, add_quiet, glass_of, model_arg
 
 
 def add_mlp_arguments(p) -> None:
     """The MLP options of ``pylbs quench`` (FMP only when --mlp is absent)."""
     g = p.add_argument_group("DeepMD stage (paper: FMP glass -> MLP remelt, quench, Emin)")
-    g.add_argument("--mlp", nargs="+", default=None, metavar="MODEL",
-                   help="frozen DeepMD model(s); the first drives the MD, two or more give model deviation")
+    g.add_argument("--mlp", nargs="+", default=None, metavar="MODEL", type=model_arg,
+                   help="frozen DeepMD model(s) or `default` (the shipped model); the first drives the MD, two or more give model deviation")
     g.add_argument("--from", dest="from_data", default=None, metavar="DATA",
                    help="start the MLP stage from this FMP glass (LAMMPS data) instead of running FMP first")
     g.add_argument("--schedule", choices=("fast", "anneal"), default="anneal",

@@ -44,8 +44,11 @@ def _cache_folder(model: Path) -> Path:
 
 
 def cached_copy_path(model: Path, sha: str) -> Path:
-    """Where the compressed copy of ``model`` (whose sha256 is ``sha``) is cached."""
-    return _cache_folder(model) / f"{model.stem}.compressed-{sha[:12]}.pth"
+    """Where the compressed copy of ``model`` (whose sha256 is ``sha``) is cached: beside the model
+    where one lies there already (a shipped model's, in a read-only install) or the folder is
+    writable, else under ``$PYLBS_CACHE/models``."""
+    beside = model.parent / f"{model.stem}.compressed-{sha[:12]}.pth"
+    return beside if beside.is_file() else _cache_folder(model) / beside.name
 
 
 def compressed_copy(model) -> dict:
@@ -56,6 +59,8 @@ def compressed_copy(model) -> dict:
     sha = file_sha256(model)
     record = {"model": str(model), "sha256": sha, "md_model": str(model), "compressed": False, "note": ""}
     target = cached_copy_path(model, sha)
+    if target.is_file():  # made before (or shipped): no lock needed, and none can be taken in a read-only folder
+        return {**record, "md_model": str(target), "compressed": True, "note": "dp --pt compress (cached)"}
     folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
     failed = target.with_suffix(f".failed-deepmd-{_deepmd_version()}")  # a deepmd upgrade tries again

@@ -1,0 +1,190 @@
+"""Ship the model of an active-learning loop: ``pylbs mlp ship LOOP --name NAME``.
+
+Copies the loop's last model (iteration k, ensemble member 0) into
+``pylbs/data/models/NAME/`` with its compressed copy (``dp --pt compress -s STEP``, laid where
+:mod:`pylbs.mlp.compress` finds it), evaluates it against the teacher on the loop's held-out
+glass and on the test part of every dataset it was trained on, and writes ``card.json``: the
+model card's numbers (teacher, data, hyperparameters, training, errors, convergence record).
+``card.md`` renders them; docs/models.md carries that text, so every number in the card comes
+from this command and the loop's ``record.json``, none typed by hand. Validation runs (4B of the
+catalogue glasses, guard stops, MD speed) add their own sections to ``card.json`` later
+(:func:`add_section`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from ..errors import PylbsError
+from ..hashing import file_sha256
+from ..jsonio import read_json, write_json_atomic
+from ..potential.models import MODEL_FILE, SHIPPED_DIR
+from .compress import cached_copy_path
+from .datasets import dataset_systems, load_system
+from .evaluate import evaluate_model, format_table
+from .train import _run_dp
+
+CARD_FILE = "card.json"
+#: Table step of the shipped compressed copy: 10x deepmd's default, as for the tests' model
+#: (4x smaller file; the error it adds is measured and recorded in the card).
+TABLE_STEP = 0.1
+
+
+def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP, iteration: int | None = None) -> dict:
+    """Ship the loop's model as ``dest_root/name`` and return its card (also written there)."""
+    loop = Path(loop).resolve()
+    record = read_json(loop / "record.json")
+    if not record or not record.get("iterations"):
+        raise PylbsError(f"{loop} has no finished iteration (record.json); run `pylbs mlp learn {loop}` first")
+    its = record["iterations"]
+    it = its[-1] if iteration is None else next((r for r in its if r["iteration"] == iteration), None)
+    if it is None:
+        raise PylbsError(f"{loop} has no finished iteration {iteration}; finished: {[r['iteration'] for r in its]}")
+    source = Path(it["models"][0])
+    dest = Path(dest_root) / name
+    dest.mkdir(parents=True, exist_ok=True)
+    model = dest / MODEL_FILE
+    shutil.copyfile(source, model)
+    sha = file_sha256(model)
+    for old in dest.glob(f"{model.stem}.compressed-*.pth"):
+        old.unlink()
+    compressed = model.parent / f"{model.stem}.compressed-{sha[:12]}.pth"
+    work = dest / ".compress"
+    work.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    _run_dp(["--pt", "compress", "-i", str(model), "-o", "part.pth", "-s", str(table_step)], work, "compress.log")
+    (work / "part.pth").replace(compressed)
+    shutil.rmtree(work, ignore_errors=True)
+    assert cached_copy_path(model, sha) == compressed
+
+    settings = read_json(loop / "settings.json")
+    datasets = [loop / "seed" / "data", *[loop / f"iter-{k:03d}" / "data" for k in range(it["iteration"])]]
+    datasets = [d for d in datasets if (d / "dataset.json").exists()]
+    sets = {}
+    for d in datasets:
+        for sys_name, folder in dataset_systems(d, "test").items():
+            sets.setdefault(sys_name, []).append(load_system(folder))
+    sets = {k: _joined(v) for k, v in sets.items()}
+    held = f"heldout-{settings['held_out']}"
+    sets[held] = _joined([load_system(f) for part in ("train", "test")
+                          for f in dataset_systems(loop / "heldout" / "data", part).values()])
+    errors = {}
+    for label, path in (("model", model), ("compressed", compressed)):
+        errors[label] = evaluate_model(path, sets, dest / ".eval" / label, plots=False, held_out=(held,))["metrics"]
+    shutil.rmtree(dest / ".eval", ignore_errors=True)
+
+    train_dir = source.parent
+    dp_input = json.loads((train_dir / "input.json").read_text())
+    card = {
+        "name": name,
+        "what": "a DeepMD se_e2_a model distilled from a universal potential (the teacher) by pylbs's active "
+                "learning; NOT the paper's DFT-trained model",
+        "command": f"pylbs mlp ship {loop} --name {name}" + (f" --iteration {iteration}" if iteration is not None
+                                                            else ""),
+        "files": {MODEL_FILE: {"sha256": sha, "bytes": model.stat().st_size},
+                  compressed.name: {"sha256": file_sha256(compressed), "bytes": compressed.stat().st_size,
+                                    "table_step": table_step, "compress_s": round(time.perf_counter() - t0, 1)}},
+        "teacher": record.get("teacher"),
+        "loop": {"folder": str(loop), "settings": settings, "iteration_shipped": it["iteration"],
+                 "converged": record.get("converged", False), "stability": record.get("stability"),
+                 "iterations": [_iteration_summary(r) for r in its]},
+        "data": _data_summary(datasets, loop / "heldout" / "data"),
+        "hyperparameters": {"descriptor": dp_input["model"]["descriptor"],
+                            "fitting_net": dp_input["model"]["fitting_net"],
+                            "learning_rate": dp_input["learning_rate"], "loss": dp_input["loss"],
+                            "numb_steps": dp_input["training"]["numb_steps"],
+                            "init_model": "previous iteration's model" if it["iteration"] > 0 else None},
+        "training": {"wall_s_per_iteration": {r["iteration"]: round(r["wall_s"]["train"], 1) for r in its},
+                     "steps_total": settings["init_steps"] + settings["refine_steps"] * it["iteration"]},
+        "errors": errors,
+        "error_table": {k: format_table(v) for k, v in errors.items()},
+    }
+    write_json_atomic(dest / CARD_FILE, card)
+    (dest / "card.md").write_text(render(card))
+    return card
+
+
+def add_section(name: str, key: str, value, dest_root=SHIPPED_DIR) -> dict:
+    """Add (or replace) a validation section of a shipped model's card; re-renders card.md."""
+    dest = Path(dest_root) / name
+    card = read_json(dest / CARD_FILE)
+    if card is None:
+        raise PylbsError(f"{dest} has no {CARD_FILE}; ship the model first (pylbs mlp ship)")
+    card[key] = value
+    write_json_atomic(dest / CARD_FILE, card)
+    (dest / "card.md").write_text(render(card))
+    return card
+
+
+def _joined(systems):
+    out = systems[0]
+    for s in systems[1:]:
+        out.append(s)
+    return out
+
+
+def _iteration_summary(r: dict) -> dict:
+    return {"iteration": r["iteration"], "training_frames": r["training_frames"], "explored_frames": r["frames"],
+            "candidates": r["candidates"], "failed": r["failed"], "candidate_fraction": r["candidate_fraction"],
+            "worst_condition_fraction": r["worst_condition_fraction"], "labelled": r["selected"],
+            "blew_up": sorted(f"{s} {c}" for s, conds in r["exploration"].items() for c, v in conds.items()
+                              if v["blew_up"]),
+            "heldout_force_mae": r["heldout_errors"]["overall"]["force_mae"],
+            "heldout_energy_mae": r["heldout_errors"]["overall"]["energy_mae"],
+            "wall_s": {k: round(v, 1) for k, v in r["wall_s"].items()}}
+
+
+def _data_summary(datasets, heldout) -> dict:
+    out = {"training": {}, "held_out": {}}
+    for d in datasets:
+        for sys_name, m in (read_json(d / "dataset.json") or {}).get("systems", {}).items():
+            row = out["training"].setdefault(sys_name, {"frames": 0, "atoms": m["atoms"], "sources": []})
+            row["frames"] += m["frames"]
+            row["sources"].append(f"{m['frames']}: {m['source']}")
+    for sys_name, m in (read_json(Path(heldout) / "dataset.json") or {}).get("systems", {}).items():
+        out["held_out"][sys_name] = {"frames": m["frames"], "atoms": m["atoms"], "source": m["source"]}
+    return out
+
+
+def render(card: dict) -> str:
+    """The card as Markdown (docs/models.md carries this text)."""
+    t = card["teacher"] or {}
+    s = card["loop"]["settings"]
+    lines = [f"### Model `{card['name']}`", "", card["what"] + ".", "",
+             f"Made by `{card['command']}` from the loop's record; every number below is in `card.json`.", "",
+             f"- Teacher: {t.get('name')} ({t.get('package')} {t.get('version')}, weights sha256 "
+             f"`{str(t.get('weight_sha256'))[:16]}...`).",
+             "- Files: " + "; ".join(f"`{k}` {v['bytes'] / 1e6:.1f} MB" for k, v in card["files"].items())
+             + f" (table step {card['files'][next(k for k in card['files'] if 'compressed' in k)]['table_step']}).",
+             f"- Loop: {len(card['loop']['iterations'])} iteration(s), shipped iteration "
+             f"{card['loop']['iteration_shipped']}; converged: **{card['loop']['converged']}**; "
+             f"{s['n_models']} models, {s['n_atoms']} atoms per system, trust window "
+             f"[{s['trust_lo']}, {s['trust_hi']}) eV/A, exploration time scale {s['explore_time_scale']}.",
+             f"- Network: se_e2_a rcut {card['hyperparameters']['descriptor']['rcut']} A, rcut_smth "
+             f"{card['hyperparameters']['descriptor']['rcut_smth']} A, sel {card['hyperparameters']['descriptor']['sel']}, "
+             f"embedding {card['hyperparameters']['descriptor']['neuron']}, fitting "
+             f"{card['hyperparameters']['fitting_net']['neuron']}; {card['training']['steps_total']} training steps "
+             f"in all.", "", "Data (frames per system):", "", "| system | frames | atoms |", "|---|---|---|"]
+    for k, v in card["data"]["training"].items():
+        lines.append(f"| {k} | {v['frames']} | {v['atoms']} |")
+    for k, v in card["data"]["held_out"].items():
+        lines.append(f"| {k} (held out, never trained on) | {v['frames']} | {v['atoms']} |")
+    lines += ["", "Convergence record:", "",
+              "| iteration | training frames | explored | candidates | failed | labelled | worst condition "
+              "| held-out force MAE (eV/A) | train / explore / label (s) |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in card["loop"]["iterations"]:
+        w = r["wall_s"]
+        lines.append(f"| {r['iteration']} | {r['training_frames']} | {r['explored_frames']} | {r['candidates']} "
+                     f"({100 * (r['candidate_fraction'] or 0):.1f} %) | {r['failed']} | {r['labelled']} | "
+                     f"{100 * r['worst_condition_fraction']:.1f} % | {r['heldout_force_mae']:.3f} | "
+                     f"{w['train']:.0f} / {w['explore']:.0f} / {w['label']:.0f} |")
+    lines += ["", "Errors against the teacher (test frames of every trained system; the held-out glass last):", "",
+              "```", card["error_table"]["model"], "```", "", "Compressed copy:", "", "```",
+              card["error_table"]["compressed"], "```"]
+    for key in ("validation_4B", "stability", "speed"):
+        if key in card:
+            lines += ["", f"{key}:", "", "```", json.dumps(card[key], indent=1), "```"]
+    return "\n".join(lines) + "\n"

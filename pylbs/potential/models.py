@@ -1,0 +1,40 @@
+"""DeepMD models shipped with pylbs, by name (``--mlp default``, ``models = ["default"]``).
+
+A shipped model is a folder ``pylbs/data/models/<name>/`` holding the frozen model
+(``model.pth``), its compressed copy laid where :mod:`pylbs.mlp.compress` looks for it (so
+no ``dp compress`` runs on first use) and ``card.json``, the numbers of docs/models.md.
+``default`` names the model the README and ``make demo`` use. A model is a potential like
+an FMP parameter file: it lives in this layer, and the MLP tools that make one write here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import PylbsError
+
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+MODEL_FILE = "model.pth"
+#: ``--mlp default`` -> this shipped model.
+DEFAULT_MODEL = "lbs-chgnet-r2scan"
+ALIASES = {"default": DEFAULT_MODEL}
+
+
+def shipped_models() -> dict[str, Path]:
+    """Name -> frozen model of every model shipped with this install."""
+    if not SHIPPED_DIR.is_dir():
+        return {}
+    return {d.name: d / MODEL_FILE for d in sorted(SHIPPED_DIR.iterdir()) if (d / MODEL_FILE).is_file()}
+
+
+def model_path(spec: str) -> str:
+    """A model as the user names it: a shipped name (``default``, ``lbs-chgnet-r2scan``) gives its
+    file; anything else is a path, returned as given (runs check that it exists)."""
+    name = ALIASES.get(str(spec), str(spec))
+    if name in shipped_models():
+        return str(shipped_models()[name])
+    if str(spec) in ALIASES:
+        have = ", ".join(["default", *shipped_models()]) if shipped_models() else "none in this install"
+        raise PylbsError(f"no shipped DeepMD model named {spec!r} (shipped: {have}); give a model file "
+                         "(model.pth) or train one with `pylbs mlp learn` (docs/mlp.md)")
+    return str(spec)
