@@ -110,6 +110,11 @@ def _record_figure_and_resume_redo_nothing(loop):
 
     out, s, rec = loop
     assert (out / "candidate_fraction.png").read_bytes()[:4] == b"\x89PNG"
+    # the seed frames are kept, so a loop resumed mid-labelling does not run the FMP MD again
+    from ase.io import read
+
+    kept = read(out / "seed" / "frames" / "LBS-20-60-20.extxyz", ":")
+    assert len(kept) == len(s.seed_temperatures) * s.seed_frames * len(s.seed_strains)
     assert json.loads((out / "record.json").read_text())["iterations"][0]["complete"]
     # the next iteration trains on the seed data plus this iteration's labels
     loop_again = ActiveLearning(out, s)

@@ -96,10 +96,11 @@ def quench_with_mlp(args, comm, glass=None) -> int:
     if not args.mlp:
         raise PylbsError("--from starts the MLP stage: give the model(s) with --mlp model.pth")
     out = Path(args.out)
+    fmp = None
     if args.from_data:
         start = Path(args.from_data)
     else:
-        run_fmp_melt_quench(glass, args.atoms, out / "fmp", time_scale=args.time_scale, seed=args.seed,
+        fmp = run_fmp_melt_quench(glass, args.atoms, out / "fmp", time_scale=args.time_scale, seed=args.seed,
                             parameter_file=args.parameter_file, comm=comm, density=args.density,
                             ensemble=args.ensemble, pressure_bar=args.pressure)
         start = out / "fmp" / FINAL_DATA
@@ -128,6 +129,9 @@ def quench_with_mlp(args, comm, glass=None) -> int:
               f"({s['schedule']['total_ps']:g} ps)")
         measured = "n/a" if s["measured_4B"] is None else f"{100 * s['measured_4B']:.1f} %"
         print(f"4B  = {pm(s['fraction_4B'])}   after Emin {pm(s['emin_fraction_4B'])}   measured {measured}")
+        if fmp is not None and fmp.get("fraction_4B") is not None:
+            print(f"4B  FMP {100 * fmp['fraction_4B']:.1f} % -> MLP {pm(s['fraction_4B'])} "
+                  f"(measured {measured})")
         print(f"5Si = {pm(s['fraction_5Si'])}   after Emin {pm(s['emin_fraction_5Si'])}")
         for m in s.get("md_models") or ():
             print(f"model {Path(m['model']).name}: " + ("ran its compressed copy " + Path(m["md_model"]).name

@@ -28,6 +28,8 @@ from .evaluate import evaluate_model, format_table
 from .train import _run_dp
 
 CARD_FILE = "card.json"
+#: The held-out glass's teacher-labelled frames, shipped so anyone can recompute the card's errors.
+HELDOUT_DIR = "heldout"
 #: Table step of the shipped compressed copy: 10x deepmd's default, as for the tests' model
 #: (4x smaller file; the error it adds is measured and recorded in the card).
 TABLE_STEP = 0.1
@@ -69,8 +71,10 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
             sets.setdefault(sys_name, []).append(load_system(folder))
     sets = {k: _joined(v) for k, v in sets.items()}
     held = f"heldout-{settings['held_out']}"
+    shutil.rmtree(dest / HELDOUT_DIR, ignore_errors=True)  # shipped with the model: its card's check set
+    shutil.copytree(loop / "heldout" / "data", dest / HELDOUT_DIR)
     sets[held] = _joined([load_system(f) for part in ("train", "test")
-                          for f in dataset_systems(loop / "heldout" / "data", part).values()])
+                          for f in dataset_systems(dest / HELDOUT_DIR, part).values()])
     errors = {}
     for label, path in (("model", model), ("compressed", compressed)):
         errors[label] = evaluate_model(path, sets, dest / ".eval" / label, plots=False, held_out=(held,))["metrics"]

@@ -1,0 +1,127 @@
+"""The DeepMD model shipped with pylbs (``--mlp default``): its files are the card's, it gives the
+card's errors on the shipped held-out frames, LAMMPS and Python agree on it (and on its compressed
+copy), and NVE with it conserves energy at 300 atoms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pylbs.hashing import file_sha256
+from pylbs.mlp.compress import cached_copy_path
+from pylbs.mlp.datasets import dataset_systems, load_system
+from pylbs.mlp.ship import CARD_FILE, HELDOUT_DIR
+from pylbs.potential.models import ALIASES, DEFAULT_MODEL, model_path, shipped_models
+
+MODEL = Path(model_path("default"))
+CARD = json.loads((MODEL.parent / CARD_FILE).read_text())
+
+
+def _heldout():
+    (folder,) = [f for part in ("train", "test") for f in dataset_systems(MODEL.parent / HELDOUT_DIR, part).values()]
+    return load_system(folder)
+
+
+def test_default_is_the_shipped_model_and_its_files_are_the_cards():
+    assert ALIASES["default"] == DEFAULT_MODEL and shipped_models()[DEFAULT_MODEL] == MODEL
+    compressed = cached_copy_path(MODEL, file_sha256(MODEL))
+    assert compressed.parent == MODEL.parent  # the shipped copy: no `dp compress` on first use
+    for path in (MODEL, compressed):
+        assert CARD["files"][path.name]["sha256"] == file_sha256(path)
+    assert sum(p.stat().st_size for p in MODEL.parent.rglob("*") if p.is_file()) < 20e6  # the issue's cap
+    desc = CARD["hyperparameters"]["descriptor"]
+    assert (desc["type"], desc["rcut"], desc["rcut_smth"]) == ("se_e2_a", 6.0, 5.8)  # the paper's descriptor
+
+
+@pytest.mark.parametrize("which", ["model", "compressed"])
+def test_card_errors_are_reproduced_on_the_shipped_heldout_frames(which, tmp_path):
+    """Every error in the card comes from a command: recomputing the held-out row gives it back."""
+    from pylbs.mlp.evaluate import evaluate_model
+
+    path = MODEL if which == "model" else cached_copy_path(MODEL, file_sha256(MODEL))
+    held = f"heldout-{CARD['loop']['settings']['held_out']}"
+    got = evaluate_model(path, {held: _heldout()}, tmp_path, plots=False, held_out=(held,))["metrics"][held]
+    want = CARD["errors"][which][held]
+    for key in ("n_frames", "energy_mae", "energy_rmse", "force_mae", "force_rmse", "force_mxe"):
+        assert got[key] == pytest.approx(want[key], rel=1e-6, abs=1e-9), key
+
+
+@pytest.mark.parametrize("which", ["model", "compressed"])
+def test_lammps_matches_python_on_a_heldout_frame(which, fmp_plugin):
+    from deepmd.infer import DeepPot
+
+    from pylbs.glasses import TYPE_MAP
+    from pylbs.lammps_env import start_lammps
+
+    path = MODEL if which == "model" else cached_copy_path(MODEL, file_sha256(MODEL))
+    system = _heldout()
+    coords, cell = system["coords"][-1], system["cells"][-1]
+    names = list(system["atom_names"])
+    types = np.array([TYPE_MAP.index(names[t]) for t in system["atom_types"]])
+    lmp = start_lammps(require=(("pair", "deepmd"),))
+    try:
+        lmp.commands_list(["units metal", "atom_style atomic", "boundary p p p",
+                           f"region b prism 0 {cell[0, 0]} 0 {cell[1, 1]} 0 {cell[2, 2]} 0 0 0",
+                           "create_box 4 b", "mass * 10.0"])
+        for t, p in zip(types, coords):
+            lmp.command(f"create_atoms {t + 1} single {p[0]:.12f} {p[1]:.12f} {p[2]:.12f} units box remap yes")
+        lmp.commands_list([f"pair_style deepmd {path}", f"pair_coeff * * {' '.join(TYPE_MAP)}",
+                           "thermo_style custom pe", "run 0"])
+        e_lmp = lmp.get_thermo("pe")
+        ids = np.asarray(lmp.numpy.extract_atom("id"))[:len(types)]
+        f_lmp = np.asarray(lmp.numpy.extract_atom("f"))[:len(types)][np.argsort(ids)]
+    finally:
+        lmp.close()
+    e, f, _ = DeepPot(str(path)).eval(coords.reshape(1, -1), cell.reshape(1, -1), types)
+    assert e_lmp == pytest.approx(float(e[0, 0]), rel=1e-10, abs=1e-8)
+    np.testing.assert_allclose(f_lmp, f[0], atol=1e-8)
+    # the same frame the card's evaluation scored: its error is at most the card's largest
+    held = f"heldout-{CARD['loop']['settings']['held_out']}"
+    label = float(system["energies"][-1]) / len(types)
+    assert abs(e_lmp / len(types) - label) <= CARD["errors"][which][held]["energy_mxe"] * (1 + 1e-6) + 1e-9
+
+
+#: NVE of the shipped model (280 atoms, 1000 K, dt 1 fs, compressed copy as the MD runs it): max
+#: |E(t) - E0| per atom over NVE_PS; measured in the closing note of issue 11.
+NVE_PS = 2.0
+NVE_BOUND = 1e-3  # eV/atom
+
+
+def test_nve_with_the_shipped_model_conserves_energy(fmp_plugin):
+    """Forces that are not the gradient of the energy (a broken model, wrong units, a bad table)
+    drift by far more than NVE_BOUND; the temperature shows the run was hot, not frozen."""
+    from pylbs.glasses import TYPE_MAP
+    from pylbs.lammps_env import start_lammps
+
+    system = _heldout()
+    # held-out frames: 3 per seed temperature, in order (pylbs.mlp.learn.ActiveLearning.held_out_data)
+    k = 3 * CARD["loop"]["settings"]["seed_temperatures"].index(1000.0) + 1
+    coords, cell = system["coords"][k], system["cells"][k]
+    names = list(system["atom_names"])
+    types = np.array([TYPE_MAP.index(names[t]) for t in system["atom_types"]])
+    path = cached_copy_path(MODEL, file_sha256(MODEL))
+    lmp = start_lammps(require=(("pair", "deepmd"),))
+    try:
+        lmp.commands_list(["units metal", "atom_style atomic", "boundary p p p",
+                           f"region b prism 0 {cell[0, 0]} 0 {cell[1, 1]} 0 {cell[2, 2]} 0 0 0",
+                           "create_box 4 b", *[f"mass {i + 1} {m}" for i, m in enumerate((6.94, 10.81, 28.086, 15.999))]])
+        for t, p in zip(types, coords):
+            lmp.command(f"create_atoms {t + 1} single {p[0]:.12f} {p[1]:.12f} {p[2]:.12f} units box remap yes")
+        lmp.commands_list(["replicate 2 1 1", f"pair_style deepmd {path}", f"pair_coeff * * {' '.join(TYPE_MAP)}",
+                           "neighbor 1.0 bin", "timestep 0.001", "thermo_style custom step temp pe etotal",
+                           "velocity all create 1000 4928459 mom yes rot yes dist gaussian",
+                           "fix f all nve", "run 200", "run 0"])
+        n = lmp.get_natoms()
+        e0, worst, temps = lmp.get_thermo("etotal"), 0.0, []
+        for _ in range(int(NVE_PS * 10)):
+            lmp.command("run 100 pre no post no")
+            worst = max(worst, abs(lmp.get_thermo("etotal") - e0) / n)
+            temps.append(lmp.get_thermo("temp"))
+    finally:
+        lmp.close()
+    print(f"NVE {NVE_PS} ps, {n} atoms: max |E-E0| = {worst:.2e} eV/atom, mean T = {np.mean(temps):.0f} K")
+    assert n == 2 * len(types) and worst < NVE_BOUND
+    assert np.mean(temps) > 300
