@@ -177,3 +177,42 @@ def test_training_from_an_earlier_checkpoint_starts_from_its_weights(tiny_dp_mod
     assert new.deep_eval.get_observed_types() == old.deep_eval.get_observed_types()
     assert json.loads((tmp_path / "next" / "input.json").read_text())["model"]["info"]["observed_type"] == \
         ["Li", "B", "O", "Si"]
+
+
+def test_a_dp_process_stops_when_the_pylbs_process_that_started_it_dies(tmp_path):
+    """A killed loop left its training running; the resumed loop then trained a second copy in the
+    same folder beside the orphan. ``dp`` processes now get SIGTERM when their parent dies."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pylbs.mlp.train import _DIE_WITH_PARENT
+
+    pid_file = tmp_path / "child.pid"
+    child = (_DIE_WITH_PARENT + "import pathlib, time\npathlib.Path({f!r}).write_text(str(os.getpid()))\n"
+             "time.sleep(120)\n")
+    parent = ("import os, subprocess, sys, time\n"
+              f"child = {child!r}.format(ppid=os.getpid(), f={str(pid_file)!r})\n"
+              "subprocess.Popen([sys.executable, '-c', child])\ntime.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    try:
+        for _ in range(100):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)  # the child runs
+        proc.send_signal(signal.SIGKILL)  # the driver dies without any clean-up of its own
+        proc.wait()
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    finally:
+        proc.kill()

@@ -116,10 +116,18 @@ def dp_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "deepmd"]
 
 
+#: First lines of a ``dp`` process: on Linux it is stopped when the pylbs process that started it
+#: dies (killed, out of time), so a resumed run never trains beside an orphan in the same folder.
+_DIE_WITH_PARENT = ("import ctypes, os, signal, sys\n"
+                    "try:\n    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+                    "except (OSError, AttributeError):\n    pass\n"
+                    "if os.getppid() != {ppid}:\n    sys.exit('the pylbs process that started dp is gone')\n")
+
+
 def _dp_steps_command(steps) -> list[str]:
     """One Python process running several ``dp`` commands in turn: deepmd and torch are imported
     once (about 20 s saved per train + freeze pair on 2 cores)."""
-    script = ("import json, sys\nfrom deepmd.main import main\n"
+    script = (_DIE_WITH_PARENT.format(ppid=os.getpid()) + "import json, sys\nfrom deepmd.main import main\n"
               "for args in json.loads(sys.argv[1]):\n    main(args)\n")
     return [sys.executable, "-c", script, json.dumps([list(map(str, a)) for a in steps])]
 
@@ -132,8 +140,8 @@ def _run_dp(args, workdir: Path, log_name: str, progress: bool = False, every_s:
     for key, value in THREAD_DEFAULTS.items():
         env.setdefault(key, value)
     log = workdir / log_name
-    steps = args if args and isinstance(args[0], (list, tuple)) else None
-    command = _dp_steps_command(steps) if steps else dp_command() + list(args)
+    steps = args if args and isinstance(args[0], (list, tuple)) else [args]
+    command = _dp_steps_command(steps)
     reporter = Progress(f"dp train {workdir.name}", total_steps or 1, start=_last_step(workdir), unit="step",
                         heartbeat=workdir / "heartbeat.json", lines=progress)
     with open(log, "w") as fh:
@@ -154,7 +162,7 @@ def _run_dp(args, workdir: Path, log_name: str, progress: bool = False, every_s:
             raise
     if proc.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        what = "; ".join(" ".join(map(str, a)) for a in steps) if steps else " ".join(map(str, args))
+        what = "; ".join(" ".join(map(str, a)) for a in steps)
         raise PylbsError(f"`dp {what}` failed in {workdir} (see {log}):\n{tail}")
     return log
 
