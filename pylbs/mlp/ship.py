@@ -14,6 +14,7 @@ catalogue glasses, guard stops, MD speed) add their own sections to ``card.json`
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -38,13 +39,17 @@ TABLE_STEP = 0.1
 def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP, iteration: int | None = None) -> dict:
     """Ship the loop's model as ``dest_root/name`` and return its card (also written there)."""
     loop = Path(loop).resolve()
-    record = read_json(loop / "record.json")
-    if not record or not record.get("iterations"):
-        raise PylbsError(f"{loop} has no finished iteration (record.json); run `pylbs mlp learn {loop}` first")
+    record = read_json(loop / "record.json") or {"iterations": []}
     its = record["iterations"]
-    it = its[-1] if iteration is None else next((r for r in its if r["iteration"] == iteration), None)
+    it = (its[-1] if its else None) if iteration is None else next((r for r in its if r["iteration"] == iteration),
+                                                                      None)
+    trained = loop / f"iter-{iteration if iteration is not None else 0:03d}" / "train-0" / MODEL_FILE
+    if it is None and iteration is not None and trained.exists():  # trained, its exploration not finished
+        it = {"iteration": iteration, "models": [str(trained)], "explored": False}
     if it is None:
-        raise PylbsError(f"{loop} has no finished iteration {iteration}; finished: {[r['iteration'] for r in its]}")
+        raise PylbsError(f"{loop} has no finished iteration{'' if iteration is None else f' {iteration}'} "
+                         f"(finished: {[r['iteration'] for r in its]}); run `pylbs mlp learn {loop}`, or give "
+                         "--iteration K of a trained model")
     source = Path(it["models"][0])
     dest = Path(dest_root) / name
     dest.mkdir(parents=True, exist_ok=True)
@@ -93,6 +98,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
                                     "table_step": table_step, "compress_s": round(time.perf_counter() - t0, 1)}},
         "teacher": record.get("teacher"),
         "loop": {"folder": str(loop), "settings": settings, "iteration_shipped": it["iteration"],
+                 "iteration_shipped_explored": it.get("explored", True),
                  "converged": record.get("converged", False), "stability": record.get("stability"),
                  "iterations": [_iteration_summary(r) for r in its]},
         "data": _data_summary(datasets, loop / "heldout" / "data"),
@@ -102,6 +108,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
                             "numb_steps": dp_input["training"]["numb_steps"],
                             "init_model": "previous iteration's model" if it["iteration"] > 0 else None},
         "training": {"wall_s_per_iteration": {r["iteration"]: round(r["wall_s"]["train"], 1) for r in its},
+                     "s_per_batch": _s_per_batch(train_dir / "train.log"),
                      "steps_total": settings["init_steps"] + settings["refine_steps"] * it["iteration"]},
         "errors": errors,
         "error_table": {k: format_table(v) for k, v in errors.items()},
@@ -121,6 +128,13 @@ def add_section(name: str, key: str, value, dest_root=SHIPPED_DIR) -> dict:
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
     return card
+
+
+def _s_per_batch(log: Path) -> float | None:
+    """deepmd-kit's "average training time: X s/batch" of a training log."""
+    found = re.findall(r"average training time: ([0-9.eE+-]+) s/batch", log.read_text(errors="replace")) \
+        if log.exists() else []
+    return float(found[-1]) if found else None
 
 
 def _joined(systems):
@@ -163,8 +177,11 @@ def render(card: dict) -> str:
              f"`{str(t.get('weight_sha256'))[:16]}...`).",
              "- Files: " + "; ".join(f"`{k}` {v['bytes'] / 1e6:.1f} MB" for k, v in card["files"].items())
              + f" (table step {card['files'][next(k for k in card['files'] if 'compressed' in k)]['table_step']}).",
-             f"- Loop: {len(card['loop']['iterations'])} iteration(s), shipped iteration "
-             f"{card['loop']['iteration_shipped']}; converged: **{card['loop']['converged']}**; "
+             f"- Loop: {len(card['loop']['iterations'])} finished iteration(s); shipped: iteration "
+             f"{card['loop']['iteration_shipped']}'s model"
+             + ("" if card["loop"].get("iteration_shipped_explored", True) else
+                " (its exploration had not finished: no deviation record of its own)")
+             + f"; converged: **{card['loop']['converged']}**; "
              f"{s['n_models']} models, {s['n_atoms']} atoms per system, trust window "
              f"[{s['trust_lo']}, {s['trust_hi']}) eV/A, exploration time scale {s['explore_time_scale']}.",
              f"- Network: se_e2_a rcut {card['hyperparameters']['descriptor']['rcut']} A, rcut_smth "
