@@ -99,6 +99,9 @@ class LearnSettings:
     fitting_neurons: tuple[int, ...] = (96, 96, 96)
     sel: object = "neighbor-stat"  # or the max neighbours per type (a list), skipping dp neighbor-stat
     precision: str = "float32"  # trains ~1.5x faster than float64 on CPU (0.23 vs 0.35 s per 120-atom batch)
+    # final learning rate: deepmd's 3.5e-8 suits 1e6 steps; over 5000 steps it reached 6e-6 by step 2600 and
+    # the force RMSE stalled at ~1 eV/A (docs/mlp.md), so the loop's short trainings stop at 1e-5
+    stop_lr: float = 1e-5
     stability_K: float = 2000.0
     stability_ps: float = 100.0
     stability_time_scale: float = 0.1
@@ -117,7 +120,7 @@ class LearnSettings:
                                 axis_neuron=self.axis_neuron, fitting_neurons=self.fitting_neurons, numb_steps=steps,
                                 decay_steps=max(100, steps // 40), batch_size=1, disp_freq=max(10, steps // 100),
                                 save_freq=max(100, steps // 10), seed=seed, pref_e=(0.2, 1.0), pref_f=(100.0, 1.0),
-                                pref_v=(0.02, 0.2), precision=self.precision)
+                                pref_v=(0.02, 0.2), precision=self.precision, stop_lr=self.stop_lr)
 
     def to_dict(self) -> dict:
         return asdict(self)
