@@ -52,6 +52,7 @@ def test_active_learning_loop(tmp_path, fmp_plugin):
     _labelled_frames_are_candidates_with_teacher_labels(loop)
     _record_figure_and_resume_redo_nothing(loop)
     _parallel_explorations_equal_serial_ones(loop, tmp_path / "parallel")
+    _shipping_the_model_writes_a_card_that_matches_the_record(loop, tmp_path / "models")
 
 
 def _the_iteration_selects_exactly_the_window(loop):
@@ -150,6 +151,31 @@ def _parallel_explorations_equal_serial_ones(loop, out2):
     serial = json.loads((out / "iter-000" / "explore" / "LBS-20-60-20" / "npt-300K" / "exploration.json").read_text())
     assert (runs[1].steps, runs[1].max_devi_f) == (serial["steps"], serial["max_devi_f"])
     assert len(runs[0].steps) > 1 and runs[0].blew_up is None
+
+
+def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
+    """``pylbs mlp ship``: the iteration's model, its compressed copy where pylbs looks for it, the
+    held-out frames, and a card whose errors are the record's (same model, same frames)."""
+    from pylbs.hashing import file_sha256
+    from pylbs.mlp.compress import cached_copy_path
+    from pylbs.mlp.ship import ship
+
+    out, s, rec = loop
+    card = ship(out, "tiny", dest_root=dest)
+    model = dest / "tiny" / "model.pth"
+    assert file_sha256(model) == file_sha256(rec["iterations"][0]["models"][0]) == card["files"]["model.pth"]["sha256"]
+    assert cached_copy_path(model, file_sha256(model)).is_file()
+    held = f"heldout-{s.held_out}"
+    for key in ("n_frames", "energy_mae", "energy_mse", "force_mae", "force_rmse"):
+        assert card["errors"]["model"]["held-out"][key] == pytest.approx(
+            rec["iterations"][0]["heldout_errors"]["overall"][key], rel=1e-9, abs=1e-12), key
+        # the compressed copy is the same potential to far below the model's own error
+        assert card["errors"]["compressed"][held][key] == pytest.approx(card["errors"]["model"][held][key],
+                                                                        rel=1e-4, abs=1e-6), key
+    seed = json.loads((out / "seed" / "data" / "dataset.json").read_text())["systems"]["LBS-20-60-20"]["frames"]
+    assert card["data"]["training"]["LBS-20-60-20"]["frames"] == seed
+    assert card["loop"]["iteration_shipped"] == 0 and card["loop"]["converged"] == rec["converged"]
+    assert "| LBS-20-60-20 |" in (dest / "tiny" / "card.md").read_text()
 
 
 def test_training_from_an_earlier_checkpoint_starts_from_its_weights(tiny_dp_model, tmp_path):
