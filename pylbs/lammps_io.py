@@ -15,7 +15,6 @@ Every reader orders atoms by id and names them by :data:`pylbs.glasses.TYPE_MAP`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,29 +192,6 @@ def read_trajectory(path, frames=None, unwrap: bool = True) -> Trajectory:
     if not steps:
         raise AnalysisError(f"{path}: no dump frames found; give a LAMMPS dump custom text file")
     return Trajectory(np.array(steps), ids0, types0, np.array(pos), np.array(cells), np.array(origins))
-
-
-def sample_window(run_dir) -> tuple[int, int, str]:
-    """(first step exclusive, last step, stage name) of the frames a run keeps for structure analysis.
-
-    The paper: "the last 100 ps configurations were used for the structural analyses".
-    A run's schedule (``progress.json``) names that stage ``sample``; a run without one
-    (FMP runs before pylbs 0.2) is sampled over its last stage.
-    """
-    progress = Path(run_dir) / PROGRESS_FILE
-    try:
-        request = json.loads(progress.read_text())["request"]
-        stages, dt = request["schedule"]["stages"], float(request["timestep_ps"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise AnalysisError(f"{run_dir} is not a finished pylbs run ({PROGRESS_FILE}: {exc}); give a run folder "
-                            "(the --out of pylbs quench/tg/diffusion, or a replica folder)") from None
-    bounds, step = [], 0
-    for st in stages:
-        n = int(round(st["duration_ps"] / dt))
-        bounds.append((step, step + n, st["name"]))
-        step += n
-    names = [b[2] for b in bounds]
-    return bounds[names.index("sample")] if "sample" in names else bounds[-1]
 
 
 # ------------------------------------------------------------------ model deviation

@@ -22,14 +22,15 @@ Command line: ``pylbs analyze glass.data --json``, ``pylbs analyze cooling.dump 
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from pathlib import Path
 
-
 from ..errors import AnalysisError
 from ..jsonio import json_safe
-from ..lammps_io import PROGRESS_FILE, TRAJECTORY_FILE, dump_steps, sample_window
+from ..lammps_io import PROGRESS_FILE, TRAJECTORY_FILE, dump_steps
+from ..protocols.schedules import Schedule
 from ..stats import STD_CONVENTION, mean_std
 from .coordination import coordination
 from .network import FORMERS, build_network, iter_frames, n_frames, network_cutoffs, select_frames
@@ -173,9 +174,27 @@ def analyze(source, frames=None, cutoffs=None, max_ring_size: int = DEFAULT_MAX_
     return json_safe(out)
 
 
+def sample_window(run_dir) -> tuple[int, int, str]:
+    """(first step exclusive, last step, stage name) of the frames a run keeps for structure analysis.
+
+    The paper: "the last 100 ps configurations were used for the structural analyses".
+    A run's schedule (``progress.json``) names that stage ``sample``; a run without one
+    (FMP runs before pylbs 0.2) is sampled over its last stage.
+    """
+    try:
+        request = json.loads((Path(run_dir) / PROGRESS_FILE).read_text())["request"]
+        schedule, dt = Schedule.from_dict(request["schedule"]), float(request["timestep_ps"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AnalysisError(f"{run_dir} is not a finished pylbs run ({PROGRESS_FILE}: {exc}); give a run folder "
+                            "(the --out of pylbs quench/tg/diffusion, or a replica folder)") from None
+    names = [st.name for st in schedule.stages]
+    k = names.index("sample") if "sample" in names else len(names) - 1
+    return (*schedule.stage_bounds(dt)[k], names[k])
+
+
 def analyze_run(run_dir, **kw) -> dict:
     """:func:`analyze` of the frames a run folder keeps for structure analysis: its ``sample``
-    stage (the paper's "last 100 ps configurations"), see :func:`pylbs.lammps_io.sample_window`."""
+    stage (the paper's "last 100 ps configurations"), see :func:`sample_window`."""
     run_dir = Path(run_dir)
     a, b, stage = sample_window(run_dir)
     steps = dump_steps(run_dir / TRAJECTORY_FILE) if (run_dir / TRAJECTORY_FILE).exists() else []
