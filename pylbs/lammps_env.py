@@ -141,6 +141,31 @@ def preload_torch_blas() -> bool:
     return True
 
 
+def init_worker_process() -> None:
+    """A pool worker (labelling, exploration) of a pylbs process: one thread, and stopped when its
+    parent dies (Linux PR_SET_PDEATHSIG), so a killed and resumed loop never runs beside an orphan
+    that is still writing into the same folder."""
+    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "DP_INTRA_OP_PARALLELISM_THREADS",
+                "DP_INTER_OP_PARALLELISM_THREADS"):
+        os.environ[key] = "1"
+    parent = os.getppid()
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the signal comes when the parent dies
+    except (OSError, AttributeError):  # not Linux: orphans stay possible
+        return
+    if os.getppid() != parent:  # the parent died before the call
+        os._exit(1)
+
+
+def under_mpi_launcher() -> bool:
+    """True in a process started by mpirun/mpiexec/srun (even with one rank): its children must not
+    start MPI of their own (they would find the launcher's variables and wait for it)."""
+    return any(k in os.environ for k in ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE"))
+
+
 def prepare_environment() -> None:
     """Pin threads, export the plugin path, fix BLAS binding, load libmpi. Idempotent."""
     for key, value in THREAD_DEFAULTS.items():

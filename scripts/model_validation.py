@@ -69,8 +69,9 @@ def _why(folder: Path) -> str:
     log = folder / "task.log"
     if not log.exists():
         return "no task.log"
-    lines = [ln for ln in log.read_text(errors="replace").splitlines() if "error" in ln.lower()]
-    return (lines[-1] if lines else log.read_text(errors="replace").splitlines()[-1:][0])[:300]
+    lines = log.read_text(errors="replace").splitlines()
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return ((errors or lines or ["empty task.log"])[-1])[:300]
 
 
 if __name__ == "__main__":

@@ -124,6 +124,12 @@ def _record_figure_and_resume_redo_nothing(loop):
         p.name in ("model.pth", "lcurve.out", "exploration.json", "dataset.json") or p.parent.name == "frames")}
     again = loop_again.run()
     assert again["iterations"] == rec["iterations"]
+    # the command line resumes with the loop's own settings (settings.json), only -j given
+    from pylbs.cli import main
+    from pylbs.mlp.learn import LearnSettings
+
+    assert LearnSettings.from_dict(json.loads((out / "settings.json").read_text())) == s
+    assert main(["mlp", "learn", str(out), "-j", "1", "--quiet"]) == 0
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # no training, label or exploration ran again
     # a resume may go further or use other workers; it may not change what finished work means
     from dataclasses import replace

@@ -1,6 +1,6 @@
 """The DeepMD model shipped with pylbs (``--mlp default``): its files are the card's, it gives the
 card's errors on the shipped held-out frames, LAMMPS and Python agree on it (and on its compressed
-copy), and NVE with it conserves energy at 300 atoms."""
+copy), and NVE with it conserves energy (the held-out glass doubled: 2 x 140 atoms)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pylbs.mlp.datasets import dataset_systems, load_system
 from pylbs.mlp.ship import CARD_FILE, HELDOUT_DIR
 from pylbs.potential.models import ALIASES, DEFAULT_MODEL, model_path, shipped_models
 
-if not shipped_models():  # issue 11: these run as soon as `pylbs mlp ship` has put a model in pylbs/data/models
-    pytest.skip("no DeepMD model shipped yet (pylbs/data/models is empty)", allow_module_level=True)
+if DEFAULT_MODEL not in shipped_models():  # issue 11: these run as soon as `pylbs mlp ship` ships it
+    pytest.skip(f"the default DeepMD model ({DEFAULT_MODEL}) is not shipped yet", allow_module_level=True)
 MODEL = Path(model_path("default"))
 CARD = json.loads((MODEL.parent / CARD_FILE).read_text())
 
@@ -78,16 +78,19 @@ def test_lammps_matches_python_on_a_heldout_frame(which, fmp_plugin):
     finally:
         lmp.close()
     e, f, _ = DeepPot(str(path)).eval(coords.reshape(1, -1), cell.reshape(1, -1), types)
-    assert e_lmp == pytest.approx(float(e[0, 0]), rel=1e-10, abs=1e-8)
-    np.testing.assert_allclose(f_lmp, f[0], atol=1e-8)
+    # the loop's models are float32: the two routes agree to its precision, not to float64's
+    assert e_lmp == pytest.approx(float(e[0, 0]), rel=1e-6, abs=1e-4)
+    np.testing.assert_allclose(f_lmp, f[0], atol=1e-4)
     # the same frame the card's evaluation scored: its error is at most the card's largest
     held = f"heldout-{CARD['loop']['settings']['held_out']}"
     label = float(system["energies"][-1]) / len(types)
     assert abs(e_lmp / len(types) - label) <= CARD["errors"][which][held]["energy_mxe"] * (1 + 1e-6) + 1e-9
 
 
-#: NVE of the shipped model (280 atoms, 1000 K, dt 1 fs, compressed copy as the MD runs it): max
-#: |E(t) - E0| per atom over NVE_PS; measured in the closing note of issue 11.
+#: NVE of the shipped model (the held-out glass doubled, velocities at 1000 K, dt 1 fs, the compressed
+#: copy as the MD runs it): max |E(t) - E0| per atom over NVE_PS. The bound is the FMP plugin's NVE test's
+#: (2e-3 eV/atom over 10 ps at 216 atoms) halved for a run 5x shorter; forces that are not the energy's
+#: gradient drift by far more. The closing note that ships the model gives the measured value.
 NVE_PS = 2.0
 NVE_BOUND = 1e-3  # eV/atom
 
@@ -99,9 +102,7 @@ def test_nve_with_the_shipped_model_conserves_energy(fmp_plugin):
     from pylbs.lammps_env import start_lammps
 
     system = _heldout()
-    # held-out frames: 3 per seed temperature, in order (pylbs.mlp.learn.ActiveLearning.held_out_data)
-    k = 3 * CARD["loop"]["settings"]["seed_temperatures"].index(1000.0) + 1
-    coords, cell = system["coords"][k], system["cells"][k]
+    coords, cell = system["coords"][0], system["cells"][0]  # the held-out glass (its first frame: 300 K)
     names = list(system["atom_names"])
     types = np.array([TYPE_MAP.index(names[t]) for t in system["atom_types"]])
     path = cached_copy_path(MODEL, file_sha256(MODEL))

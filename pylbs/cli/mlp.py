@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import PylbsError
+from ..jsonio import read_json
 from .common import add_quiet
 from ..mlp.datasets import dataset_systems, load_system, read_frames, write_dataset
 from ..mlp.evaluate import evaluate_model, format_table
@@ -87,25 +89,35 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--compress", action="store_true", help="also write a compressed model")
 
     q = msub.add_parser("learn", help="active learning: ensemble, teacher labels, glass exploration (resumable)")
-    q.add_argument("out", help="the loop's folder (re-running resumes)")
+    q.add_argument("out", help="the loop's folder; re-running resumes it with its own settings (OUT/settings.json), "
+                               "options given override them where a resume allows")
     d = LearnSettings()
-    q.add_argument("--teacher", default=d.teacher, help="labeller (pylbs.mlp.teachers), default %(default)s")
-    q.add_argument("--iterations", type=int, default=d.iterations)
-    q.add_argument("--models", type=int, default=d.n_models, help="ensemble size (different seeds)")
-    q.add_argument("--trust", type=float, nargs=2, default=(d.trust_lo, d.trust_hi), metavar=("LO", "HI"),
-                   help="candidates: max force deviation in [LO, HI) eV/A (default %(default)s)")
-    q.add_argument("--max-candidates", type=int, default=d.max_candidates, help="labelled per iteration")
+    q.add_argument("--teacher", default=None, help=f"labeller (pylbs.mlp.teachers), default {d.teacher}")
+    q.add_argument("--iterations", type=int, default=None, help=f"default {d.iterations}")
+    q.add_argument("--models", type=int, default=None, help=f"ensemble size (different seeds), default {d.n_models}")
+    q.add_argument("--trust", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help=f"candidates: max force deviation in [LO, HI) eV/A (default {d.trust_lo} {d.trust_hi})")
+    q.add_argument("--max-candidates", type=int, default=None, help=f"labelled per iteration (default "
+                                                                     f"{d.max_candidates})")
     q.add_argument("--systems", nargs="+", default=None, help="catalogue glasses / end members (default: all but "
                                                               "the held-out glass, plus the end members)")
-    q.add_argument("--held-out", default=d.held_out, help="glass never trained on (the transferability test)")
-    q.add_argument("--atoms", type=int, default=d.n_atoms, help="atoms per explored system")
-    q.add_argument("--explore-scale", type=float, default=d.explore_time_scale,
-                   help="time scale of the exploration conditions (1 = 10 K/ps ramps, 50 ps holds)")
-    q.add_argument("--init-steps", type=int, default=d.init_steps, help="training steps of the first iteration")
-    q.add_argument("--refine-steps", type=int, default=d.refine_steps, help="later iterations (from the previous)")
+    q.add_argument("--held-out", default=None, help=f"glass never trained on (the transferability test), default "
+                                                    f"{d.held_out}")
+    q.add_argument("--atoms", type=int, default=None, help=f"atoms per explored system (default {d.n_atoms})")
+    q.add_argument("--explore-scale", type=float, default=None,
+                   help=f"time scale of the exploration conditions (1 = 10 K/ps ramps, 50 ps holds; default "
+                        f"{d.explore_time_scale})")
+    q.add_argument("--init-steps", type=int, default=None, help=f"training steps of the first iteration (default "
+                                                                 f"{d.init_steps})")
+    q.add_argument("--refine-steps", type=int, default=None, help=f"later iterations, from the previous (default "
+                                                                   f"{d.refine_steps})")
     q.add_argument("--initial-data", nargs="*", default=(), help="extra labelled datasets to train on")
-    q.add_argument("-j", "--workers", type=int, default=d.workers,
-                   help="labelling processes, and explorations run at once (one core each)")
+    q.add_argument("-j", "--workers", type=int, default=None,
+                   help=f"labelling processes, and explorations run at once (one core each; default {d.workers})")
+    q.add_argument("--train-jobs", type=int, default=None, help=f"models trained at once, one core each (default "
+                                                                 f"{d.train_jobs})")
+    q.add_argument("--no-compress", dest="compress", action="store_const", const=False, default=None,
+                   help="explore with the models as trained (default: their compressed copies)")
     add_quiet(q)
 
     q = msub.add_parser("ship", help="an active-learning loop's model -> pylbs/data/models/NAME with its card")
@@ -259,11 +271,15 @@ def cmd_test(args) -> int:
 
 
 def cmd_learn(args) -> int:
-    s = LearnSettings(teacher=args.teacher, iterations=args.iterations, n_models=args.models, trust_lo=args.trust[0],
-                      trust_hi=args.trust[1], max_candidates=args.max_candidates,
-                      systems=tuple(args.systems) if args.systems else LearnSettings().systems,
-                      held_out=args.held_out, n_atoms=args.atoms, explore_time_scale=args.explore_scale,
-                      init_steps=args.init_steps, refine_steps=args.refine_steps, workers=args.workers)
+    kept = read_json(Path(args.out) / "settings.json")
+    s = LearnSettings.from_dict(kept) if kept else LearnSettings()
+    given = {"teacher": args.teacher, "iterations": args.iterations, "n_models": args.models,
+             "trust_lo": args.trust[0] if args.trust else None, "trust_hi": args.trust[1] if args.trust else None,
+             "max_candidates": args.max_candidates, "systems": tuple(args.systems) if args.systems else None,
+             "held_out": args.held_out, "n_atoms": args.atoms, "explore_time_scale": args.explore_scale,
+             "init_steps": args.init_steps, "refine_steps": args.refine_steps, "workers": args.workers,
+             "train_jobs": args.train_jobs, "compress": args.compress}
+    s = replace(s, **{k: v for k, v in given.items() if v is not None})
     rec = ActiveLearning(args.out, s, initial_data=args.initial_data).run()
     for it in rec["iterations"]:
         print(f"iteration {it['iteration']}: {it['frames']} frames explored, {it['candidates']} candidates "

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PylbsError
+from ..lammps_env import init_worker_process
 from ..progress import Progress
 from .datasets import frames_from_atoms
 from .teachers import FACTORIES as TEACHER_FACTORIES
@@ -152,9 +153,6 @@ def _worker(job):
     return index, result["status"]
 
 
-def _init_worker():
-    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[key] = "1"
 
 
 # ------------------------------------------------------------------ many frames
@@ -200,7 +198,7 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     reporter.update(n_done, stage=f"{calculator if isinstance(calculator, str) else 'calculator'}, {done0} done before")
     if todo and n_workers > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of torch/LAMMPS/OpenMP state
-        with ctx.Pool(min(n_workers, len(todo)), initializer=_init_worker) as pool:
+        with ctx.Pool(min(n_workers, len(todo)), initializer=init_worker_process) as pool:
             for _ in pool.imap_unordered(_worker, todo):
                 n_done += 1
                 reporter.update(n_done)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -47,7 +46,7 @@ import numpy as np
 from ..errors import PylbsError, UnphysicalEventError
 from ..glasses import CATALOG
 from ..jsonio import read_json, write_json_atomic
-from ..lammps_env import mpi_comm
+from ..lammps_env import init_worker_process, mpi_comm, under_mpi_launcher
 from ..lammps_io import FINAL_DATA
 from ..plotting import pyplot, save
 from ..potential import deepmd_commands, required_styles
@@ -64,6 +63,7 @@ from .explore import END_MEMBERS, classify, explore, frames_at, glass_conditions
 from .fmp_frames import sample_fmp_frames
 from .label import Screening, frames_of_system, label_frames
 from .teachers import provenance
+from .train import STOP as TRAINING_STOP
 from .train import TrainingSettings, neighbor_stat, sel_from_counts, train_and_freeze
 
 #: DP-GEN's usual trust levels for oxide glasses lie around 0.15-0.35 eV/A; a frame below
@@ -98,7 +98,9 @@ class LearnSettings:
     axis_neuron: int = 8
     fitting_neurons: tuple[int, ...] = (96, 96, 96)
     sel: object = "neighbor-stat"  # or the max neighbours per type (a list), skipping dp neighbor-stat
-    precision: str = "float32"  # trains ~1.5x faster than float64 on CPU (0.23 vs 0.35 s per 120-atom batch)
+    # float32 trains 1.4-1.8x faster than float64 on CPU: side by side, one core each, 120-atom batches
+    # took 0.23 s against 0.32-0.41 s (docs/mlp.md)
+    precision: str = "float32"
     # final learning rate: deepmd's 3.5e-8 suits 1e6 steps; over 5000 steps it reached 6e-6 by step 2600 and
     # the force RMSE stalled at ~1 eV/A (docs/mlp.md), so the loop's short trainings stop at 1e-5
     stop_lr: float = 1e-5
@@ -124,6 +126,12 @@ class LearnSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LearnSettings":
+        """Settings as ``settings.json`` keeps them (lists back to tuples; keys of newer versions only)."""
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
 
 
 #: Settings a resumed loop may change: how far it goes and how fast, not what it has done.
@@ -155,6 +163,7 @@ class ActiveLearning:
         self.out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.out / "settings.json", self.s.to_dict())
         self.record = read_json(self.out / "record.json") or {"iterations": [], "teacher": provenance(self.s.teacher)}
+        self.record["initial_data"] = [str(d.resolve()) for d in self.initial_data]  # trained on: the card lists it
 
     # ------------------------------------------------------------ data
     def fmp_glass(self, system: str, n_atoms: int | None = None) -> Path:
@@ -243,22 +252,30 @@ class ActiveLearning:
             return train_and_freeze(train, valid or train, folder / f"train-{m}", settings, progress=m == 0,
                                     init_model=init)
 
-        with ThreadPoolExecutor(max(1, self.s.train_jobs)) as pool:  # dp runs as a subprocess
+        pool = ThreadPoolExecutor(max(1, self.s.train_jobs))  # each thread waits on its dp subprocess
+        try:
             return list(pool.map(one, range(self.s.n_models)))
+        except BaseException:  # Ctrl-C reaches this thread only: stop the trainings of the others too
+            TRAINING_STOP.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            TRAINING_STOP.clear()
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
     def _sel(self, train) -> list[int]:
         """The ensemble's ``sel`` (max neighbours per type + 10 %, ``dp neighbor-stat`` on the
         iteration-0 data), kept in ``OUT/sel.json``; later iterations inherit it from their init model."""
         path = self.out / "sel.json"
         if not path.exists():
-            write_json_atomic(path, sel_from_counts(neighbor_stat(train, TrainingSettings().rcut, workdir=self.out)[1]))
+            write_json_atomic(path, sel_from_counts(neighbor_stat(train, self.s.training(1, 0).rcut, workdir=self.out)[1]))
         return read_json(path)
 
     def explore_all(self, k: int, models) -> list:
         """Every (system, condition) run of iteration ``k``, in order. A single-rank loop runs
         ``workers`` of them at a time, each in its own process on one core (the runs are
-        independent and one 120-atom DeepMD run cannot use a second core); under MPI the ranks
-        share each run instead."""
+        independent and one 120-atom DeepMD run cannot use a second core); under mpirun (any number
+        of ranks) the ranks share each run instead."""
         folder = self.out / f"iter-{k:03d}" / "explore"
         work = [(name, cond) for name in self.s.systems
                 for cond in glass_conditions(system_glass(name), self.s.explore_time_scale)
@@ -270,7 +287,7 @@ class ActiveLearning:
                      out_dir=str(folder / name / cond.name), condition=cond, system=name, out_freq=self.s.out_freq,
                      seed=self.s.seed + k, zbl_core=self.s.zbl_core, compress=self.s.compress) for name, cond in work]
         reporter = Progress(f"explore iteration {k}", len(work), unit="run")
-        n_jobs = min(self.s.workers, len(jobs)) if comm.Get_size() == 1 else 1
+        n_jobs = 1 if comm.Get_size() > 1 or under_mpi_launcher() else min(self.s.workers, len(jobs))
         if n_jobs <= 1:
             runs = []
             for j, job in enumerate(jobs):
@@ -278,7 +295,7 @@ class ActiveLearning:
                 reporter.update(j + 1, stage=f"{job['system']} {job['condition'].name}")
             return runs
         ctx = multiprocessing.get_context("spawn")  # no fork of torch/LAMMPS/MPI state
-        with ctx.Pool(n_jobs, initializer=_one_thread) as pool:
+        with ctx.Pool(n_jobs, initializer=init_worker_process) as pool:
             runs = []
             for run in pool.imap(_explore_job, jobs):
                 runs.append(run)
@@ -423,11 +440,6 @@ class ActiveLearning:
             ax.set_ylabel("candidate fraction")
             ax.legend(fontsize=8)
             save(fig, self.out / "candidate_fraction.png")
-
-
-def _one_thread():
-    for key in ("OMP_NUM_THREADS", "DP_INTRA_OP_PARALLELISM_THREADS", "DP_INTER_OP_PARALLELISM_THREADS"):
-        os.environ[key] = "1"
 
 
 def _explore_job(job: dict):

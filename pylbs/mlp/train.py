@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class TrainingSettings:
     save_freq: int = 10000
     seed: int = 1
     type_map: tuple = field(default=TYPE_MAP)
-    precision: str = "float64"  # of the networks; "float32" trains ~1.5x faster on CPU (measured, docs/mlp.md)
+    precision: str = "float64"  # of the networks; "float32" trains 1.4-1.8x faster on CPU (docs/mlp.md)
 
 
 def observed_elements(systems) -> list[str] | None:
@@ -116,8 +117,13 @@ def dp_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "deepmd"]
 
 
+#: Set by a caller that runs trainings in worker threads when it is interrupted (Ctrl-C reaches only
+#: the main thread): every running ``dp`` stops within ``every_s`` and its thread raises.
+STOP = threading.Event()
+
 #: First lines of a ``dp`` process: on Linux it is stopped when the pylbs process that started it
-#: dies (killed, out of time), so a resumed run never trains beside an orphan in the same folder.
+#: dies (killed, out of time), so a resumed run never trains beside an orphan in the same folder. The
+#: signal follows the THREAD that started the process: :func:`_run_dp` waits in that thread until dp ends.
 _DIE_WITH_PARENT = ("import ctypes, os, signal, sys\n"
                     "try:\n    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
                     "except (OSError, AttributeError):\n    pass\n"
@@ -139,6 +145,7 @@ def _run_dp(args, workdir: Path, log_name: str, progress: bool = False, every_s:
     env = dict(os.environ)
     for key, value in THREAD_DEFAULTS.items():
         env.setdefault(key, value)
+    env.setdefault("NUM_WORKERS", "0")  # deepmd's data-loader processes (4 by default): one core per dp
     log = workdir / log_name
     steps = args if args and isinstance(args[0], (list, tuple)) else [args]
     command = _dp_steps_command(steps)
@@ -152,6 +159,8 @@ def _run_dp(args, workdir: Path, log_name: str, progress: bool = False, every_s:
                     proc.wait(timeout=every_s)
                     break
                 except subprocess.TimeoutExpired:
+                    if STOP.is_set():  # the main thread was interrupted: this dp runs in a worker thread
+                        raise KeyboardInterrupt from None
                     if total_steps:
                         line = lcurve_tail(workdir / "lcurve.out").split()
                         if line:  # step, rmse_val, rmse_trn, ...: show the validation and training RMSE

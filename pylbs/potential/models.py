@@ -34,7 +34,8 @@ def model_path(spec: str) -> str:
     if name in shipped_models():
         return str(shipped_models()[name])
     if str(spec) in ALIASES:
-        have = ", ".join(["default", *shipped_models()]) if shipped_models() else "none in this install"
-        raise PylbsError(f"no shipped DeepMD model named {spec!r} (shipped: {have}); give a model file "
+        have = ", ".join(shipped_models()) or "none in this install"
+        raise PylbsError(f"{spec!r} names the shipped DeepMD model {name!r}, which this install does not have "
+                         f"(shipped: {have}); give a model file "
                          "(model.pth) or train one with `pylbs mlp learn` (docs/mlp.md)")
     return str(spec)
