@@ -157,6 +157,13 @@ def _parallel_explorations_equal_serial_ones(loop, out2):
     serial = json.loads((out / "iter-000" / "explore" / "LBS-20-60-20" / "npt-300K" / "exploration.json").read_text())
     assert (runs[1].steps, runs[1].max_devi_f) == (serial["steps"], serial["max_devi_f"])
     assert len(runs[0].steps) > 1 and runs[0].blew_up is None
+    # they ran in the pool's worker processes, not quietly in this one (which worker took which run is
+    # the pool's choice)
+    import os
+
+    pids = {json.loads((out2 / "iter-000" / "explore" / "LBS-20-60-20" / r.condition / "heartbeat.json").read_text())[
+        "pid"] for r in runs}
+    assert os.getpid() not in pids
 
 
 def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
