@@ -3,6 +3,7 @@ plugin by pylbs, gives the same energy and forces as deepmd's Python inference."
 
 import numpy as np
 import pytest
+from mlp_helpers import lammps_deepmd_energy_forces
 
 
 @pytest.mark.parametrize("which", ["trained", "compressed"])
@@ -10,8 +11,6 @@ def test_lammps_deepmd_matches_python_inference(tiny_dp_model, which):
     """Both the trained model and the compressed copy the MD tests run."""
     from deepmd.infer import DeepPot
 
-    from pylbs.glasses import TYPE_MAP
-    from pylbs.lammps_env import start_lammps
 
     model, train_dir = tiny_dp_model
     model = model.with_name("model.pth") if which == "trained" else model
@@ -20,20 +19,7 @@ def test_lammps_deepmd_matches_python_inference(tiny_dp_model, which):
     types = np.loadtxt(train_dir / "type.raw", dtype=int)
     n = len(types)
 
-    lmp = start_lammps(require=(("pair", "deepmd"),))
-    try:
-        lmp.commands_list(["units metal", "atom_style atomic", "boundary p p p",
-                           f"region b prism 0 {cell[0, 0]} 0 {cell[1, 1]} 0 {cell[2, 2]} 0 0 0",
-                           "create_box 4 b", "mass * 10.0"])
-        for t, p in zip(types, coords):
-            lmp.command(f"create_atoms {t + 1} single {p[0]:.12f} {p[1]:.12f} {p[2]:.12f} units box remap yes")
-        lmp.commands_list([f"pair_style deepmd {model}", f"pair_coeff * * {' '.join(TYPE_MAP)}",
-                           "thermo_style custom pe", "run 0"])
-        e_lmp = lmp.get_thermo("pe")
-        ids = np.asarray(lmp.numpy.extract_atom("id"))[:n]
-        f_lmp = np.asarray(lmp.numpy.extract_atom("f"))[:n][np.argsort(ids)]
-    finally:
-        lmp.close()
+    e_lmp, f_lmp = lammps_deepmd_energy_forces(model, coords, cell, types)
 
     e, f, _ = DeepPot(str(model)).eval(coords.reshape(1, -1), cell.reshape(1, -1), types)
     assert e_lmp == pytest.approx(float(e[0, 0]), rel=1e-10, abs=1e-8)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mlp_helpers import lammps_deepmd_energy_forces
 
 from pylbs.hashing import file_sha256
 from pylbs.mlp.compress import cached_copy_path
@@ -56,27 +57,13 @@ def test_lammps_matches_python_on_a_heldout_frame(which, fmp_plugin):
     from deepmd.infer import DeepPot
 
     from pylbs.glasses import TYPE_MAP
-    from pylbs.lammps_env import start_lammps
 
     path = MODEL if which == "model" else cached_copy_path(MODEL, file_sha256(MODEL))
     system = _heldout()
     coords, cell = system["coords"][-1], system["cells"][-1]
     names = list(system["atom_names"])
     types = np.array([TYPE_MAP.index(names[t]) for t in system["atom_types"]])
-    lmp = start_lammps(require=(("pair", "deepmd"),))
-    try:
-        lmp.commands_list(["units metal", "atom_style atomic", "boundary p p p",
-                           f"region b prism 0 {cell[0, 0]} 0 {cell[1, 1]} 0 {cell[2, 2]} 0 0 0",
-                           "create_box 4 b", "mass * 10.0"])
-        for t, p in zip(types, coords):
-            lmp.command(f"create_atoms {t + 1} single {p[0]:.12f} {p[1]:.12f} {p[2]:.12f} units box remap yes")
-        lmp.commands_list([f"pair_style deepmd {path}", f"pair_coeff * * {' '.join(TYPE_MAP)}",
-                           "thermo_style custom pe", "run 0"])
-        e_lmp = lmp.get_thermo("pe")
-        ids = np.asarray(lmp.numpy.extract_atom("id"))[:len(types)]
-        f_lmp = np.asarray(lmp.numpy.extract_atom("f"))[:len(types)][np.argsort(ids)]
-    finally:
-        lmp.close()
+    e_lmp, f_lmp = lammps_deepmd_energy_forces(path, coords, cell, types)
     e, f, _ = DeepPot(str(path)).eval(coords.reshape(1, -1), cell.reshape(1, -1), types)
     # the loop's models are float32: the two routes agree to its precision, not to float64's
     assert e_lmp == pytest.approx(float(e[0, 0]), rel=1e-6, abs=1e-4)
