@@ -36,8 +36,10 @@ HELDOUT_DIR = "heldout"
 TABLE_STEP = 0.1
 
 
-def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP, iteration: int | None = None) -> dict:
-    """Ship the loop's model as ``dest_root/name`` and return its card (also written there)."""
+def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP, iteration: int | None = None,
+         compress: bool = True) -> dict:
+    """Ship the loop's model as ``dest_root/name`` and return its card (also written there).
+    ``compress=False`` ships the model alone (first use then runs ``dp compress``)."""
     loop = Path(loop).resolve()
     record = read_json(loop / "record.json") or {"iterations": []}
     its = record["iterations"]
@@ -58,16 +60,20 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     model = dest / MODEL_FILE
     shutil.copyfile(source, model)
     sha = file_sha256(model)
+    files = {MODEL_FILE: {"sha256": sha, "bytes": model.stat().st_size}}
     compressed = model.parent / f"{model.stem}.compressed-{sha[:12]}.pth"
-    work = dest / ".compress"
-    work.mkdir(exist_ok=True)
-    t0 = time.perf_counter()
-    _run_dp(["--pt", "compress", "-i", str(model), "-o", "part.pth", "-s", str(table_step)], work, "compress.log")
-    (work / "part.pth").replace(compressed)
-    shutil.rmtree(work, ignore_errors=True)
-    if cached_copy_path(model, sha) != compressed:
-        raise PylbsError(f"pylbs.mlp.compress would not find {compressed.name} beside {model}; the naming rule "
-                         "changed: update pylbs.mlp.ship")
+    if compress:
+        work = dest / ".compress"
+        work.mkdir(exist_ok=True)
+        t0 = time.perf_counter()
+        _run_dp(["--pt", "compress", "-i", str(model), "-o", "part.pth", "-s", str(table_step)], work, "compress.log")
+        (work / "part.pth").replace(compressed)
+        shutil.rmtree(work, ignore_errors=True)
+        if cached_copy_path(model, sha) != compressed:
+            raise PylbsError(f"pylbs.mlp.compress would not find {compressed.name} beside {model}; the naming rule "
+                             "changed: update pylbs.mlp.ship")
+        files[compressed.name] = {"sha256": file_sha256(compressed), "bytes": compressed.stat().st_size,
+                                  "table_step": table_step, "compress_s": round(time.perf_counter() - t0, 1)}
 
     settings = read_json(loop / "settings.json")
     datasets = [loop / "seed" / "data", *map(Path, record.get("initial_data", [])),
@@ -84,7 +90,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     sets[held] = _joined([load_system(f) for part in ("train", "test")
                           for f in dataset_systems(dest / HELDOUT_DIR, part).values()])
     errors = {}
-    for label, path in (("model", model), ("compressed", compressed)):
+    for label, path in (("model", model), ("compressed", compressed))[:2 if compress else 1]:
         errors[label] = evaluate_model(path, sets, dest / ".eval" / label, plots=False, held_out=(held,))["metrics"]
     shutil.rmtree(dest / ".eval", ignore_errors=True)
 
@@ -96,10 +102,8 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
                 "learning; NOT the paper's DFT-trained model",
         "command": f"pylbs mlp ship {loop} --name {name}" + (f" --iteration {iteration}" if iteration is not None
                                                             else ""),
-        "files": {MODEL_FILE: {"sha256": sha, "bytes": model.stat().st_size},
-                  compressed.name: {"sha256": file_sha256(compressed), "bytes": compressed.stat().st_size,
-                                    "table_step": table_step, "compress_s": round(time.perf_counter() - t0, 1)}},
-        "teacher": record.get("teacher"),
+        "files": files,
+        "teacher": record.get("teacher") or _seed_labeller(loop),
         "loop": {"folder": str(loop), "settings": settings, "iteration_shipped": it["iteration"],
                  "iteration_shipped_explored": it.get("explored", True),
                  "converged": record.get("converged", False), "stability": record.get("stability"),
@@ -137,6 +141,13 @@ def add_section(name: str, key: str, value, dest_root=SHIPPED_DIR) -> dict:
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
     return card
+
+
+def _seed_labeller(loop: Path) -> dict | None:
+    """The teacher's provenance as the seed data recorded it (a loop whose first iteration has
+    not finished has no record yet)."""
+    systems = (read_json(loop / "seed" / "data" / "dataset.json") or {}).get("systems", {})
+    return next((m.get("labeller") for m in systems.values() if m.get("labeller")), None)
 
 
 def _s_per_batch(log: Path) -> float | None:
@@ -184,8 +195,9 @@ def render(card: dict) -> str:
              f"Made by `{card['command']}` from the loop's record; every number below is in `card.json`.", "",
              f"- Teacher: {t.get('name')} ({t.get('package')} {t.get('version')}, weights sha256 "
              f"`{str(t.get('weight_sha256'))[:16]}...`).",
-             "- Files: " + "; ".join(f"`{k}` {v['bytes'] / 1e6:.1f} MB" for k, v in card["files"].items())
-             + f" (table step {card['files'][next(k for k in card['files'] if 'compressed' in k)]['table_step']}).",
+             "- Files: " + "; ".join(f"`{k}` {v['bytes'] / 1e6:.1f} MB" + (
+                 f" (table step {v['table_step']})" if "table_step" in v else "") for k, v in card["files"].items())
+             + ".",
              f"- Loop: {len(card['loop']['iterations'])} finished iteration(s); shipped: iteration "
              f"{card['loop']['iteration_shipped']}'s model"
              + ("" if card["loop"].get("iteration_shipped_explored", True) else
@@ -212,8 +224,9 @@ def render(card: dict) -> str:
                      f"{100 * r['worst_condition_fraction']:.1f} % | {r['heldout_force_mae']:.3f} | "
                      f"{w['train']:.0f} / {w['explore']:.0f} / {w['label']:.0f} |")
     lines += ["", "Errors against the teacher (test frames of every trained system; the held-out glass last):", "",
-              "```", card["error_table"]["model"], "```", "", "Compressed copy:", "", "```",
-              card["error_table"]["compressed"], "```"]
+              "```", card["error_table"]["model"], "```"]
+    if "compressed" in card["error_table"]:
+        lines += ["", "Compressed copy:", "", "```", card["error_table"]["compressed"], "```"]
     for key in ("validation_4B", "stability", "speed"):
         if key in card:
             lines += ["", f"{key}:", "", "```", json.dumps(card[key], indent=1), "```"]
