@@ -103,6 +103,25 @@ def test_profile_emin_and_summary(tiny_dp_model, start_data, tmp_path):
     assert r["potential_commands"][0].startswith(f"pair_style hybrid/overlay deepmd {used['md_model']} ")
 
 
+def test_cli_gives_the_deepmd_stage_its_own_time_scale(tiny_dp_model, start_data, tmp_path, capsys):
+    """``pylbs quench --from DATA --mlp M --time-scale 1 --mlp-time-scale 0.0005``: the DeepMD stage
+    runs the fast schedule to 1200 K at 0.0005 (290 steps), not at the FMP scale of 1 (580,000)."""
+    from pylbs.cli import main
+    from pylbs.lammps_io import read_thermo
+
+    model = tiny_dp_model[0].with_name("model.pth")
+    lenient = [f"{a}-{b}=0.6" for (a, b) in LENIENT]
+    assert main(["quench", "--from", str(start_data), "--glass", "LBS-20-60-20", "--mlp", str(model),
+                 "--schedule", "fast", "--t-max", "1200", "--time-scale", "1", "--mlp-time-scale", "0.0005",
+                 "--sample-frames", "2", "--emin-max-iter", "0", "--zbl-core", *map(str, CORE),
+                 "--min-distance", *lenient, "--quiet", "--out", str(tmp_path)]) == 0
+    sched = mlp_schedule("fast", 1200, sample_frames=2).scaled(0.0005)
+    s = json.loads((tmp_path / "mlp-fast-T1200" / "summary.json").read_text())
+    assert s["time_scale"] == 0.0005 and s["schedule"] == json.loads(json.dumps(sched.to_dict()))
+    assert read_thermo(tmp_path / "mlp-fast-T1200" / "replica-1" / "thermo.dat")["step"][-1] == sched.n_steps() == 290
+    assert "time scale 0.0005" in capsys.readouterr().out
+
+
 def test_compressed_copy_made_once_named_by_hash_and_faithful(tiny_dp_model, tmp_path):
     """pylbs.mlp.compress: `dp --pt compress` once, cached beside the model under the model's hash,
     reused after; its energies and forces are the model's (tabulation error, measured 6e-15 eV/A

@@ -30,6 +30,9 @@ def add_mlp_arguments(p) -> None:
                    help="start the MLP stage from this FMP glass (LAMMPS data) instead of running FMP first")
     g.add_argument("--schedule", choices=("fast", "anneal"), default="anneal",
                    help="fast: 10 K/ps to 300 K; anneal: 10 K/ps to 1000 K, hold, 2 K/ps to 300 K")
+    g.add_argument("--mlp-time-scale", type=float, default=None, metavar="SCALE",
+                   help="time scale of the DeepMD stage alone (default: --time-scale); DeepMD MD costs ~15x FMP "
+                        "per step on a CPU, so a laptop run may give it a shorter schedule than FMP's")
     g.add_argument("--replicas", type=int, default=1, help="independent seeds (--seed, --seed+1, ...)")
     g.add_argument("--t-max", type=float, default=None,
                    help="remelt temperature, K (default: composition rule, pylbs.protocols.schedules.default_t_max)")
@@ -112,7 +115,8 @@ def quench_with_mlp(args, comm, glass=None) -> int:
     t_max, source = (args.t_max, "given (--t-max)") if args.t_max is not None else t_max_for(glass, len(symbols))
     name = mlp_folder_name(args.schedule, t_max, args.anneal_hold_ps, args.cool_frame_every_K)
     s = run_mlp_quench(start, args.mlp, out / name, glass=glass, kind=args.schedule, t_max=t_max,
-                       replicas=args.replicas, seed=args.seed, time_scale=args.time_scale,
+                       replicas=args.replicas, seed=args.seed,
+                       time_scale=args.time_scale if args.mlp_time_scale is None else args.mlp_time_scale,
                        anneal_holds_ps=args.anneal_hold_ps, sample_frames=args.sample_frames, density=args.density,
                        t_max_source=source, cool_frame_every_K=args.cool_frame_every_K,
                        guard=Guard(parse_pair_values(args.min_distance, "--min-distance"),
