@@ -4,8 +4,9 @@ iteration's start from the previous models is tested apart, on the tests' tiny m
 second iteration costs the suite two more trainings).
 
 Checked: the candidates of every exploration are exactly its frames whose model deviation
-(recomputed here from deepmd's own model_devi.out) lies in the trust window; each labelled
-frame is one of them, with the teacher's energy; the next iteration would train on the seed
+(recomputed here from deepmd's own model_devi.out) lies in the trust window, its overlaps exactly
+the frames with a pair closer than the guard's limits (recomputed here by brute force); each
+labelled frame is one of these, with the teacher's energy; the next iteration would train on the seed
 data and these labels; the record and the figure are written; a second run redoes no training,
 no labelling and no exploration. Then: a training started from an earlier model's checkpoint
 (``init_model``, what iteration k > 0 does) starts from that model's weights.
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pylbs.lammps_io import MODEL_DEVI_RAW, dump_steps
+from pylbs.lammps_io import MODEL_DEVI_RAW
 
 LO, HI, CAP = 0.05, 5.0, 4
 
@@ -55,24 +56,45 @@ def test_active_learning_loop(tmp_path, fmp_plugin):
     _shipping_the_model_writes_a_card_that_matches_the_record(loop, tmp_path / "models")
 
 
+def _overlapping(run) -> dict[int, bool]:
+    """step -> has the dumped frame a pair closer than the guard's limit (minimum image, brute force)?"""
+    from pylbs.lammps_io import read_trajectory
+    from pylbs.protocols.guard import GUARD_MIN_DISTANCES
+
+    traj = read_trajectory(run / "trajectory.lammpstrj", unwrap=False)
+    sym = traj.symbols()
+    limit = np.array([[GUARD_MIN_DISTANCES.get(tuple(sorted((a, b))), 0.0) for b in sym] for a in sym])
+    out = {}
+    for step, x, cell in zip(traj.steps, traj.positions, traj.cells):
+        d = x[:, None, :] - x[None, :, :]
+        frac = d @ np.linalg.inv(cell)
+        r = np.linalg.norm((frac - np.round(frac)) @ cell, axis=-1)
+        np.fill_diagonal(r, np.inf)
+        out[int(step)] = bool((r < limit).any())
+    return out
+
+
 def _the_iteration_selects_exactly_the_window(loop):
     out, s, rec = loop
     assert [it["iteration"] for it in rec["iterations"]] == [0]
     for it in rec["iterations"]:
         folder = out / f"iter-{it['iteration']:03d}"
         assert len(it["models"]) == 2 and all((folder / f"train-{m}" / "model.pth").exists() for m in (0, 1))
-        total = 0
+        union = 0
         for system, conds in it["exploration"].items():
             for cond, c in conds.items():
                 run = folder / "explore" / system / cond
                 devi = np.loadtxt(run / MODEL_DEVI_RAW, ndmin=2)  # deepmd's own file: step, ..., max_devi_f at 4
-                dumped = set(dump_steps(run / "trajectory.lammpstrj"))
-                f = np.array([row[4] for row in devi if int(row[0]) in dumped])
-                window = int(((f >= LO) & (f < HI)).sum())
-                assert (c["frames"], c["candidates"]) == (len(f), window), (system, cond)
+                over = _overlapping(run)
+                rows = [row for row in devi if int(row[0]) in over]
+                f = np.array([row[4] for row in rows])
+                o = np.array([over[int(row[0])] for row in rows])
+                window = (f >= LO) & (f < HI)
+                assert (c["frames"], c["candidates"], c["overlap"]) == (len(f), window.sum(), o.sum()), (system, cond)
                 assert (c["accurate"], c["failed"]) == (int((f < LO).sum()), int((f >= HI).sum()))
-                total += window
-        assert it["candidates"] == total and it["selected"] == min(CAP, total)
+                union += int((window | o).sum())
+        assert it["candidates"] == sum(c["candidates"] for x in it["exploration"].values() for c in x.values())
+        assert it["selected"] == min(CAP, union) and it["overlap"] > 0  # the tiny models do let atoms overlap
         assert it["trust_levels_eV_per_A"] == [LO, HI] and it["heldout_errors"]["overall"]["n_frames"] == 3
 
 
@@ -88,13 +110,16 @@ def _labelled_frames_are_candidates_with_teacher_labels(loop):
     assert manifest["systems"]["LBS-20-60-20"]["labeller"]["weight_sha256"] == provenance(s.teacher)["weight_sha256"]
     frames = [load_system(f) for part in ("train", "test") for f in dataset_systems(data, part).values()]
     assert sum(len(x) for x in frames) == it["selected"]
-    # every labelled frame is a dumped exploration frame whose deviation is in the window
+    # every labelled frame is a dumped exploration frame whose deviation is in the window, or one
+    # with overlapping atoms
     run = out / "iter-000" / "explore" / "LBS-20-60-20"
     window = []
     for cond in it["exploration"]["LBS-20-60-20"]:
         devi = {int(r[0]): r[4] for r in np.loadtxt(run / cond / MODEL_DEVI_RAW, ndmin=2)}
+        over = _overlapping(run / cond)
         traj = read_trajectory(run / cond / "trajectory.lammpstrj", unwrap=False)
-        window += [traj.positions[k] - traj.origins[k] for k, st in enumerate(traj.steps) if LO <= devi[int(st)] < HI]
+        window += [traj.positions[k] - traj.origins[k] for k, st in enumerate(traj.steps)
+                   if LO <= devi[int(st)] < HI or over[int(st)]]
     calc = teacher_calculator(s.teacher)
     for system in frames:
         for k in range(len(system)):
@@ -262,3 +287,33 @@ def test_a_dp_process_stops_when_the_pylbs_process_that_started_it_dies(tmp_path
             os.kill(pid, 0)
     finally:
         proc.kill()
+
+
+def test_selection_takes_half_from_overlaps_and_half_from_the_window(tmp_path):
+    """The cap is shared: half for frames with overlapping atoms, half for frames in the deviation
+    window; a kind with fewer frames leaves its share to the other; an overlapping frame counts once,
+    as an overlap, whatever its deviation; accurate and failed frames without overlap are never picked."""
+    from dataclasses import replace
+
+    from pylbs.mlp.explore import Exploration
+    from pylbs.mlp.learn import ActiveLearning
+
+    def run(n_window, n_over, n_other=5):
+        devi = [0.5 * (LO + HI)] * n_window + [10 * HI] * n_over + [LO / 2] * n_other + [2 * HI] * n_other
+        over = [False] * n_window + [True] * n_over + [False] * 2 * n_other
+        return Exploration("LBS-20-60-20", "ramp", list(range(len(devi))), devi, None, over)
+
+    def picked(n_window, n_over, cap):
+        loop = ActiveLearning(tmp_path / f"{n_window}-{n_over}-{cap}", replace(_settings(), max_candidates=cap))
+        r = run(n_window, n_over)
+        sel = loop.select(0, [r])
+        assert sel == sorted(sel, key=lambda c: c[2]) and len(set(sel)) == len(sel)
+        kinds = ["window" if r.max_devi_f[st] < HI else "overlap" for _, _, st in sel]
+        assert all(r.overlap[st] or LO <= r.max_devi_f[st] < HI for _, _, st in sel)
+        return kinds.count("overlap"), kinds.count("window")
+
+    assert picked(10, 10, 6) == (3, 3)
+    assert picked(10, 1, 6) == (1, 5)
+    assert picked(2, 10, 6) == (4, 2)
+    assert picked(2, 1, 6) == (1, 2)
+    assert picked(0, 0, 6) == (0, 0)

@@ -9,6 +9,12 @@ measured density and at +-5 % linear strain; NPT at 1 bar. The first model drive
 MD (``pair_style deepmd m1 m2 ... out_freq N out_file F``), every model evaluates each
 frame, and the maximum force deviation of a frame (eV/A) says whether the models know it.
 A run that blows up (atoms overlap, lost atoms) ends there; its frames so far count.
+
+Every frame also records whether two atoms came closer than the guard allows
+(:data:`pylbs.protocols.guard.GUARD_MIN_DISTANCES`). Models trained on the same data can
+agree on a wrong, too soft repulsion (measured: two models let B-B reach 1.57 A at 1190 K,
+pushing apart with 3.8-4.1 eV/A where the teacher pushes with 6.3 eV/A, a deviation of only
+~0.2 eV/A), so the deviation alone misses these frames; the loop labels them too.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import mpi_comm
 from ..lammps_io import MODEL_DEVI_RAW, TRAJECTORY_FILE, dump_steps, read_model_devi, read_trajectory
 from ..potential import deepmd_commands, required_styles
+from ..protocols.guard import GUARD_MIN_DISTANCES, closest_pairs
 from ..protocols.schedules import TIMESTEP_PS, Schedule, Stage, default_t_max
 from ..session import Session
 from ..structure import density_of, read_lammps_data, rescaled_to_density, write_lammps_data
@@ -72,13 +79,15 @@ def glass_conditions(glass: Glass, time_scale: float = 1.0) -> list[Condition]:
 
 @dataclass
 class Exploration:
-    """What one run saw: the step, maximum force deviation (eV/A) and frame index of every dumped frame."""
+    """What one run saw: the step and maximum force deviation (eV/A) of every dumped frame, and
+    whether the frame has a pair closer than the guard allows (``overlap``)."""
 
     system: str
     condition: str
     steps: list
     max_devi_f: list
     blew_up: str | None = None
+    overlap: list | None = None  # None: an exploration.json written before overlaps were recorded
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,7 +102,11 @@ def explore(start_data, models, out_dir, condition: Condition, *, system: str, o
     out = Path(out_dir).resolve()
     done = read_json(out / "exploration.json")
     if done is not None:
-        return Exploration(**done)
+        found = Exploration(**done)
+        if found.overlap is None:  # finished before overlaps were recorded: add them from its frames
+            found.overlap = overlapping_frames(out, found.steps)
+            write_json_atomic(out / "exploration.json", found.to_dict())
+        return found
     if len(models) < 2:
         raise PylbsError("exploration needs at least two models (their deviation is the measure)")
     out.mkdir(parents=True, exist_ok=True)
@@ -116,8 +129,9 @@ def explore(start_data, models, out_dir, condition: Condition, *, system: str, o
     devi = read_model_devi(out / MODEL_DEVI_RAW)
     dumped = set(dump_steps(out / TRAJECTORY_FILE)) if (out / TRAJECTORY_FILE).exists() else set()
     keep = [k for k, s in enumerate(devi["step"]) if int(s) in dumped]
-    result = Exploration(system, condition.name, [int(devi["step"][k]) for k in keep],
-                         [float(devi["max_devi_f"][k]) for k in keep], blew_up)
+    steps = [int(devi["step"][k]) for k in keep]
+    result = Exploration(system, condition.name, steps, [float(devi["max_devi_f"][k]) for k in keep], blew_up,
+                         overlapping_frames(out, steps))
     write_json_atomic(out / "exploration.json", result.to_dict())
     return result
 
@@ -127,6 +141,17 @@ def frames_at(out_dir, steps) -> list:
     traj = read_trajectory(Path(out_dir) / TRAJECTORY_FILE, unwrap=False)
     index = {int(s): k for k, s in enumerate(traj.steps)}
     return [traj.atoms(index[int(s)]) for s in steps]
+
+
+def overlapping_frames(out_dir, steps, table=GUARD_MIN_DISTANCES) -> list[bool]:
+    """For each dumped frame at ``steps``: has it a pair closer than ``table`` (the guard's limits)?"""
+    if not steps:
+        return []
+    traj = read_trajectory(Path(out_dir) / TRAJECTORY_FILE, unwrap=False)
+    index = {int(s): k for k, s in enumerate(traj.steps)}
+    symbols = traj.symbols()
+    return [bool(closest_pairs(traj.positions[index[int(s)]], traj.cells[index[int(s)]], symbols, table))
+            for s in steps]
 
 
 def classify(max_devi_f, trust_lo: float, trust_hi: float) -> np.ndarray:

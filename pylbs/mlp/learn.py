@@ -303,14 +303,28 @@ class ActiveLearning:
         return runs
 
     def select(self, k: int, runs) -> list[tuple[str, str, int]]:
-        """(system, condition, step) of the candidates to label: every frame with trust_lo <= deviation
-        < trust_hi, at most ``max_candidates`` drawn evenly at random (seeded by the iteration)."""
-        cands = [(r.system, r.condition, s) for r in runs
-                 for s, c in zip(r.steps, classify(r.max_devi_f, self.s.trust_lo, self.s.trust_hi)) if c == 1]
-        if len(cands) > self.s.max_candidates:
-            rng = np.random.default_rng(self.s.seed + k)
-            cands = [cands[i] for i in sorted(rng.choice(len(cands), self.s.max_candidates, replace=False))]
-        return cands
+        """(system, condition, step) of the frames to label: those with trust_lo <= deviation < trust_hi,
+        and those with a pair closer than the guard allows (whatever their deviation: models that share
+        a blind spot agree on it). At most ``max_candidates``, drawn at random (seeded by the
+        iteration): half from each kind, a kind with fewer leaving its share to the other."""
+        window, overlap = [], []
+        for r in runs:
+            over = r.overlap or [False] * len(r.steps)
+            for s, c, o in zip(r.steps, classify(r.max_devi_f, self.s.trust_lo, self.s.trust_hi), over):
+                if o:
+                    overlap.append((r.system, r.condition, s))
+                elif c == 1:
+                    window.append((r.system, r.condition, s))
+        cap = self.s.max_candidates
+        n_over = min(len(overlap), max(cap // 2, cap - len(window)))
+        n_window = min(len(window), cap - n_over)
+        rng = np.random.default_rng(self.s.seed + k)
+        picked = set()
+        for pool, n in ((overlap, n_over), (window, n_window)):
+            take = rng.choice(len(pool), n, replace=False) if n < len(pool) else range(len(pool))
+            picked.update(pool[i] for i in take)
+        order = {c: i for i, c in enumerate((r.system, r.condition, s) for r in runs for s in r.steps)}
+        return sorted(picked, key=order.__getitem__)
 
     def label_candidates(self, k: int, picks) -> dict:
         folder = self.out / f"iter-{k:03d}"
@@ -408,19 +422,20 @@ class ActiveLearning:
                                 range=(0, 2 * self.s.trust_hi))[0].tolist()
             per.setdefault(r.system, {})[r.condition] = {
                 "frames": n, "accurate": int((cls == 0).sum()), "candidates": int((cls == 1).sum()),
-                "failed": int((cls == 2).sum()), "candidate_fraction": frac, "blew_up": r.blew_up,
-                "max_devi_f_histogram": hist}
+                "failed": int((cls == 2).sum()), "overlap": int(sum(r.overlap or ())),
+                "candidate_fraction": frac, "blew_up": r.blew_up, "max_devi_f_histogram": hist}
             worst = max(worst, frac if n else 1.0)
         total = sum(c["frames"] for s in per.values() for c in s.values())
         ncand = sum(c["candidates"] for s in per.values() for c in s.values())
         nfail = sum(c["failed"] for s in per.values() for c in s.values())
         converged = all(c["candidate_fraction"] < self.s.candidate_goal and c["failed"] == 0 and not c["blew_up"]
-                        for s in per.values() for c in s.values())
+                        and c["overlap"] == 0 for s in per.values() for c in s.values())
         errors = evaluate_model(models[0], {f"heldout-{self.s.held_out}": _load_all(heldout)},
                                 self.out / f"iter-{k:03d}" / "heldout", plots=False)["metrics"]
         return {"iteration": k, "complete": True, "models": [str(m) for m in models],
                 "training_frames": sum(_n_frames(d) for d in self.datasets(k)),
                 "frames": total, "candidates": ncand, "failed": nfail,
+                "overlap": sum(c["overlap"] for s in per.values() for c in s.values()),
                 "candidate_fraction": ncand / total if total else None, "worst_condition_fraction": worst,
                 "selected": len(picks), "labels": labels["labelled"], "converged_exploration": converged,
                 "trust_levels_eV_per_A": [self.s.trust_lo, self.s.trust_hi], "exploration": per,

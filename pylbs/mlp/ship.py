@@ -166,7 +166,8 @@ def _joined(systems):
 
 def _iteration_summary(r: dict) -> dict:
     return {"iteration": r["iteration"], "training_frames": r["training_frames"], "explored_frames": r["frames"],
-            "candidates": r["candidates"], "failed": r["failed"], "candidate_fraction": r["candidate_fraction"],
+            "candidates": r["candidates"], "failed": r["failed"], "overlap": r.get("overlap"),
+            "candidate_fraction": r["candidate_fraction"],
             "worst_condition_fraction": r["worst_condition_fraction"], "labelled": r["selected"],
             "blew_up": sorted(f"{s} {c}" for s, conds in r["exploration"].items() for c, v in conds.items()
                               if v["blew_up"]),
@@ -215,12 +216,12 @@ def render(card: dict) -> str:
     for k, v in card["data"]["held_out"].items():
         lines.append(f"| {k} (held out, never trained on) | {v['frames']} | {v['atoms']} |")
     lines += ["", "Convergence record:", "",
-              "| iteration | training frames | explored | candidates | failed | labelled | worst condition "
-              "| held-out force MAE (eV/A) | train / explore / label (s) |", "|---|---|---|---|---|---|---|---|---|"]
+              "| iteration | training frames | explored | candidates | failed | overlap | labelled | worst condition "
+              "| held-out force MAE (eV/A) | train / explore / label (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in card["loop"]["iterations"]:
         w = r["wall_s"]
         lines.append(f"| {r['iteration']} | {r['training_frames']} | {r['explored_frames']} | {r['candidates']} "
-                     f"({100 * (r['candidate_fraction'] or 0):.1f} %) | {r['failed']} | {r['labelled']} | "
+                     f"({100 * (r['candidate_fraction'] or 0):.1f} %) | {r['failed']} | {r.get('overlap')} | {r['labelled']} | "
                      f"{100 * r['worst_condition_fraction']:.1f} % | {r['heldout_force_mae']:.3f} | "
                      f"{w['train']:.0f} / {w['explore']:.0f} / {w['label']:.0f} |")
     lines += ["", "Errors against the teacher (test frames of every trained system; the held-out glass last):", "",
