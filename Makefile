@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine (see README):
-#   make demo   install everything (idempotent) and make a small LBS-20-60-20 glass with FMP-LBS
+#   make demo   install everything (idempotent), make a small LBS-20-60-20 glass with FMP-LBS, then
+#               anneal it with the shipped DeepMD model (docs/models.md)
 #   make test   install everything (idempotent) and run the test suite
 PY      := .venv/bin/python
 MPIRUN  := .venv/bin/mpirun
@@ -15,7 +16,8 @@ plugin:
 	.venv/bin/cmake -S . -B build -G Ninja -DPython_EXECUTABLE=$(CURDIR)/$(PY) && .venv/bin/cmake --build build
 
 demo: env
-	$(MPIRUN) -np $(NP) $(PY) scripts/quench.py --glass LBS-20-60-20 --atoms 300 --time-scale 0.01 --out $(DEMO_OUT)
+	$(MPIRUN) -np $(NP) $(PY) scripts/quench.py --glass LBS-20-60-20 --atoms 300 --time-scale 0.01 \
+		--mlp default --mlp-time-scale 0.005 --schedule anneal --out $(DEMO_OUT)
 
 # both cores: tests in parallel (pytest-xdist; expensive fixtures are built once, tests/conftest.py::shared)
 PYTEST_ARGS ?= -n 2 --dist load --maxschedchunk 1 --durations=15

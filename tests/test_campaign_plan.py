@@ -52,13 +52,17 @@ def test_paper_campaign_is_the_full_protocol():
     assert "--temperatures 500 600 700 900" in d.command and d.deps[0].startswith("mlp-")
 
 
-def test_laptop_campaign_is_small_and_runs_without_a_model():
+def test_laptop_campaign_is_small_and_runs_the_shipped_model():
+    from pylbs.potential.models import model_path
+
     c = load_campaign(ROOT / "campaigns" / "laptop.toml")
     tasks = expand(c)
     assert c.resources.mode == "local" and c.resources.cores == 2
-    assert max(c.fmp.sizes) <= 300 and c.fmp.time_scale <= 0.01
-    assert not any(t.inputs for t in tasks)  # nothing needs a model file
-    assert {t.kind for t in tasks} == {"fmp", "analysis", "tg", "diffusion"}
+    assert max(c.fmp.sizes) <= 300 and c.fmp.time_scale <= 0.01 and c.mlp.time_scale <= 0.005
+    assert {t.kind for t in tasks} == {"fmp", "mlp", "analysis", "tg", "diffusion"}
+    mlp = [t for t in tasks if t.kind == "mlp"]
+    assert len(mlp) == 11 * 2 * 2  # glasses x FMP replicas x schedules
+    assert all(t.inputs == (str(model_path("default")),) for t in mlp)  # the only file it needs ships with pylbs
 
 
 def test_ids_do_not_depend_on_order_or_other_glasses(tmp_path):
@@ -156,11 +160,14 @@ def test_estimate_cli_calibrates_once_and_leaves_mlp_unpriced_without_a_model(tm
     import sys
 
     monkeypatch.setenv("PYLBS_CACHE", str(tmp_path / "cache"))
-    cmd = [sys.executable, "-m", "pylbs.cli", "campaign", "plan", str(ROOT / "campaigns" / "laptop.toml"), "--estimate"]
+    campaign = tmp_path / "laptop-fmp.toml"  # laptop.toml without its MLP stage
+    campaign.write_text((ROOT / "campaigns" / "laptop.toml").read_text().replace(
+        'models = ["default"]', 'enabled = false').replace('root = "../runs', f'root = "{ROOT}/runs'))
+    cmd = [sys.executable, "-m", "pylbs.cli", "campaign", "plan", str(campaign), "--estimate"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
     cal = next(iter(json.loads((tmp_path / "cache" / "calibration.json").read_text()).values()))
-    assert cal["mlp_s_per_atom_step"] is None and cal["fmp_s_per_atom_step"] > 0  # MLP off in laptop.toml
+    assert cal["mlp_s_per_atom_step"] is None and cal["fmp_s_per_atom_step"] > 0  # MLP off
     assert "total" in first.stdout and "wall time on this campaign's resources (2 cores" in first.stdout
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert "cached" in second.stdout and second.stdout.splitlines()[-4:] == first.stdout.splitlines()[-4:]

@@ -31,7 +31,7 @@ def add_mlp_arguments(p) -> None:
     g.add_argument("--schedule", choices=("fast", "anneal"), default="anneal",
                    help="fast: 10 K/ps to 300 K; anneal: 10 K/ps to 1000 K, hold, 2 K/ps to 300 K")
     g.add_argument("--mlp-time-scale", type=float, default=None, metavar="SCALE",
-                   help="time scale of the DeepMD stage alone (default: --time-scale); DeepMD MD costs ~15x FMP "
+                   help="time scale of the DeepMD stage alone (default: --time-scale); DeepMD MD costs ~35x FMP "
                         "per step on a CPU, so a laptop run may give it a shorter schedule than FMP's")
     g.add_argument("--replicas", type=int, default=1, help="independent seeds (--seed, --seed+1, ...)")
     g.add_argument("--t-max", type=float, default=None,
