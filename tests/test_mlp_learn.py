@@ -299,7 +299,9 @@ def test_selection_takes_half_from_overlaps_and_half_from_the_window(tmp_path):
     from pylbs.mlp.learn import ActiveLearning
 
     def run(n_window, n_over, n_other=5):
-        devi = [0.5 * (LO + HI)] * n_window + [10 * HI] * n_over + [LO / 2] * n_other + [2 * HI] * n_other
+        # overlapping frames: half of them in the window, half beyond it (an overlap counts as one)
+        devi = [0.5 * (LO + HI)] * n_window + [0.5 * (LO + HI), 10 * HI] * (n_over // 2) + [10 * HI] * (n_over % 2) \
+            + [LO / 2] * n_other + [2 * HI] * n_other
         over = [False] * n_window + [True] * n_over + [False] * 2 * n_other
         return Exploration("LBS-20-60-20", "ramp", list(range(len(devi))), devi, None, over)
 
@@ -308,7 +310,7 @@ def test_selection_takes_half_from_overlaps_and_half_from_the_window(tmp_path):
         r = run(n_window, n_over)
         sel = loop.select(0, [r])
         assert sel == sorted(sel, key=lambda c: c[2]) and len(set(sel)) == len(sel)
-        kinds = ["window" if r.max_devi_f[st] < HI else "overlap" for _, _, st in sel]
+        kinds = ["overlap" if r.overlap[st] else "window" for _, _, st in sel]
         assert all(r.overlap[st] or LO <= r.max_devi_f[st] < HI for _, _, st in sel)
         return kinds.count("overlap"), kinds.count("window")
 
@@ -317,3 +319,4 @@ def test_selection_takes_half_from_overlaps_and_half_from_the_window(tmp_path):
     assert picked(2, 10, 6) == (4, 2)
     assert picked(2, 1, 6) == (1, 2)
     assert picked(0, 0, 6) == (0, 0)
+    assert picked(10, 10, 7) == (3, 4)  # an odd cap: the window gets the remainder
