@@ -11,6 +11,8 @@ Three pylbs commands, each resumable, so a killed run continues where it stopped
      (170 frames), and keeps FRAMES - 170 frames of the 300 K stage;
   2. ``pylbs mlp label TRAJECTORY --calculator TEACHER`` (all frames held out: ``--test-fraction 0``);
   3. ``pylbs mlp test --model MODEL --held-out DATA``: MAE/RMSE/MXE and the shift per atom.
+Step 2 labels the cooling frames and the kept 300 K frames only (the dump also holds heating and
+2000 K frames, which are not in the set).
 """
 
 from __future__ import annotations
@@ -53,9 +55,10 @@ def cli(argv=None) -> int:
                     "--cool-frame-every-K", f"{STEP_K:g}", "--sample-frames", str(args.frames - cooling),
                     "--emin-max-iter", "0", "--quiet", "--out", str(out / "run")], check=True)
     (replica,) = sorted((out / "run").glob("mlp-fast-T*/replica-1"))
+    frames = _the_set(replica, out / "frames.extxyz")
     data = out / "data"
     if not (data / "dataset.json").exists():
-        rc = pylbs(["mlp", "label", str(replica / "trajectory.lammpstrj"), "--fmt", "lammps/dump", "--name",
+        rc = pylbs(["mlp", "label", str(frames), "--name",
                     f"transfer-{args.glass}", "--calculator", args.teacher, "-j", str(args.workers),
                     "--test-fraction", "0", "--out", str(data)])
         if rc:
@@ -66,6 +69,28 @@ def cli(argv=None) -> int:
           f"energy shift {1000 * metrics['energy_mse']:+.1f} meV/atom, energy MAE {1000 * metrics['energy_mae']:.1f} "
           f"meV/atom, force MAE {metrics['force_mae']:.3f} eV/A")
     return rc
+
+
+def _the_set(replica: Path, path: Path) -> Path:
+    """The cooling stage's frames (one every 10 K) and the 300 K frames the run kept, as extxyz (the
+    dump also holds the heating and 2000 K frames, which are not the paper's set)."""
+    if path.exists():
+        return path
+    from ase.io import write
+
+    from pylbs.lammps_io import read_trajectory
+    from pylbs.protocols.schedules import Schedule
+
+    summary = json.loads((replica / "summary.json").read_text())
+    schedule = Schedule.from_dict(json.loads((replica / "progress.json").read_text())["request"]["schedule"])
+    (a, b), = [ab for st, ab in zip(schedule.stages, schedule.stage_bounds()) if st.name == "cool"]
+    keep = set(summary["kept_steps"])
+    traj = read_trajectory(replica / "trajectory.lammpstrj", unwrap=False)
+    frames = [traj.atoms(k) for k, st in enumerate(traj.steps) if a < st <= b or int(st) in keep]
+    write(path.with_suffix(".part"), frames, format="extxyz")
+    path.with_suffix(".part").replace(path)
+    print(f"{len(frames)} frames: {sum(a < st <= b for st in traj.steps)} while cooling, {len(keep)} at 300 K")
+    return path
 
 
 if __name__ == "__main__":
