@@ -11,7 +11,6 @@ def test_lammps_deepmd_matches_python_inference(tiny_dp_model, which):
     """Both the trained model and the compressed copy the MD tests run."""
     from deepmd.infer import DeepPot
 
-
     model, train_dir = tiny_dp_model
     model = model.with_name("model.pth") if which == "trained" else model
     coords = np.load(train_dir / "set.000" / "coord.npy")[0].reshape(-1, 3)

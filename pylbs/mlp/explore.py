@@ -145,13 +145,8 @@ def frames_at(out_dir, steps) -> list:
 
 def overlapping_frames(out_dir, steps, table=GUARD_MIN_DISTANCES) -> list[bool]:
     """For each dumped frame at ``steps``: has it a pair closer than ``table`` (the guard's limits)?"""
-    if not steps:
-        return []
-    traj = read_trajectory(Path(out_dir) / TRAJECTORY_FILE, unwrap=False)
-    index = {int(s): k for k, s in enumerate(traj.steps)}
-    symbols = traj.symbols()
-    return [bool(closest_pairs(traj.positions[index[int(s)]], traj.cells[index[int(s)]], symbols, table))
-            for s in steps]
+    return [bool(closest_pairs(a.positions, a.cell[:], a.get_chemical_symbols(), table))
+            for a in (frames_at(out_dir, steps) if steps else [])]
 
 
 def classify(max_devi_f, trust_lo: float, trust_hi: float) -> np.ndarray:

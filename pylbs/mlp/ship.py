@@ -90,7 +90,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     sets[held] = _joined([load_system(f) for part in ("train", "test")
                           for f in dataset_systems(dest / HELDOUT_DIR, part).values()])
     errors = {}
-    for label, path in (("model", model), ("compressed", compressed))[:2 if compress else 1]:
+    for label, path in {"model": model, **({"compressed": compressed} if compress else {})}.items():
         errors[label] = evaluate_model(path, sets, dest / ".eval" / label, plots=False, held_out=(held,))["metrics"]
     shutil.rmtree(dest / ".eval", ignore_errors=True)
 
