@@ -93,3 +93,21 @@ def ring_classes(box=40.0, present=(0, 1, 2, 3, "si"), li=True):
         sym.append("Li")
         pos.append([8.0, 8.0, 11.0])
     return Atoms(sym, positions=pos, cell=[box] * 3, pbc=True)
+
+
+def write_dump(path, atoms_list, seed=0, steps=None):
+    """LAMMPS dump (id type x y z) with the atom order shuffled in every frame; ``steps``: the
+    timestep of each frame (default 0, 1000, 2000, ...)."""
+    rng = np.random.default_rng(seed)
+    tmap = {"Li": 1, "B": 2, "Si": 3, "O": 4}
+    lines = []
+    steps = [k * 1000 for k in range(len(atoms_list))] if steps is None else steps
+    for step, a in zip(steps, atoms_list):
+        order = rng.permutation(len(a))
+        L = a.cell.lengths()
+        lines += ["ITEM: TIMESTEP", str(step), "ITEM: NUMBER OF ATOMS", str(len(a)),
+                  "ITEM: BOX BOUNDS pp pp pp"] + [f"0 {x}" for x in L] + ["ITEM: ATOMS id type x y z"]
+        sym, pos = a.get_chemical_symbols(), a.get_positions()
+        for i in order:
+            lines.append(f"{i + 1} {tmap[sym[i]]} {pos[i][0]:.6f} {pos[i][1]:.6f} {pos[i][2]:.6f}")
+    path.write_text("\n".join(lines) + "\n")

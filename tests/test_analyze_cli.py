@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ase.io import write
 
-from _lbs_structures import quartz, ring_classes
+from _lbs_structures import quartz, ring_classes, write_dump
 from pylbs.analysis.analyze import analyze
 from pylbs.cli import main
 from pylbs.structure import write_lammps_data
@@ -65,6 +65,47 @@ def test_trajectory_mean_and_std(tmp_path):
     last = analyze(str(path), frames="-1")
     assert last["frames"] == [2] and last["rings"]["size_histogram"]["3"] == 2
     json.dumps(res, allow_nan=False)  # strict JSON (NaN written as null)
+
+
+def test_run_folders_separate_frame_and_replica_spreads(tmp_path):
+    """`pylbs analyze FOLDER` of two replica runs: each run is averaged over the frames of its sample
+    stage only (the paper's last 100 ps), then mean and std (ddof=1) over the runs; frame_std is the
+    runs' mean frame-to-frame spread, reported apart from the replica spread."""
+    from pylbs.analysis.analyze import analyze_runs
+    from pylbs.protocols.schedules import Schedule, Stage
+
+    dt = 0.001
+    sched = Schedule((Stage("melt", 3000, 3000, 4 * dt), Stage("sample", 300, 300, 4 * dt)))
+    # 3MRs per frame: all five rings 5, (0,) 1, (0, 1) 2, (0, 1, 2) 3
+    runs = {"replica-1": [(0, 1, 2, 3, "si"), (0, 1, 2, 3, "si"), (0,)],   # first frame: melt stage, left out
+            "replica-2": [(0, 1, 2, 3, "si"), (0, 1), (0, 1, 2)]}
+    for name, present in runs.items():
+        d = tmp_path / name
+        d.mkdir()
+        (d / "progress.json").write_text(json.dumps({"request": {"schedule": sched.to_dict(), "timestep_ps": dt}}))
+        write_dump(d / "trajectory.lammpstrj", [ring_classes(present=p) for p in present], steps=[3, 6, 8])
+    res = analyze_runs(tmp_path)
+    assert res["n_runs"] == 2 and res["n_frames_per_run"] == [2, 2]
+    # ring counts: run 1 frames [5, 1] (mean 3, std 8 ** 0.5), run 2 [2, 3] (mean 2.5, std 0.5 ** 0.5)
+    assert res["mean"]["rings.size_histogram.3"] == pytest.approx(2.75)
+    assert res["std"]["rings.size_histogram.3"] == pytest.approx(0.125 ** 0.5)  # std of [3, 2.5], ddof=1
+    assert res["frame_std"]["rings.size_histogram.3"] == pytest.approx((8 ** 0.5 + 0.5 ** 0.5) / 2)
+    # 4B and 3B_ring: frame means of each run's own frames (checked one frame at a time), then over runs
+    one = {p: analyze(ring_classes(present=p)) for p in ((0, 1, 2, 3, "si"), (0,), (0, 1), (0, 1, 2))}
+    for key in ("fraction_4B", "fraction_3B_in_3MR"):
+        per_run = [np.mean([one[p][key] for p in present[1:]]) for present in runs.values()]
+        assert res[key] == pytest.approx(np.mean(per_run)) and res["std"][key] == pytest.approx(np.std(per_run, ddof=1))
+    assert one[(0, 1, 2, 3, "si")]["fraction_3B_in_3MR"] == pytest.approx(0.8)  # 8 of the 10 3B (known answer)
+    assert res["std_convention"].startswith("sample standard deviation (ddof=1)")
+
+
+def test_boron_network_rings_leave_si_out():
+    """--network B (paper Fig. S6): rings of the B-O network alone; the B2Si ring is not one of them."""
+    both = analyze(ring_classes())
+    b_only = analyze(ring_classes(), formers=("B",))
+    assert both["rings"]["size_histogram"]["3"] == 5 and b_only["network"] == "B-O"
+    assert b_only["rings"]["size_histogram"]["3"] == 4  # the four B-only 3MRs (0..3 4B members)
+    assert b_only["fraction_4B"] == both["fraction_4B"]
 
 
 def test_quartz_and_parser_wiring(capsys):

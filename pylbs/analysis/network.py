@@ -205,24 +205,26 @@ def frame_temperature(data) -> float | None:
 # network bonds
 
 
-def network_bonds_modifier(cutoffs=None):
-    """An OVITO CreateBondsModifier bonding only B-O and Si-O (pairwise cutoffs, Angstrom)."""
+def network_bonds_modifier(cutoffs=None, formers=FORMERS):
+    """An OVITO CreateBondsModifier bonding only the formers' O (B-O and Si-O, or B-O alone;
+    pairwise cutoffs, Angstrom)."""
     from ovito.modifiers import CreateBondsModifier
 
     mod = CreateBondsModifier(mode=CreateBondsModifier.Mode.Pairwise)
-    for (a, b), r in network_cutoffs(cutoffs).items():
+    for (a, b), r in network_cutoffs(cutoffs, formers).items():
         mod.set_pairwise_cutoff(a, b, r)
     return mod
 
 
-def create_network_bonds(data, cutoffs=None):
-    """Replace any bonds of ``data`` (in place) by the B-O/Si-O network bonds; returns ``data``."""
+def create_network_bonds(data, cutoffs=None, formers=FORMERS):
+    """Replace any bonds of ``data`` (in place) by the network bonds of ``formers`` (B-O and Si-O, or
+    B-O alone); returns ``data``."""
     if data.particles.bonds is not None:
         data.particles_.bonds = None
     present = {t.name for t in data.particles.particle_types.types}
-    cut = {k: v for k, v in network_cutoffs(cutoffs).items() if k[0] in present and k[1] in present}
+    cut = {k: v for k, v in network_cutoffs(cutoffs, formers).items() if k[0] in present and k[1] in present}
     if cut:  # else e.g. a pure Li2O frame: no network bonds at all
-        data.apply(network_bonds_modifier(cut))
+        data.apply(network_bonds_modifier(cut, formers))
     return data
 
 
@@ -293,7 +295,7 @@ def build_network(data, cutoffs=None, *, bonded: bool = False, formers=FORMERS) 
     """
     cut = network_cutoffs(cutoffs, formers)
     if not bonded:
-        create_network_bonds(data, cut)
+        create_network_bonds(data, cut, formers)
     element = element_index(data)
     pos = np.asarray(data.particles.positions, dtype=float)
     cell = cell_rows(data)
