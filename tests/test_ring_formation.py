@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _lbs_structures import ring_classes
+from _lbs_structures import ring_classes, write_dump
 from pylbs.analysis.ring_formation import ring_formation
 from pylbs.errors import AnalysisError
 
@@ -34,6 +34,21 @@ def test_counts_and_share_of_final():
     assert every.share_of_final.tolist() == pytest.approx([0, 2 / 4, 2 / 4, 1, 1])
 
 
+def test_counts_by_class_vs_temperature():
+    """Each frame's 3MRs by class (paper Fig. 7): ring k of ring_classes has k 4B members, "si" has Si."""
+    res = ring_formation(frames())
+    assert {c: v.tolist() for c, v in res.class_counts.items()} == {
+        "0": [0, 1, 1, 1, 1], "1": [0, 0, 1, 1, 1], "2": [0, 0, 0, 1, 1], "3": [1, 1, 0, 0, 0],
+        "other": [0, 0, 0, 0, 0], "with_Si": [0, 1, 0, 1, 1]}
+    # B-only classes add up to the B-only count of every frame
+    assert sum(res.class_counts[c] for c in ("0", "1", "2", "3", "other")).tolist() == res.n_three_membered.tolist()
+    t, classes = res.binned_classes(1000.0)  # 1500/1200 K -> one bin, 900/600/300 K -> another
+    assert t.tolist() == [1500, 500]
+    assert classes["3"].tolist() == pytest.approx([1.0, 0.0]) and classes["with_Si"].tolist() == pytest.approx(
+        [0.5, 2 / 3])
+    assert res.to_dict()["class_counts"]["1"] == [0, 0, 1, 1, 1]
+
+
 def test_binned_every_10K():
     res = ring_formation(frames())
     t, n, share = res.binned(10.0)
@@ -43,27 +58,9 @@ def test_binned_every_10K():
     assert t.tolist() == [1500, 500] and n.tolist() == pytest.approx([1.5, 8 / 3])
 
 
-def _write_dump(path, atoms_list, seed=0, steps=None):
-    """LAMMPS dump (id type x y z) with the atom order shuffled in every frame; ``steps``: the
-    timestep of each frame (default 0, 1000, 2000, ...)."""
-    rng = np.random.default_rng(seed)
-    tmap = {"Li": 1, "B": 2, "Si": 3, "O": 4}
-    lines = []
-    steps = [k * 1000 for k in range(len(atoms_list))] if steps is None else steps
-    for step, a in zip(steps, atoms_list):
-        order = rng.permutation(len(a))
-        L = a.cell.lengths()
-        lines += ["ITEM: TIMESTEP", str(step), "ITEM: NUMBER OF ATOMS", str(len(a)),
-                  "ITEM: BOX BOUNDS pp pp pp"] + [f"0 {x}" for x in L] + ["ITEM: ATOMS id type x y z"]
-        sym, pos = a.get_chemical_symbols(), a.get_positions()
-        for i in order:
-            lines.append(f"{i + 1} {tmap[sym[i]]} {pos[i][0]:.6f} {pos[i][1]:.6f} {pos[i][2]:.6f}")
-    path.write_text("\n".join(lines) + "\n")
-
-
 def test_dump_with_shuffled_atoms_and_given_temperatures(tmp_path):
     dump = tmp_path / "cooling.dump"
-    _write_dump(dump, frames())
+    write_dump(dump, frames())
     temps = [t for t, _ in SCHEDULE]
     res = ring_formation(str(dump), temperatures=temps)
     assert res.n_three_membered.tolist() == [1, 2, 2, 3, 3]
@@ -111,7 +108,7 @@ def test_run_folder_formation_temperatures_from_the_schedule(tmp_path):
     sched = Schedule((Stage("hold", 1500, 1500, 4 * dt), Stage("cool", 1500, 300, 4 * dt)))
     (tmp_path / "progress.json").write_text(json.dumps({"request": {"schedule": sched.to_dict(), "timestep_ps": dt}}))
     hold_frame = ring_classes(present=(0, 1, 2, 3, "si"))  # step 2, before the cooling: not analysed
-    _write_dump(tmp_path / "trajectory.lammpstrj", [hold_frame] + frames(), steps=[2, 4, 5, 6, 7, 8])
+    write_dump(tmp_path / "trajectory.lammpstrj", [hold_frame] + frames(), steps=[2, 4, 5, 6, 7, 8])
     res = subprocess.run([sys.executable, "-m", "pylbs.cli", "analyze", str(tmp_path), "--formation", "--json"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -133,7 +130,7 @@ def test_run_folder_without_cooling_frames_names_the_fix(tmp_path):
 
     sched = Schedule((Stage("hold", 1500, 1500, 0.004), Stage("cool", 1500, 300, 0.004)))
     (tmp_path / "progress.json").write_text(json.dumps({"request": {"schedule": sched.to_dict(), "timestep_ps": 0.001}}))
-    _write_dump(tmp_path / "trajectory.lammpstrj", [frames()[-1]], steps=[8])
+    write_dump(tmp_path / "trajectory.lammpstrj", [frames()[-1]], steps=[8])
     with pytest.raises(AnalysisError, match="--cool-frame-every-K 10"):
         ring_formation_run(tmp_path)
     with pytest.raises(AnalysisError, match="no stage 'quench'"):

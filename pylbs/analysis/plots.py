@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..glasses import get_glass
+from ..stats import mean_std
 from ..plotting import pyplot, save
 
 
@@ -38,8 +39,7 @@ def plot_4B_vs_measured(simulated: dict, path, measured: dict | None = None) -> 
         if meas is None:
             continue
         if isinstance(value, (list, np.ndarray)):
-            v = np.asarray(value, dtype=float)
-            m, s = float(v.mean()), float(v.std())
+            m, s, _ = mean_std(value)  # replicas: sample std (ddof=1), as everywhere
         elif isinstance(value, tuple):
             m, s = map(float, value)
         else:
@@ -82,13 +82,16 @@ def plot_ring_sizes(results: dict, path, per_formula_unit: bool = True) -> Path:
 
 
 def plot_rings_vs_temperature(result, path, bin_width: float | None = 10.0) -> Path:
-    """3MR count (left axis) and share of the final 3MRs (right axis) vs temperature."""
+    """Left: 3MR count and share of the final 3MRs (right axis) vs temperature (paper Fig. 6, 7(e));
+    right: 3MRs by class, i.e. by the number of 4B among the ring's three B (paper Fig. 7)."""
     plt = pyplot()
     if bin_width:
         t, count, share = result.binned(bin_width)
+        tc, classes = result.binned_classes(bin_width)
     else:
         t, count, share = result.temperatures, result.n_three_membered, result.share_of_final
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+        tc, classes = result.temperatures, result.class_counts
+    fig, (ax, ax3) = plt.subplots(1, 2, figsize=(10, 3.5))
     ax.plot(t, count, "o-", ms=3, label="3MRs")
     ax.set_xlabel("temperature (K)")
     ax.set_ylabel("B-only 3MRs" if result.boron_only else "3MRs")
@@ -97,6 +100,16 @@ def plot_rings_vs_temperature(result, path, bin_width: float | None = 10.0) -> P
     ax2.plot(t, 100 * np.asarray(share), "s--", ms=3, color="C1", label="share of final 3MRs")
     ax2.set_ylabel("share of final 3MRs present (%)")
     ax2.set_ylim(0, 105)
+    names = {"0": "0 x 4B (boroxol)", "1": "1 x 4B", "2": "2 x 4B", "3": "3 x 4B", "other": "B, other CN",
+             "with_Si": "with Si"}
+    for c, v in classes.items():
+        if np.any(np.asarray(v) > 0):
+            ax3.plot(tc, v, "o-", ms=2, label=names.get(c, c))
+    ax3.set_xlabel("temperature (K)")
+    ax3.set_ylabel("3MRs by class")
+    ax3.invert_xaxis()
+    if ax3.lines:
+        ax3.legend(fontsize=7)
     return save(fig, path)
 
 

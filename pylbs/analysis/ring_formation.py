@@ -2,7 +2,7 @@
 
 The paper takes configurations every 10 K of a 10 K/ps cooling run from the melt
 to 300 K and plots (Fig. 6) the number of 3MRs made of B and O against
-temperature, and (Fig. 7e) the share of the 3MRs present at 300 K that already
+temperature, (Fig. 7) the 3MRs by class (how many of the three B are 4-fold), and (Fig. 7e) the share of the 3MRs present at 300 K that already
 exist at each temperature, a ring's identity being its member atoms.
 
 :func:`ring_formation` does both on any trajectory source (LAMMPS dump, extended
@@ -33,6 +33,9 @@ from ..protocols.schedules import Schedule
 from .network import build_network, frame_temperature, iter_frames
 from .rings import rings_of_network
 
+#: the 3MR classes counted per frame (see :attr:`RingFormationResult.class_counts`)
+CLASSES = ("0", "1", "2", "3", "other", "with_Si")
+
 
 @dataclass
 class RingFormationResult:
@@ -53,6 +56,19 @@ class RingFormationResult:
     #: the frame from which it is present without a break up to the reference frame: its formation T
     final_rings: tuple = ()
     formation_temperatures: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: per frame, 3MRs by class (paper Fig. 7): ``"0"``..``"3"`` B-only rings with that many 4B
+    #: members, ``"other"`` B-only rings with a B neither 3- nor 4-fold, ``"with_Si"`` rings with Si
+    class_counts: dict = field(default_factory=dict)
+
+    def binned_classes(self, width: float = 10.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(bin-centre T, {class: mean count}) over frames in ``width``-K bins, hottest first."""
+        if not width > 0:
+            raise AnalysisError(f"temperature bin width {width} K: give a positive number")
+        key = np.floor(self.temperatures / width).astype(np.int64)
+        bins = sorted(set(key.tolist()), reverse=True)
+        means = {c: np.array([float(np.asarray(v)[key == k].mean()) for k in bins])
+                 for c, v in self.class_counts.items()}
+        return (np.array(bins) + 0.5) * width, means
 
     def binned(self, width: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(bin-centre T, mean count, mean share) over frames in ``width``-K bins, hottest first."""
@@ -74,7 +90,8 @@ class RingFormationResult:
                 "n_final": int(self.n_final), "boron_only": self.boron_only,
                 "reference_frame": int(self.reference_frame),
                 "final_rings": [{"ids": [int(i) for i in ids], "formation_temperature_K": float(t)}
-                                for ids, t in zip(self.final_rings, self.formation_temperatures)]}
+                                for ids, t in zip(self.final_rings, self.formation_temperatures)],
+                "class_counts": {c: [int(x) for x in v] for c, v in self.class_counts.items()}}
 
 
 def ring_formation(source, temperatures=None, frames=None, cutoffs=None, boron_only: bool = True,
@@ -88,11 +105,16 @@ def ring_formation(source, temperatures=None, frames=None, cutoffs=None, boron_o
     follow 3MRs of B and O only (paper Figs 6-7); False follows every 3MR.
     """
     keys, counts, temps, idx = [], [], [], []
+    classes = {c: [] for c in CLASSES}
     for f, data in iter_frames(source, frames):
         res = rings_of_network(build_network(data, cutoffs), max_size=3)
         ks = res.three_ring_keys(boron_only=boron_only)
         keys.append(ks)
         counts.append(len(ks))
+        for c in ("0", "1", "2", "3"):
+            classes[c].append(int(res.three_membered_boron.get(c, 0)))
+        classes["other"].append(int(res.three_membered_boron_other))
+        classes["with_Si"].append(int(res.three_membered_with_si))
         temps.append(frame_temperature(data))
         idx.append(f)
     if not keys:
@@ -124,7 +146,8 @@ def ring_formation(source, temperatures=None, frames=None, cutoffs=None, boron_o
                                n_final=len(ref), boron_only=boron_only,
                                reference_frame=int(idx[reference_frame]),
                                final_rings=tuple(tuple(sorted(int(i) for i in r)) for r in final_rings),
-                               formation_temperatures=np.asarray(formed, dtype=float))
+                               formation_temperatures=np.asarray(formed, dtype=float),
+                               class_counts={c: np.asarray(v, dtype=np.int64) for c, v in classes.items()})
 
 
 def run_schedule(run_dir) -> tuple[Schedule, float]:

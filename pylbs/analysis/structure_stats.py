@@ -171,7 +171,7 @@ def angles_of_network(net: Network, bins: int = DEFAULT_ANGLE_BINS, triplets=ANG
         hists[key] = np.histogram(v, bins=edges)[0]
         counts[key] = int(v.size)
         means[key] = float(v.mean()) if v.size else float("nan")
-        stds[key] = float(v.std()) if v.size else float("nan")
+        stds[key] = float(v.std(ddof=1)) if v.size > 1 else (0.0 if v.size else float("nan"))  # STD_CONVENTION
     return AngleResult(edges=edges, histograms=hists, mean=means, std=stds, count=counts, angles=values)
 
 

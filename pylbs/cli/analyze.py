@@ -73,9 +73,11 @@ def run_formation(args) -> int:
     res = ring_formation_run(run, first_stage=args.formation,
                              cutoffs=parse_pair_values(args.cutoff, "--cutoff") or None)
     t, count, share = res.binned(10.0)
+    _, classes = res.binned_classes(10.0)
     out = {"run": str(run), **res.to_dict(),
            "binned_10K": {"temperature": t.tolist(), "n_three_membered": count.tolist(),
-                          "share_of_final": [None if x != x else float(x) for x in share]}}
+                          "share_of_final": [None if x != x else float(x) for x in share],
+                          "class_counts": {c: v.tolist() for c, v in classes.items()}}}
     write_json_atomic(run / "ring_formation.json", out)
     png = plot_rings_vs_temperature(res, args.plot or run / "ring_formation.png")
     out["plot"] = str(png)
