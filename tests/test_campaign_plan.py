@@ -36,8 +36,12 @@ def test_paper_campaign_is_the_full_protocol():
     cmd = m.render("mpirun -np {np}", "python")
     assert cmd.startswith("mpirun -np 1 python -m pylbs.cli quench --from")
     assert "--schedule anneal" in cmd and "--seed 2" in cmd and "model.pth" in cmd
-    t_max = default_t_max(get_glass("LBS-20-60-20"))  # the folder pylbs quench --mlp writes into
-    folder = f"runs/mlp-anneal/LBS-20-60-20/n1000/r2/mlp-anneal-T{t_max:g}-f10K"
+    # T_max: the paper's 1600 K for the 1000-atom LBS-20-60-20 (Fig. 7(d)), the rule's 1700 K at 300 atoms;
+    # no --t-max in the command, so pylbs quench picks the same value and records where it came from
+    assert default_t_max(get_glass("LBS-20-60-20")) == 1700.0 and m.params["t_max_K"] == 1600.0
+    assert "--t-max" not in cmd
+    assert next(t for t in tasks if t.id == "mlp-anneal/LBS-20-60-20/n300/r2").params["t_max_K"] == 1700.0
+    folder = "runs/mlp-anneal/LBS-20-60-20/n1000/r2/mlp-anneal-T1600-f10K"  # the folder pylbs quench --mlp writes
     assert m.summary == f"{folder}/summary.json" and "--cool-frame-every-K 10" in cmd
     # analysis averages the run folder's sampled frames; formation reads the replica's cooling frames
     a = next(t for t in tasks if t.id == "analysis/mlp-anneal/LBS-20-60-20/n1000/r2")
@@ -63,6 +67,35 @@ def test_laptop_campaign_is_small_and_runs_the_shipped_model():
     mlp = [t for t in tasks if t.kind == "mlp"]
     assert len(mlp) == 11 * 2 * 2  # glasses x FMP replicas x schedules
     assert all(t.inputs == (str(model_path("default")),) for t in mlp)  # the only file it needs ships with pylbs
+
+
+def test_anneal_holds_are_a_replica_axis_beside_the_seeds(tmp_path):
+    """[mlp] anneal_hold_ps = [200, 400, 600] (the paper's error bars of the 2 K/ps glasses): every seed's
+    anneal task runs the three holds (one folder, three replicas); the fast schedule ignores them."""
+    spec = {"campaign": {"name": "h"}, "glasses": {"names": ["LBS-20-60-20"]},
+            "fmp": {"sizes": [300], "replicas": 2},
+            "mlp": {"models": ["m.pth"], "schedules": ["fast", "anneal"], "anneal_hold_ps": [200, 400, 600],
+                    "t_max": {"LBS-20-60-20": 1800}},
+            "tg": {"enabled": False}, "diffusion": {"enabled": False}}
+    tasks = {t.id: t for t in expand(parse_campaign(spec, tmp_path / "h.toml"))}
+    for r in (1, 2):  # the seeds axis: one task per FMP replica, each with all three holds
+        a = tasks[f"mlp-anneal/LBS-20-60-20/n300/r{r}"]
+        assert "--anneal-hold-ps 200 400 600" in a.command and f"--seed {r}" in a.command
+        assert "--t-max 1800" in a.command  # the campaign's own T_max is passed on
+        assert a.summary.endswith("/mlp-anneal-T1800-a200-400-600/summary.json")
+    fast = tasks["mlp-fast/LBS-20-60-20/n300/r1"]
+    assert "--anneal-hold-ps" not in fast.command and fast.summary.endswith("/mlp-fast-T1800/summary.json")
+    from pylbs.campaign.estimate import task_work
+    from pylbs.protocols.schedules import mlp_schedule
+
+    c = parse_campaign(spec, tmp_path / "h.toml")
+    kind, work = task_work(c, tasks["mlp-anneal/LBS-20-60-20/n300/r1"])
+    assert kind == "mlp" and work == 300 * sum(mlp_schedule("anneal", 1800.0, anneal_hold_ps=h).n_steps()
+                                               for h in (200.0, 400.0, 600.0))
+    for bad in ([], [200, -1], "long"):
+        spec["mlp"]["anneal_hold_ps"] = bad
+        with pytest.raises(CampaignError, match="anneal_hold_ps"):
+            parse_campaign(spec, tmp_path / "h.toml")
 
 
 def test_ids_do_not_depend_on_order_or_other_glasses(tmp_path):

@@ -53,6 +53,9 @@ def test_report_has_the_papers_columns_and_numbers(store, tmp_path):
     assert "| 36.7 | 2.21 | 32.0 ± 2.8 (n=2) | 37.0 ± 2.8 (n=2) | 39.0 ± 2.8 (n=2) |" in md
     assert "| 4B FMP 100 K/ps (time scale 0.01), 300 atoms % | 4B MLP 10 → 2 K/ps, 300 atoms % " \
            "| 4B after Emin, MLP 10 → 2 K/ps, 300 atoms % |" in md
+    # the sampled window is the paper's 100 ps only where the run had its full length
+    assert "each run's last 100 ps x time scale (paper: 100 ps; here 1 ps at time scale 0.01, 100 ps at time " \
+           "scale 1)" in md
     # 3MR classes beside Table 2: frame means per run, then mean ± std over the two runs
     assert "| LBS-20-60-20 | MLP 10 → 2 K/ps, 300 atoms | – | 1.50 ± 0.71 (n=2) | 0.50 ± 0.00 (n=2) " \
            "| 0.00 ± 0.00 (n=2) | 0.00 ± 0.00 (n=2) | 0.25 ± 0.00 (n=2) |" in md

@@ -107,10 +107,13 @@ def task_work(c: Campaign, task: Task) -> tuple[str, float]:
     if task.kind == "fmp":
         return "fmp", n * fmp_melt_quench_schedule().scaled(ts).n_steps()
     if task.kind == "mlp":
-        sched = mlp_schedule(p["schedule"], p["t_max_K"], anneal_hold_ps=c.mlp.anneal_hold_ps)
-        return "mlp", n * sched.scaled(ts).n_steps()
+        holds = (p.get("anneal_hold_ps") or [200.0]) if p["schedule"] == "anneal" else [200.0]
+        return "mlp", n * sum(mlp_schedule(p["schedule"], p["t_max_K"], anneal_hold_ps=h).scaled(ts).n_steps()
+                              for h in holds)
     if task.kind in ("analysis", "formation"):
         frames = SAMPLE_FRAMES
+        if task.kind == "analysis" and p.get("stage", "").startswith("mlp-anneal"):
+            frames *= len(p.get("anneal_hold_ps") or [200.0])  # one run per anneal hold
         if task.kind == "formation" and c.mlp.cool_frame_every_K:  # else only the run's usual ~100 frames
             frames += int((float(p["t_max_K"]) - 300.0) / c.mlp.cool_frame_every_K) + 1
         return "analysis", n * frames

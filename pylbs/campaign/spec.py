@@ -57,7 +57,9 @@ class MlpSpec:
     schedules: tuple[str, ...] = SCHEDULES
     time_scale: float = 1.0
     t_max: dict = field(default_factory=dict)  # glass -> K (default: pylbs.protocols.schedules.default_t_max)
-    anneal_hold_ps: float = 200.0
+    # 1000 K holds of the anneal schedule: one value, or the paper's error-bar axis [200, 400, 600]
+    # (each hold is a replica of every seed; seeds stay the [fmp] replicas axis)
+    anneal_hold_ps: float | tuple[float, ...] = 200.0
     # a frame every so many K while cooling (paper Figs 6-7: 10); needed by [analysis] formation
     cool_frame_every_K: float | None = None
     # passed verbatim to `pylbs quench --mlp`, e.g. "--max-devi-f 0.3 --min-distance Li-O=1.3"
@@ -189,6 +191,15 @@ def _take(section: dict, cls, where: str, convert: dict | None = None) -> Any:
         raise CampaignError(f"[{where}]: {exc}") from exc
 
 
+def _hold_list(value) -> float | tuple[float, ...]:
+    """[mlp] anneal_hold_ps: one duration or a list of them (ps, positive)."""
+    holds = value if isinstance(value, list) else [value]
+    if not holds or not all(isinstance(h, (int, float)) and not isinstance(h, bool) and h > 0 for h in holds):
+        raise CampaignError(f"[mlp] anneal_hold_ps = {value!r}; give a positive duration in ps or a list of them, "
+                            "e.g. [200, 400, 600] (the paper's error bars)")
+    return float(holds[0]) if not isinstance(value, list) else tuple(float(h) for h in holds)
+
+
 def _glass_list(value, where: str) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -236,7 +247,7 @@ def parse_campaign(data: dict, path: Path | None = None, text: str = "") -> Camp
     mlp_raw = dict(data.get("mlp", {}))
     # a shipped model's name ("default") or a file relative to the campaign file
     models = tuple(_campaign_model(m, base) for m in mlp_raw.pop("models", []))
-    mlp = _take(mlp_raw, MlpSpec, "mlp", {"schedules": tuple, "t_max": dict})
+    mlp = _take(mlp_raw, MlpSpec, "mlp", {"schedules": tuple, "t_max": dict, "anneal_hold_ps": _hold_list})
     mlp = MlpSpec(**{**mlp.__dict__, "models": models})
     analysis = _take(data.get("analysis", {}), AnalysisSpec, "analysis")
     tg = _take(data.get("tg", {}), TgSpec, "tg", {"sizes": _ints, "glasses": lambda v: _glass_list(v, "[tg] glasses")})

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..glasses import get_glass
 from ..protocols.mlp_quench import mlp_folder_name
-from ..protocols.schedules import default_t_max
+from ..protocols.schedules import t_max_for
 from .spec import Campaign
 
 ROOT_VAR = "$CAMPAIGN_ROOT"
@@ -74,20 +74,29 @@ def _mpi(np: int, args: str) -> str:
     return f"{{mpirun}} {{python}} -m pylbs.cli {args}"
 
 
-def _t_max(c: Campaign, glass: str) -> float:
-    return float(c.mlp.t_max.get(glass, default_t_max(get_glass(glass))))
+def _t_max(c: Campaign, glass: str, n: int) -> float:
+    """The campaign's [mlp] t_max for the glass, else what ``pylbs quench`` picks for ``n`` atoms
+    (the paper's value where it states one, e.g. 1600 K for the 1000-atom LBS-20-60-20, else the rule)."""
+    if glass in c.mlp.t_max:
+        return float(c.mlp.t_max[glass])
+    return t_max_for(get_glass(glass), n)[0]
 
 
-def mlp_summary_dir(c: Campaign, glass: str, schedule: str) -> str:
+def _holds(c: Campaign) -> tuple[float, ...]:
+    h = c.mlp.anneal_hold_ps
+    return (float(h),) if isinstance(h, (int, float)) else tuple(h)
+
+
+def mlp_summary_dir(c: Campaign, glass: str, schedule: str, n: int) -> str:
     """The sub-folder ``pylbs quench --mlp`` writes (pylbs.protocols.mlp_quench.mlp_folder_name)."""
-    return mlp_folder_name(schedule, _t_max(c, glass), c.mlp.anneal_hold_ps, c.mlp.cool_frame_every_K)
+    return mlp_folder_name(schedule, _t_max(c, glass, n), _holds(c), c.mlp.cool_frame_every_K)
 
 
 def _run_folder(c: Campaign, stage: str, glass: str, n: int, r: int) -> str:
     """The folder (relative to root) whose sampled frames ``pylbs analyze`` averages for ``stage``."""
     if stage == "fmp":
         return _run(f"fmp/{glass}/n{n}/r{r}")
-    return f"{_run(f'{stage}/{glass}/n{n}/r{r}')}/{mlp_summary_dir(c, glass, stage.split('-', 1)[1])}"
+    return f"{_run(f'{stage}/{glass}/n{n}/r{r}')}/{mlp_summary_dir(c, glass, stage.split('-', 1)[1], n)}"
 
 
 def _analyze_task(id_: str, kind: str, folder: str, flags: str, dep: str, params: dict) -> Task:
@@ -104,7 +113,7 @@ def _structure(c: Campaign, stage: str, glass: str, n: int, r: int) -> tuple[str
         return fmp_id, f"{_run(fmp_id)}/final.data"
     schedule = stage.split("-", 1)[1]
     mid = f"{stage}/{glass}/n{n}/r{r}"
-    return mid, f"{_run(mid)}/{mlp_summary_dir(c, glass, schedule)}/replica-1/md_final.data"
+    return mid, f"{_run(mid)}/{mlp_summary_dir(c, glass, schedule, n)}/replica-1/md_final.data"
 
 
 def expand(c: Campaign) -> list[Task]:
@@ -130,21 +139,26 @@ def expand(c: Campaign) -> list[Task]:
                 if c.mlp.enabled:
                     for s in c.mlp.schedules:
                         mid = f"mlp-{s}/{glass}/n{n}/r{r}"
-                        hold = f" --anneal-hold-ps {c.mlp.anneal_hold_ps:g}" if c.mlp.anneal_hold_ps != 200.0 else ""
+                        hold = f" --anneal-hold-ps {' '.join(f'{h:g}' for h in _holds(c))}" \
+                            if s == "anneal" and _holds(c) != (200.0,) else ""
+                        # --t-max only where the campaign sets it: pylbs quench then records where its own came from
+                        if glass in c.mlp.t_max:
+                            hold = f" --t-max {_t_max(c, glass, n):g}" + hold
                         if c.mlp.cool_frame_every_K:
                             hold += f" --cool-frame-every-K {c.mlp.cool_frame_every_K:g}"
                         tasks.append(Task(
                             mid, "mlp",
                             _mpi(c.mlp.np, f"quench --from {_q(_run(fid) + '/final.data')} --glass {glass} "
-                                           f"--mlp {models} --schedule {s} --t-max {_t_max(c, glass):g}{hold} "
+                                           f"--mlp {models} --schedule {s}{hold} "
                                            f"--replicas 1 --seed {seed(r)} --time-scale {c.mlp.time_scale:g} "
                                            f"--out {_q(_run(mid))}"
                                            + (f" {c.mlp.extra_args}" if c.mlp.extra_args else "")),
-                            _run(mid), f"{_run(mid)}/{mlp_summary_dir(c, glass, s)}/summary.json", (fid,),
+                            _run(mid), f"{_run(mid)}/{mlp_summary_dir(c, glass, s, n)}/summary.json", (fid,),
                             c.mlp.np, c.mlp.gpus, c.mlp.walltime, inputs=c.mlp.models,
                             params={**base, "stage": f"mlp-{s}", "schedule": s, "potential": "mlp",
-                                    "time_scale": c.mlp.time_scale, "t_max_K": _t_max(c, glass),
-                                    "models": list(c.mlp.models), "extra_args": c.mlp.extra_args}))
+                                    "time_scale": c.mlp.time_scale, "t_max_K": _t_max(c, glass, n),
+                                    "anneal_hold_ps": list(_holds(c)), "models": list(c.mlp.models),
+                                    "extra_args": c.mlp.extra_args}))
                 if c.analysis.enabled:
                     for stage in stages:
                         if (stage == "fmp" and not c.analysis.fmp) or (stage != "fmp" and not c.analysis.mlp):
@@ -163,7 +177,7 @@ def expand(c: Campaign) -> list[Task]:
                             f"formation/mlp-{s}/{glass}/n{n}/r{r}", "formation", replica, " --formation",
                             f"mlp-{s}/{glass}/n{n}/r{r}",
                             {**base, "stage": f"mlp-{s}", "run_folder": replica, "time_scale": c.mlp.time_scale,
-                             "t_max_K": _t_max(c, glass)}))
+                             "t_max_K": _t_max(c, glass, n)}))
 
     def dyn_stages(sec, schedules):
         return ["fmp"] if sec.potential == "fmp" else [f"mlp-{s}" for s in schedules]
