@@ -21,17 +21,23 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import PylbsError
-from ..jsonio import read_json
+from ..glasses import CATALOG, get_glass
+from ..jsonio import read_json, write_json_atomic
+from ..lammps_env import mpi_comm
+from ..lammps_io import FINAL_DATA
 from .common import add_quiet
 from ..mlp.datasets import dataset_systems, load_system, read_frames, write_dataset
 from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
-from ..mlp.ship import ship
+from ..mlp.ship import add_section, ship
+from ..mlp.stability import StabilityCheck, run_stability, summary_lines
 from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
-from ..potential.models import SHIPPED_DIR
+from ..mpiutil import on_rank0
+from ..potential.models import SHIPPED_DIR, model_path
+from ..protocols.melt_quench import run_fmp_melt_quench
 
 
 def add_parsers(sub) -> argparse.ArgumentParser:
@@ -118,6 +124,26 @@ def add_parsers(sub) -> argparse.ArgumentParser:
                                                                  f"{d.train_jobs})")
     q.add_argument("--no-compress", dest="compress", action="store_const", const=False, default=None,
                    help="explore with the models as trained (default: their compressed copies)")
+    add_quiet(q)
+
+    q = msub.add_parser("stability", help="NVT at 2000 K of every catalogue glass under the guard (the "
+                                          "hot-liquid check; resumable)")
+    c = StabilityCheck()
+    q.add_argument("--mlp", nargs="+", required=True, metavar="MODEL",
+                   help="model file(s) or a shipped name (default); several add the model-deviation guard")
+    q.add_argument("--glasses", nargs="+", default=["all"], help="catalogue names, or all (default)")
+    q.add_argument("--temperature", type=float, default=c.temperature_K, help=f"K (default {c.temperature_K:g})")
+    q.add_argument("--ps", type=float, default=c.ps, help=f"hold at time scale 1 (default {c.ps:g} ps)")
+    q.add_argument("--time-scale", type=float, default=c.time_scale,
+                   help="shortens the hold (0.05: 5 ps of a 100 ps check); default 1")
+    q.add_argument("--atoms", type=int, default=c.atoms, help=f"atoms per glass (default {c.atoms})")
+    q.add_argument("--fmp-time-scale", type=float, default=0.005,
+                   help="time scale of the FMP melt-quench that makes each start glass (default 0.005)")
+    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--out", required=True, help="folder: OUT/fmp/ start glasses, OUT/<glass>/ runs, "
+                                                "OUT/stability.json")
+    q.add_argument("--card", action="store_true",
+                   help="also write the result into the shipped model's card (section stability)")
     add_quiet(q)
 
     q = msub.add_parser("ship", help="an active-learning loop's model -> pylbs/data/models/NAME with its card")
@@ -299,8 +325,43 @@ def cmd_ship(args) -> int:
     return 0
 
 
+def cmd_stability(args) -> int:
+    names = list(CATALOG) if args.glasses == ["all"] else list(args.glasses)
+    check = StabilityCheck(temperature_K=args.temperature, ps=args.ps, time_scale=args.time_scale,
+                           atoms=args.atoms, glasses=tuple(names))
+    models = [model_path(m) for m in args.mlp]
+    shipped = [Path(m).parent.name for m in models if Path(m).parent.parent == SHIPPED_DIR]
+    if args.card and len(shipped) != 1:
+        raise PylbsError("--card writes into a shipped model's card: give one shipped model first "
+                         "(--mlp default), or leave --card out")
+    out = Path(args.out)
+    comm = mpi_comm()
+
+    def start_glass(name, n):
+        folder = out / "fmp" / f"{name}-n{n}"
+        run_fmp_melt_quench(get_glass(name), n, folder, time_scale=args.fmp_time_scale, seed=args.seed, comm=comm)
+        return folder / FINAL_DATA
+
+    results = run_stability(models, out, check, start_glass, comm=comm, seed=args.seed)
+    command = (f"pylbs mlp stability --mlp {' '.join(args.mlp)} --glasses {' '.join(args.glasses)} --temperature "
+               f"{args.temperature:g} --ps {args.ps:g} --time-scale {args.time_scale:g} --atoms {args.atoms} "
+               f"--fmp-time-scale {args.fmp_time_scale:g} --seed {args.seed} --out {args.out}")
+    summary = {"command": f"mpirun -np {comm.Get_size()} {command}" if comm.Get_size() > 1 else command,
+               "models": models, "check": check.to_dict(), "fmp_time_scale": args.fmp_time_scale,
+               "ranks": comm.Get_size(), "guard_stops": sum(r["stopped"] for r in results.values()),
+               "glasses": results}
+
+    def report():
+        write_json_atomic(out / "stability.json", summary)
+        if args.card:
+            add_section(shipped[0], "stability", summary)
+        print("\n".join(summary_lines(results)))
+    on_rank0(comm, report)
+    return 1 if summary["guard_stops"] else 0
+
+
 HANDLERS = {"import": cmd_import, "generate": cmd_generate, "label": cmd_label, "train": cmd_train,
-            "learn": cmd_learn, "ship": cmd_ship, "test": cmd_test}
+            "learn": cmd_learn, "ship": cmd_ship, "stability": cmd_stability, "test": cmd_test}
 
 
 def run_mlp(args) -> int:

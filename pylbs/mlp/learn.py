@@ -43,18 +43,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PylbsError, UnphysicalEventError
+from ..errors import PylbsError
 from ..glasses import CATALOG
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import init_worker_process, mpi_comm, under_mpi_launcher
 from ..lammps_io import FINAL_DATA
 from ..plotting import pyplot, save
-from ..potential import deepmd_commands, required_styles
 from ..progress import Progress
-from ..protocols.guard import Guard, guard_check
 from ..protocols.melt_quench import run_fmp_melt_quench
-from ..protocols.schedules import TIMESTEP_PS, Schedule, Stage
-from ..session import Session
 from ..structure import read_lammps_data
 from .compress import md_models
 from .datasets import dataset_systems, load_system, write_dataset
@@ -62,6 +58,7 @@ from .evaluate import evaluate_model
 from .explore import END_MEMBERS, classify, explore, frames_at, glass_conditions, system_glass
 from .fmp_frames import sample_fmp_frames
 from .label import Screening, frames_of_system, label_frames
+from .stability import StabilityCheck, run_stability
 from .teachers import provenance
 from .train import STOP as TRAINING_STOP
 from .train import TrainingSettings, neighbor_stat, sel_from_counts, train_and_freeze
@@ -349,33 +346,16 @@ class ActiveLearning:
                           labellers={n: provenance(self.s.teacher) for n in systems})
         return {"labelled": reports}
 
+    def stability_check(self) -> StabilityCheck:
+        return StabilityCheck(temperature_K=self.s.stability_K, ps=self.s.stability_ps,
+                              time_scale=self.s.stability_time_scale, atoms=self.s.stability_atoms,
+                              glasses=tuple(self.s.stability_glasses))
+
     def stability(self, models) -> dict:
-        """NVT at ``stability_K`` of every catalogue glass under the guard (closest approach and model
-        deviation at its default 0.5 eV/A): the paper's models let atoms overlap at 2000 K."""
-        results = {}
-        sched = Schedule((Stage("hot", self.s.stability_K, self.s.stability_K, self.s.stability_ps),)).scaled(
-            self.s.stability_time_scale)
-        guard = Guard()
-        for name in self.s.stability_glasses:
-            folder = self.out / "stability" / name
-            done = read_json(folder / "stability.json")
-            if done is None:
-                start = self.fmp_glass(name, self.s.stability_atoms)
-                used = [m["md_model"] for m in md_models(models, self.comm or mpi_comm(), self.s.compress)]
-                commands = deepmd_commands(used, guard.out_freq, folder / "model_devi.out", zbl_core=self.s.zbl_core)
-                check = guard_check(guard, folder, len(models), self.comm or mpi_comm())
-                try:
-                    with Session(folder, comm=self.comm, require=required_styles(commands),
-                                 label=f"stability {name} {self.s.stability_K:g} K") as session:
-                        session.run_schedule(sched, potential=commands, data_file=start, seed=self.s.seed,
-                                             timestep_ps=TIMESTEP_PS, restart_every_ps=max(0.01, sched.total_ps / 50),
-                                             dump_every_ps=max(0.01, sched.total_ps / 20), check=check)
-                    done = {"stopped": False, "steps": sched.n_steps()}
-                except UnphysicalEventError as exc:
-                    done = {"stopped": True, "step": exc.step, "why": str(exc).splitlines()[0][:300]}
-                write_json_atomic(folder / "stability.json", done)
-            results[name] = done
-        return results
+        """The 2000 K stability check of the converged ensemble (:mod:`pylbs.mlp.stability`)."""
+        return run_stability(models, self.out / "stability", self.stability_check(),
+                             lambda name, n: self.fmp_glass(name, n), comm=self.comm, seed=self.s.seed,
+                             compress=self.s.compress, zbl_core=self.s.zbl_core)
 
     # ------------------------------------------------------------ the loop
     def run(self) -> dict:

@@ -1,0 +1,137 @@
+"""The hot-liquid stability check of DeepMD models: NVT at 2000 K of every catalogue glass under the guard.
+
+Why 2000 K: the paper's own DFT-trained model let atoms overlap there, and every remelt of
+the anneal and Tg schedules passes through the liquid. A model that keeps each glass's liquid
+physical for the whole run passes; the active-learning loop requires it to call itself
+converged (:mod:`pylbs.mlp.learn`), and ``pylbs mlp stability`` runs it on any model (the
+shipped one's card keeps the result).
+
+One run per glass (``OUT/<glass>/``) from an FMP glass of ``atoms`` atoms made once by the
+caller's ``start_glass(name, atoms)``: NVT at ``temperature_K`` for ``ps`` x ``time_scale``,
+checked by :class:`pylbs.protocols.guard.Guard` (closest approach per element pair; the
+models' force deviation too when several are given). A guard stop ends that glass's run with
+its reason and saved frames; the other glasses still run. A finished glass writes
+``stability.json`` and is skipped on resume; an unfinished one resumes at its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PylbsError, UnphysicalEventError
+from ..glasses import CATALOG
+from ..jsonio import read_json, write_json_atomic
+from ..lammps_env import mpi_comm
+from ..lammps_io import TRAJECTORY_FILE, read_trajectory
+from ..mpiutil import on_rank0
+from ..protocols.guard import Guard, guarded_potential, run_guarded_md
+from ..protocols.schedules import Schedule, Stage
+
+RESULT_FILE = "stability.json"
+#: pairs closer than this (A) are looked for when the run's closest approach is measured
+CLOSEST_CUTOFF_A = 2.5
+
+
+@dataclass(frozen=True)
+class StabilityCheck:
+    """What the check runs: the issue's 100 ps at 2000 K on ~300 atoms of every catalogue glass;
+    ``time_scale`` shortens the hold (0.1: 10 ps) where the full run costs too much."""
+
+    temperature_K: float = 2000.0
+    ps: float = 100.0
+    time_scale: float = 1.0
+    atoms: int = 300
+    glasses: tuple[str, ...] = tuple(CATALOG)
+
+    def __post_init__(self):
+        unknown = [g for g in self.glasses if g not in CATALOG]
+        if unknown:
+            raise PylbsError(f"unknown glass(es) {unknown} for the stability check; use catalogue names "
+                             f"({', '.join(CATALOG)})")
+        if self.ps <= 0 or self.time_scale <= 0 or self.atoms < 20:
+            raise PylbsError("the stability check needs ps > 0, time_scale > 0 and at least 20 atoms")
+
+    def schedule(self) -> Schedule:
+        return Schedule((Stage("hot", self.temperature_K, self.temperature_K, self.ps),)).scaled(self.time_scale)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "glasses": list(self.glasses), "simulated_ps": self.schedule().total_ps}
+
+
+def closest_approach(frames, cutoff: float = CLOSEST_CUTOFF_A) -> dict[str, float]:
+    """The smallest distance of each element pair (``"B-O"``, keys sorted) over ``frames`` (ase.Atoms,
+    periodic); pairs never closer than ``cutoff`` are left out."""
+    from ase.neighborlist import neighbor_list
+
+    best: dict[str, float] = {}
+    for atoms in frames:
+        i, j, d = neighbor_list("ijd", atoms, cutoff)
+        sym = np.asarray(atoms.get_chemical_symbols())
+        keep = i < j
+        for a, b, dist in zip(sym[i[keep]], sym[j[keep]], d[keep]):
+            key = "-".join(sorted((a, b)))
+            if dist < best.get(key, np.inf):
+                best[key] = float(dist)
+    return dict(sorted(best.items()))
+
+
+def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None, seed: int = 1,
+                  guard: Guard | None = None, compress: bool | None = None, zbl_core=None) -> dict[str, dict]:
+    """Run ``check`` with ``models`` (paths; the first drives the MD) into ``out``; every rank calls it.
+
+    ``start_glass(name, atoms) -> Path`` gives each glass's starting LAMMPS data file. Returns, per
+    glass, ``stopped`` (a guard stop), the steps and ps run, the wall time and, for runs that
+    finished, the closest approach per element pair over the dumped frames next to the guard's limits."""
+    comm = comm or mpi_comm()
+    out = Path(out)
+    schedule = check.schedule()
+    commands_for, guard = guarded_potential(None, [Path(m) for m in models], guard, zbl_core, compress)
+    commands_for(out)  # a missing model file stops here, before any start glass is made
+    results = {}
+    for name in check.glasses:
+        folder = (out / name).resolve()
+        done = read_json(folder / RESULT_FILE) if comm.Get_rank() == 0 else None
+        done = comm.bcast(done, root=0)
+        if done is None:
+            start = start_glass(name, check.atoms)
+            t0 = time.perf_counter()
+            try:
+                run_guarded_md(folder, schedule, commands_for, guard, len(models), comm,
+                               structure=start, seed=seed, thermo_every=max(10, schedule.n_steps() // 500),
+                               dump_every_ps=max(0.01, schedule.total_ps / 50), prepare=(),
+                               label=f"stability {name} {check.temperature_K:g} K")
+                done = {"stopped": False, "steps": schedule.n_steps(), "ps": schedule.total_ps}
+            except UnphysicalEventError as exc:
+                what = str(exc).splitlines()[0].split(" The MLP left")[0]  # the event, without the advice
+                done = {"stopped": True, "step": exc.step, "ps": exc.step * schedule.total_ps / schedule.n_steps(),
+                        "why": what, "frames_file": exc.frames_file}
+            done["wall_s"] = time.perf_counter() - t0
+
+            def measure(done=done, folder=folder):
+                if not done["stopped"]:
+                    traj = read_trajectory(folder / TRAJECTORY_FILE, unwrap=False)
+                    done["closest_A"] = closest_approach(traj.atoms(k) for k in range(len(traj.steps)))
+                    done["guard_limits_A"] = {f"{a}-{b}": v for (a, b), v in guard.table().items()}
+                write_json_atomic(folder / RESULT_FILE, done)
+                return done
+            done = on_rank0(comm, measure)
+        results[name] = done
+    return results
+
+
+def summary_lines(results: dict[str, dict]) -> list[str]:
+    """One line per glass, then the count of guard stops."""
+    lines = []
+    for name, r in results.items():
+        if r["stopped"]:
+            lines.append(f"{name:<14} STOPPED at {r['ps']:.2f} ps: {r['why']}")
+        else:
+            close = ", ".join(f"{k} {v:.2f}" for k, v in r.get("closest_A", {}).items())
+            lines.append(f"{name:<14} {r['ps']:.2f} ps, no guard stop ({r['wall_s']:.0f} s); closest (A): {close}")
+    stops = sum(r["stopped"] for r in results.values())
+    lines.append(f"guard stops: {stops} of {len(results)} glasses")
+    return lines

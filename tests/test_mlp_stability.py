@@ -1,0 +1,99 @@
+"""The 2000 K stability check (`pylbs mlp stability`, pylbs.mlp.stability): a guard stop ends that glass's
+run with its reason and frames and the next glass still runs; a finished check is not run again; the
+closest approach it reports is the frames' own."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from pylbs.lammps_io import TRAJECTORY_FILE, read_trajectory
+from pylbs.mlp.stability import StabilityCheck, closest_approach, run_stability, summary_lines
+from pylbs.potential.models import model_path
+
+GLASSES = ("LBS-20-60-20", "LBS-40-40-20")
+
+
+def _brute_force_closest(atoms, cutoff):
+    """Smallest distance per element pair by the minimum image over every pair (orthorhombic cell)."""
+    pos, cell = atoms.positions, np.diag(atoms.cell[:])
+    sym = atoms.get_chemical_symbols()
+    d = pos[:, None, :] - pos[None, :, :]
+    d -= cell * np.round(d / cell)
+    r = np.linalg.norm(d, axis=-1)
+    out = {}
+    for i in range(len(sym)):
+        for j in range(i + 1, len(sym)):
+            if r[i, j] < cutoff:
+                key = "-".join(sorted((sym[i], sym[j])))
+                out[key] = min(out.get(key, np.inf), r[i, j])
+    return out
+
+
+def test_a_stop_is_recorded_and_the_next_glass_still_runs(tmp_path, tiny_dp_model, start_data, fmp_plugin):
+    """The tiny test model lets B and O collapse within 20 steps at 2000 K (measured: B-O 0.91 A at step 10
+    from this start): both glasses stop, each with its event and frames, and a rerun reads the result."""
+    model, _ = tiny_dp_model
+    starts = []
+    check = StabilityCheck(ps=100.0, time_scale=0.0005, atoms=105, glasses=GLASSES)  # 50 steps
+    res = run_stability([model], tmp_path, check, lambda name, n: starts.append((name, n)) or start_data)
+    assert starts == [(g, 105) for g in GLASSES]  # the second glass ran after the first stopped
+    for g in GLASSES:
+        r = res[g]
+        assert r["stopped"] and 0 < r["step"] <= 50 and r["ps"] == pytest.approx(r["step"] * 0.001)
+        assert "closer than the guard allows" in r["why"] and "The MLP left" not in r["why"]
+        event = json.loads((tmp_path / g / "guard" / "event.json").read_text())
+        assert event["kind"] == "overlap" and event["step"] == r["step"] and os.path.exists(r["frames_file"])
+        assert json.loads((tmp_path / g / "stability.json").read_text()) == r
+    assert summary_lines(res)[-1] == "guard stops: 2 of 2 glasses"
+    again = run_stability([model], tmp_path, check, lambda name, n: pytest.fail("a finished glass ran again"))
+    assert again == res
+
+
+def test_the_shipped_model_passes_a_short_check_with_the_frames_closest_approach(tmp_path, start_data,
+                                                                                 fmp_plugin):
+    check = StabilityCheck(ps=100.0, time_scale=0.0005, atoms=105, glasses=("LBS-20-60-20",))
+    res = run_stability([model_path("default")], tmp_path, check, lambda name, n: start_data)
+    r = res["LBS-20-60-20"]
+    assert not r["stopped"] and r["steps"] == 50 and r["ps"] == pytest.approx(0.05)
+    traj = read_trajectory(tmp_path / "LBS-20-60-20" / TRAJECTORY_FILE, unwrap=False)
+    frames = [traj.atoms(k) for k in range(len(traj.steps))]
+    assert len(frames) >= 5 and traj.steps[-1] == 50
+    expected = {}
+    for a in frames:
+        for k, v in _brute_force_closest(a, 2.5).items():
+            expected[k] = min(expected.get(k, np.inf), v)
+    assert r["closest_A"] == pytest.approx(expected, abs=1e-9)
+    assert r["closest_A"]["B-O"] > r["guard_limits_A"]["B-O"]  # what "no guard stop" means
+    assert closest_approach(frames[:1], 2.5) == pytest.approx(_brute_force_closest(frames[0], 2.5), abs=1e-9)
+
+
+def test_bad_requests_name_the_fix(tmp_path):
+    from pylbs.errors import PylbsError
+
+    with pytest.raises(PylbsError, match="catalogue names"):
+        StabilityCheck(glasses=("LBS-1-2-3",))
+    with pytest.raises(PylbsError, match="does not exist"):
+        run_stability([tmp_path / "missing.pth"], tmp_path, StabilityCheck(glasses=("LBS-20-60-20",)),
+                      lambda name, n: pytest.fail("no start glass is made for a missing model"))
+
+
+def test_cli_makes_the_start_glass_writes_the_summary_and_exits_1_on_a_stop(tmp_path, tiny_dp_model, fmp_plugin,
+                                                                             capsys):
+    from pylbs.cli import main
+
+    model, _ = tiny_dp_model
+    out = tmp_path / "stab"
+    args = ["mlp", "stability", "--mlp", str(model), "--glasses", "LBS-20-60-20", "--atoms", "60", "--time-scale",
+            "0.0005", "--fmp-time-scale", "0.0005", "--out", str(out)]
+    assert main(args + ["--card"]) == 2  # --card needs a shipped model
+    assert "give one shipped model" in capsys.readouterr().err and not out.exists()
+    assert main(args) == 1  # the tiny model stops (test above): the exit status says so
+    summary = json.loads((out / "stability.json").read_text())
+    assert summary["guard_stops"] == 1 and summary["check"]["simulated_ps"] == pytest.approx(0.05)
+    assert summary["command"].startswith("pylbs mlp stability --mlp ") and "--time-scale 0.0005" in summary["command"]
+    assert (out / "fmp" / "LBS-20-60-20-n60" / "final.data").exists()  # the FMP start glass, made once
+    assert capsys.readouterr().out.splitlines()[-1] == "guard stops: 1 of 1 glasses"
