@@ -69,7 +69,7 @@ def test_laptop_campaign_is_small_and_runs_the_shipped_model():
     assert all(t.inputs == (str(model_path("default")),) for t in mlp)  # the only file it needs ships with pylbs
 
 
-def test_anneal_holds_are_a_replica_axis_beside_the_seeds(tmp_path):
+def test_anneal_holds_are_a_replica_axis_beside_the_seeds_and_the_fmp_ensemble(tmp_path):
     """[mlp] anneal_hold_ps = [200, 400, 600] (the paper's error bars of the 2 K/ps glasses): every seed's
     anneal task runs the three holds (one folder, three replicas); the fast schedule ignores them."""
     spec = {"campaign": {"name": "h"}, "glasses": {"names": ["LBS-20-60-20"]},
@@ -92,6 +92,15 @@ def test_anneal_holds_are_a_replica_axis_beside_the_seeds(tmp_path):
     kind, work = task_work(c, tasks["mlp-anneal/LBS-20-60-20/n300/r1"])
     assert kind == "mlp" and work == 300 * sum(mlp_schedule("anneal", 1800.0, anneal_hold_ps=h).n_steps()
                                                for h in (200.0, 400.0, 600.0))
+    fmp = tasks["fmp/LBS-20-60-20/n300/r1"]
+    assert "--ensemble" not in fmp.command and fmp.params["ensemble"] == "nvt"  # the paper's NVT by default
+    spec["fmp"]["ensemble"] = "npt"  # the Fig. 5 comparison
+    npt = {t.id: t for t in expand(parse_campaign(spec, tmp_path / "h.toml"))}["fmp/LBS-20-60-20/n300/r1"]
+    assert "--ensemble npt" in npt.command
+    spec["fmp"]["ensemble"] = "nve"
+    with pytest.raises(CampaignError, match="ensemble"):
+        parse_campaign(spec, tmp_path / "h.toml")
+    spec["fmp"]["ensemble"] = "nvt"
     for bad in ([], [200, -1], "long"):
         spec["mlp"]["anneal_hold_ps"] = bad
         with pytest.raises(CampaignError, match="anneal_hold_ps"):

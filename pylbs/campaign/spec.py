@@ -7,7 +7,7 @@ every key with a comment)::
 
     [campaign]   name, root (run folder, relative to the file), store (HDF5, relative to root), seed
     [glasses]    names = "all" | ["LBS-20-60-20", ...]           (paper Table 1)
-    [fmp]        sizes, replicas, time_scale, parameter_file, np  (FMP melt-quench)
+    [fmp]        sizes, replicas, time_scale, parameter_file, ensemble, np  (FMP melt-quench)
     [mlp]        models, schedules, time_scale, t_max, np, gpus   (DeepMD stage)
     [analysis]   fmp, mlp (analyse which structures: 4B, 5Si, rings, 3B in 3MRs)
     [tg]         glasses, sizes, schedule, potential, replicas, rate, t_max, ...
@@ -46,6 +46,8 @@ class FmpSpec:
     replicas: int = 3
     time_scale: float = 1.0
     parameter_file: str | None = None
+    # "nvt" at the measured density (paper), or "npt" at 1 bar (the paper's Fig. 5 compares both)
+    ensemble: str = "nvt"
     np: int = 1
     walltime: str = "24:00:00"
 
@@ -274,6 +276,9 @@ def parse_campaign(data: dict, path: Path | None = None, text: str = "") -> Camp
 def _check(c: Campaign) -> None:
     if c.fmp.replicas < 1 or not c.fmp.sizes:
         raise CampaignError("[fmp] needs sizes = [..] and replicas >= 1")
+    if c.fmp.ensemble not in ("nvt", "npt"):
+        raise CampaignError(f"[fmp] ensemble = {c.fmp.ensemble!r}; give \"nvt\" (measured density, the paper's "
+                            "default) or \"npt\" (1 bar)")
     for s in c.mlp.schedules:
         if s not in SCHEDULES:
             raise CampaignError(f"[mlp] schedules has {s!r}; allowed: {list(SCHEDULES)}")

@@ -130,12 +130,13 @@ def expand(c: Campaign) -> list[Task]:
                 fid = f"fmp/{glass}/n{n}/r{r}"
                 pf = f" --parameter-file {shlex.quote(str(Path(c.fmp.parameter_file).resolve()))}" \
                     if c.fmp.parameter_file else ""
+                pf += " --ensemble npt" if c.fmp.ensemble == "npt" else ""
                 tasks.append(Task(
                     fid, "fmp", _mpi(c.fmp.np, f"quench --glass {glass} --atoms {n} --time-scale {c.fmp.time_scale:g} "
                                                f"--seed {seed(r)} --out {_q(_run(fid))}{pf}"),
                     _run(fid), f"{_run(fid)}/summary.json", (), c.fmp.np, 0, c.fmp.walltime,
                     params={**base, "stage": "fmp", "potential": "fmp", "time_scale": c.fmp.time_scale,
-                            "parameter_file": c.fmp.parameter_file}))
+                            "parameter_file": c.fmp.parameter_file, "ensemble": c.fmp.ensemble}))
                 if c.mlp.enabled:
                     for s in c.mlp.schedules:
                         mid = f"mlp-{s}/{glass}/n{n}/r{r}"
