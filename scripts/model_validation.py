@@ -7,7 +7,8 @@
 Reads the campaign's store: 4B of every glass from FMP and from the model's MLP stage (mean
 over the frames of the last 100 ps, as the paper), 3B_ring of the analysis, the measured 4B
 (Table 1), and every MLP run that failed (a guard stop names its reason). Writes them to the
-card of the model the campaign ran (``validation_4B``) and prints the table.
+card of the model the campaign ran (``validation_4B``), draws ``validation_4B.png`` beside the
+model (4B of FMP and of the model against the measured values) and prints the table.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from pylbs import paper_data as paper
+from pylbs.analysis.plots import plot_4B_vs_measured
 from pylbs.campaign.report import report_data
 from pylbs.campaign.spec import load_campaign
 from pylbs.campaign.store import Store
@@ -43,6 +47,15 @@ def main(argv=None) -> int:
         rows.setdefault(glass, {})[f"3B_ring_{'mlp' if stage.startswith('mlp') else 'fmp'}"] = v["mean"]
     for glass, row in rows.items():
         row["4B_measured"] = paper.measured_4B_percent(glass) / 100 if glass in paper.TABLE1 else None
+    errors = {}
+    for kind in ("fmp", "mlp"):
+        d = [100 * (r[f"4B_{kind}"] - r["4B_measured"]) for r in rows.values()
+             if r.get(f"4B_{kind}") is not None and r.get("4B_measured") is not None]
+        errors[kind] = {"glasses": len(d), "mean_pp": float(np.mean(d)) if d else None,
+                        "rms_pp": float(np.sqrt(np.mean(np.square(d)))) if d else None}
+    png = plot_4B_vs_measured({f"FMP ({c.fmp.time_scale:g} time scale)": {g: r.get("4B_fmp") for g, r in rows.items()},
+                               f"{model.parent.name} anneal": {g: r.get("4B_mlp") for g, r in rows.items()}},
+                              model.parent / "validation_4B.png")
     failed = [{"task": r["id"], "glass": r.get("glass"), "why": _why(Path(c.root) / r["id"])}
               for r in store.table("mlp", status="failed")]
     done = len(store.table("mlp"))
@@ -50,13 +63,19 @@ def main(argv=None) -> int:
                           f"{args.campaign}",
                "scale": {"atoms": max(c.fmp.sizes), "fmp_time_scale": c.fmp.time_scale,
                          "mlp_schedules": list(c.mlp.schedules), "mlp_time_scale": c.mlp.time_scale},
-               "glasses": rows, "mlp_runs_finished": done, "mlp_runs_failed": failed}
+               "glasses": rows, "error_vs_measured_4B": errors, "plot": png.name,
+               "mlp_runs_finished": done, "mlp_runs_failed": failed}
     add_section(model.parent.name, "validation_4B", section)
     print(f"{'glass':<14}{'4B FMP':>9}{'4B MLP':>9}{'measured':>10}{'3B_ring MLP':>13}")
     for glass in sorted(rows):
         r = rows[glass]
         print(f"{glass:<14}" + "".join(f"{_pct(r.get(k)):>{w}}" for k, w in
                                         (("4B_fmp", 9), ("4B_mlp", 9), ("4B_measured", 10), ("3B_ring_mlp", 13))))
+    for kind, e in errors.items():
+        if e["glasses"]:
+            print(f"4B {kind.upper()} - measured over {e['glasses']} glasses: mean {e['mean_pp']:+.1f}, rms "
+                  f"{e['rms_pp']:.1f} percentage points")
+    print(f"plot: {png}")
     print(f"MLP runs: {done} finished, {len(failed)} failed" + "".join(f"\n  {f['task']}: {f['why']}" for f in failed))
     return 0
 

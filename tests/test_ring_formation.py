@@ -81,6 +81,9 @@ def test_plots(tmp_path):
     assert plot_ring_sizes({"classes": ring_statistics(ring_classes())}, tmp_path / "r.png").stat().st_size > 1000
     p = plot_4B_vs_measured({"LBS-20-60-20": [0.35, 0.38], "LBS-10-20-70": 0.02}, tmp_path / "b.png")
     assert p.stat().st_size > 1000
+    two = plot_4B_vs_measured({"FMP": {"LBS-20-60-20": 0.25, "LBS-40-40-20": None}, "MLP": {"LBS-20-60-20": 0.3}},
+                              tmp_path / "c.png")  # several series; a glass without a value is left out
+    assert two.stat().st_size > 1000
 
 
 def test_temperature_from_extxyz_comment_line(tmp_path):

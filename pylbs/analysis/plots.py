@@ -25,38 +25,45 @@ from ..plotting import pyplot, save
 
 
 def plot_4B_vs_measured(simulated: dict, path, measured: dict | None = None) -> Path:
-    """``simulated``: {glass name: 4B fraction, or (mean, std), or list of replica fractions}.
+    """``simulated``: {glass name: 4B fraction, or (mean, std), or list of replica fractions}, or
+    several such series by label ({"FMP": {...}, "MLP": {...}}), each its own marker.
 
     ``measured``: {glass name: 4B in %}; default the catalogue's (paper Table 1). Plots
     simulated vs measured 4B in % with the y = x line.
     """
     plt = pyplot()
-    xs, ys, es, names = [], [], [], []
-    for name, value in simulated.items():
-        meas = (measured or {}).get(name)
-        if meas is None:
-            meas = get_glass(name).measured_4B  # a report labels glasses by name
-        if meas is None:
-            continue
-        if isinstance(value, (list, np.ndarray)):
-            m, s, _ = mean_std(value)  # replicas: sample std (ddof=1), as everywhere
-        elif isinstance(value, tuple):
-            m, s = map(float, value)
-        else:
-            m, s = float(value), 0.0
-        xs.append(meas)
-        ys.append(100 * m)
-        es.append(100 * s)
-        names.append(name)
+    several = bool(simulated) and all(isinstance(v, dict) for v in simulated.values())
+    series = simulated if several else {None: simulated}
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.errorbar(xs, ys, yerr=es, fmt="o", capsize=3)
-    for x, y, n in zip(xs, ys, names):
-        ax.annotate(n, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    for k, (label, values) in enumerate(series.items()):
+        xs, ys, es, names = [], [], [], []
+        for name, value in values.items():
+            meas = (measured or {}).get(name)
+            if meas is None:
+                meas = get_glass(name).measured_4B  # a report labels glasses by name
+            if meas is None or value is None:
+                continue
+            if isinstance(value, (list, np.ndarray)):
+                m, s, _ = mean_std(value)  # replicas: sample std (ddof=1), as everywhere
+            elif isinstance(value, tuple):
+                m, s = map(float, value)
+            else:
+                m, s = float(value), 0.0
+            xs.append(meas)
+            ys.append(100 * m)
+            es.append(100 * s)
+            names.append(name)
+        ax.errorbar(xs, ys, yerr=es, fmt="osD^v"[k % 5], capsize=3, label=label)
+        for x, y, n in zip(xs, ys, names):
+            ax.annotate(n.removeprefix("LBS-") if several else n, (x, y), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
     ax.plot([0, 70], [0, 70], "k--", lw=0.8)
     ax.set_xlim(0, 70)
     ax.set_ylim(0, 70)
     ax.set_xlabel("measured 4B (%)")
     ax.set_ylabel("simulated 4B (%)")
+    if several:
+        ax.legend(fontsize=7)
     return save(fig, path)
 
 
