@@ -222,6 +222,16 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     assert card["data"]["training"]["LBS-20-60-20"]["frames"] == seed
     assert card["loop"]["iteration_shipped"] == 0 and card["loop"]["converged"] == rec["converged"]
     assert "| LBS-20-60-20 |" in (dest / "tiny" / "card.md").read_text()
+    # the validation sections scripts/model_validation.py and `pylbs mlp stability --card` add render as tables
+    from pylbs.mlp.ship import add_section
+
+    add_section("tiny", "stability", {"command": "pylbs mlp stability ...", "guard_stops": 1, "check": {
+        "temperature_K": 2000.0, "ps": 100.0, "time_scale": 0.05, "atoms": 300, "simulated_ps": 5.0}, "glasses": {
+        "LBS-20-60-20": {"stopped": False, "ps": 5.0, "closest_A": {"B-O": 1.21, "O-O": 2.01}},
+        "LBS-40-40-20": {"stopped": True, "ps": 2.7, "why": "B-Si at 1.765 A"}}}, dest_root=dest)
+    md = (dest / "tiny" / "card.md").read_text()
+    assert "guard stops: **1 of 2**" in md and "| LBS-20-60-20 | 5 ps, no stop | 1.21, –, 2.01, –, – |" in md
+    assert "| LBS-40-40-20 | stopped at 2.70 ps | B-Si at 1.765 A |" in md
 
 
 def test_training_from_an_earlier_checkpoint_starts_from_its_weights(tiny_dp_model, tmp_path):

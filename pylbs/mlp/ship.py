@@ -228,7 +228,57 @@ def render(card: dict) -> str:
               "```", card["error_table"]["model"], "```"]
     if "compressed" in card["error_table"]:
         lines += ["", "Compressed copy:", "", "```", card["error_table"]["compressed"], "```"]
-    for key in ("validation_4B", "stability", "speed"):
+    for key, title, table in (("validation_4B", "Validation: 4B of the catalogue glasses", _validation_lines),
+                              ("stability", "Stability at 2000 K", _stability_lines),
+                              ("speed", "MD speed", _speed_lines)):
         if key in card:
-            lines += ["", f"{key}:", "", "```", json.dumps(card[key], indent=1), "```"]
+            lines += ["", f"{title} (`{card[key].get('command')}`):", ""] + table(card[key])
     return "\n".join(lines) + "\n"
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _validation_lines(v: dict) -> list[str]:
+    sc = v.get("scale", {})
+    out = [f"{sc.get('atoms')} atoms, FMP time scale {sc.get('fmp_time_scale')}, model schedule(s) "
+           f"{', '.join(sc.get('mlp_schedules', []))} at time scale {sc.get('mlp_time_scale')}; 4B and 3B_ring "
+           "are means over the frames of each run's sample stage.", "",
+           "| glass | 4B FMP % | 4B model % | 4B measured % | 3B_ring model % |", "|---|---|---|---|---|"]
+    for g, r in sorted(v.get("glasses", {}).items()):
+        out.append(f"| {g} | {_pct(r.get('4B_fmp'))} | {_pct(r.get('4B_mlp'))} | {_pct(r.get('4B_measured'))} "
+                   f"| {_pct(r.get('3B_ring_mlp'))} |")
+    for kind, e in (v.get("error_vs_measured_4B") or {}).items():
+        if e.get("glasses"):
+            out.append(f"\n4B {kind.upper()} minus measured over {e['glasses']} glasses: mean {e['mean_pp']:+.1f}, "
+                       f"rms {e['rms_pp']:.1f} percentage points.")
+    failed = v.get("mlp_runs_failed", [])
+    out.append(f"\nModel runs: {v.get('mlp_runs_finished')} finished, {len(failed)} stopped"
+               + ("." if not failed else ":"))
+    out += [f"- {f['glass']}: {f['why']}" for f in failed]
+    if v.get("plot"):
+        out += ["", f"![4B vs measured]({v['plot']})"]
+    return out
+
+
+def _stability_lines(v: dict) -> list[str]:
+    ch = v.get("check", {})
+    out = [f"NVT at {ch.get('temperature_K'):g} K for {ch.get('simulated_ps'):g} ps (the criterion's "
+           f"{ch.get('ps'):g} ps x time scale {ch.get('time_scale'):g}), {ch.get('atoms')} atoms per glass; "
+           f"guard stops: **{v.get('guard_stops')} of {len(v.get('glasses', {}))}**.", "",
+           "| glass | result | closest approach (A): B-O, Si-O, O-O, Li-O, B-B |", "|---|---|---|"]
+    for g, r in v.get("glasses", {}).items():
+        if r.get("stopped"):
+            out.append(f"| {g} | stopped at {r['ps']:.2f} ps | {r['why']} |")
+        else:
+            c = r.get("closest_A", {})
+            out.append(f"| {g} | {r['ps']:g} ps, no stop | " + ", ".join(
+                "–" if c.get(k) is None else f"{c[k]:.2f}" for k in ("B-O", "O-Si", "O-O", "Li-O", "B-B")) + " |")
+    return out
+
+
+def _speed_lines(v: dict) -> list[str]:
+    out = [f"{v.get('atoms')} atoms; {v.get('machine', '')}.", "", "| route | steps/s |", "|---|---|"]
+    out += [f"| {k.replace('_', ' ')} | {x:g} |" for k, x in v.get("steps_per_s", {}).items()]
+    return out
