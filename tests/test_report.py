@@ -34,7 +34,8 @@ def store(tmp_path):
              stage="mlp-anneal", time_scale=1.0)
         _rec(s, "analysis", "LBS-20-60-20", r, {"fraction_3B_in_3MR": ring, "three_membered_boron":
                                                 {"0": 1.0 * r, "1": 0.5, "2": 0.0, "3": 0.0},
-                                                "three_membered_with_si": 0.25}, stage="mlp-anneal")
+                                                "three_membered_with_si": 0.25,
+                                                "frame_std": {"fraction_3B_in_3MR": 0.01 * r}}, stage="mlp-anneal")
         _rec(s, "diffusion", "LBS-10-50-40", r, {"arrhenius_Li": {"Ea_eV": 0.36 + 0.02 * r},
                                                   "temperatures": [{"temperature_K": 500.0,
                                                                     "C_Li_times_D_per_cm_s": 1e14 * r}]},
@@ -61,9 +62,10 @@ def test_report_has_the_papers_columns_and_numbers(store, tmp_path):
            "| 0.00 ± 0.00 (n=2) | 0.00 ± 0.00 (n=2) | 0.25 ± 0.00 (n=2) |" in md
     # Table 2: paper MLP, AIMD and NMR columns
     assert "paper MLP (Table 2) % | AIMD (Table 2) % | NMR (Table 2) %" in md
-    assert "| LBS-10-50-40 | – | 23.1 ± 9.3 | 29.0 | 85.7 |" in md
-    assert "| LBS-20-60-20 | 12.0 ± 2.8 (n=2) | 15.4 ± 4.5 | – | – |" in md
-    assert "| LBS-53.3-26.7-20 | – | – | – | 67.6 |" in md
+    assert "| LBS-10-50-40 | – | – | 23.1 ± 9.3 | 29.0 | 85.7 |" in md
+    # replica spread (12.0 ± 2.8 over the two runs) and frame spread (mean of 1 % and 2 %) side by side
+    assert "| LBS-20-60-20 | 12.0 ± 2.8 (n=2) | 1.50 | 15.4 ± 4.5 | – | – |" in md
+    assert "| LBS-53.3-26.7-20 | – | – | – | – | 67.6 |" in md
     # Table 3 and the experimental Ea ranges
     assert "| LBS-10-50-40 | 0.39 ± 0.01 (n=2) | 0.37 ± 0.02 |" in md and "0.59-0.71 eV" in md
     # Tg with the user's experimental value and the paper's quoted MLP value

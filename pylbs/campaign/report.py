@@ -201,15 +201,20 @@ def write_report(store_path, out_dir, experiment_file=None) -> Path:
     # 2. 3B_ring vs Table 2 -----------------------------------------------
     ana = [r for r in done if r["kind"] == "analysis"]
     s3 = _series(ana, "fraction_3B_in_3MR")
+    f3 = _series(ana, "frame_std_fraction_3B_in_3MR")
     keys3 = sorted(s3)
-    md += ["## 2. 3B in three-membered rings (3B_ring / 3B) vs Table 2", ""]
+    md += ["## 2. 3B in three-membered rings (3B_ring / 3B) vs Table 2", "",
+           "Mean ± spread over runs of each run's frame mean; 'frame std': the frame-to-frame spread within "
+           "a run, averaged over the runs (the two spreads are kept apart).", ""]
     header = ["glass"] + [f"3B_ring {lab[st] or st}, {n} atoms %" for st, n in keys3] + \
+        [f"frame std, {lab[st] or st}, {n} atoms %" for st, n in keys3] + \
         ["paper MLP (Table 2) %", "AIMD (Table 2) %", "NMR (Table 2) %"]
     rows = []
     for g in _glass_order(list(paper.TABLE2_3B_RING) + [gl for k in keys3 for gl in s3[k]]):
         t2 = paper.TABLE2_3B_RING.get(g, {})
         mlp = t2.get("MLP")
         row = [g] + [_pm(*mean_std(s3[k].get(g, [])), scale=100) for k in keys3]
+        row += [_pm(mean_std(f3.get(k, {}).get(g, []))[0], None, scale=100, digits=2) for k in keys3]
         row += [("–" if mlp is None else (f"{mlp[0]:.1f}" + (f" ± {mlp[1]:.1f}" if mlp[1] is not None else ""))),
                 _num(t2.get("AIMD")), _num(t2.get("NMR"))]
         rows.append(row)

@@ -66,7 +66,10 @@ def results_of(kind: str, summary: dict) -> dict:
                 "three_membered": finite(rings.get("three_membered")),
                 **{f"three_membered_boron_{k}x4B": finite(classes.get(k)) for k in ("0", "1", "2", "3")},
                 "three_membered_with_si": finite(s.get("three_membered_with_si")),
-                "n_atoms_actual": finite(s.get("n_atoms"))}
+                "n_atoms_actual": finite(s.get("n_atoms")),
+                # within-run, frame-to-frame spread (kept apart from the spread between runs)
+                **{f"frame_std_{k}": finite((s.get("frame_std") or {}).get(k))
+                   for k in ("fraction_4B", "fraction_3B_in_3MR")}}
     if kind == "formation":
         temps = [r.get("formation_temperature_K") for r in s.get("final_rings") or []]
         return {"n_final_3MR_boron": finite(s.get("n_final")),
