@@ -34,6 +34,7 @@ from ..errors import AnalysisError
 from ..glasses import ATOMIC_MASS, TYPE_MAP
 from ..lammps_io import Trajectory, read_trajectory
 from ..plotting import pyplot, save
+from ..stats import STD_CONVENTION
 
 #: Boltzmann constant (eV/K) and elementary charge (C), CODATA 2018.
 KB_EV = 8.617333262e-5
@@ -254,7 +255,8 @@ class MSDResult:
 
     def to_dict(self, with_curves: bool = False) -> dict:
         d = {"counts": self.counts, "volume_A3": self.volume_A3,
-             "fits": {k: v.to_dict() for k, v in self.fits.items()}, "D_block_err_A2_per_ps": self.block_err}
+             "fits": {k: v.to_dict() for k, v in self.fits.items()}, "D_block_err_A2_per_ps": self.block_err,
+             "D_block_err_convention": f"over atom blocks, {STD_CONVENTION}, divided by sqrt(blocks)"}
         if with_curves:
             d["times_ps"] = self.times_ps.tolist()
             d["msd_A2"] = {k: v.tolist() for k, v in self.msd.items()}

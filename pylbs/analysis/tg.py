@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import AnalysisError
 from ..plotting import pyplot, save
+from ..stats import STD_CONVENTION
 
 METHODS = ("bilinear", "two_lines", "hyperbola")
 
@@ -308,7 +309,7 @@ class TgReplicas:
         return self.std
 
     def to_dict(self) -> dict:
-        return {"tg": self.mean, "tg_err": self.std, "n_replicas": len(self.results),
+        return {"tg": self.mean, "tg_err": self.std, "n_replicas": len(self.results), "std_convention": STD_CONVENTION,
                 "replicas": [r.to_dict() for r in self.results]}
 
 
