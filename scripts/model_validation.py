@@ -54,7 +54,8 @@ def main(argv=None) -> int:
         errors[kind] = {"glasses": len(d), "mean_pp": float(np.mean(d)) if d else None,
                         "rms_pp": float(np.sqrt(np.mean(np.square(d)))) if d else None}
     png = plot_4B_vs_measured({f"FMP ({c.fmp.time_scale:g} time scale)": {g: r.get("4B_fmp") for g, r in rows.items()},
-                               f"{model.parent.name} anneal": {g: r.get("4B_mlp") for g, r in rows.items()}},
+                               f"{model.parent.name} {'/'.join(c.mlp.schedules)}": {g: r.get("4B_mlp")
+                                                                                    for g, r in rows.items()}},
                               model.parent / "validation_4B.png")
     failed = [{"task": r["id"], "glass": r.get("glass"), "why": _why(Path(c.root) / r["id"])}
               for r in store.table("mlp", status="failed")]

@@ -42,6 +42,13 @@ def test_paper_campaign_is_the_full_protocol():
     assert "--t-max" not in cmd
     assert next(t for t in tasks if t.id == "mlp-anneal/LBS-20-60-20/n300/r2").params["t_max_K"] == 1700.0
     folder = "runs/mlp-anneal/LBS-20-60-20/n1000/r2/mlp-anneal-T1600-f10K"  # the folder pylbs quench --mlp writes
+    # T_max follows the atoms the glass will have: 700 requested gives 693 (33 units of 21), under the
+    # paper's 700-atom threshold, so quench picks 1700 K and the task waits for that folder
+    from dataclasses import replace as dc_replace
+
+    c700 = dc_replace(c, fmp=dc_replace(c.fmp, sizes=(300, 700, 1000)))
+    t700 = next(t for t in expand(c700) if t.id == "mlp-anneal/LBS-20-60-20/n700/r1")
+    assert t700.params["t_max_K"] == 1700.0 and "/mlp-anneal-T1700-f10K/" in t700.summary
     assert m.summary == f"{folder}/summary.json" and "--cool-frame-every-K 10" in cmd
     # analysis averages the run folder's sampled frames; formation reads the replica's cooling frames
     a = next(t for t in tasks if t.id == "analysis/mlp-anneal/LBS-20-60-20/n1000/r2")
@@ -92,6 +99,11 @@ def test_anneal_holds_are_a_replica_axis_beside_the_seeds_and_the_fmp_ensemble(t
     kind, work = task_work(c, tasks["mlp-anneal/LBS-20-60-20/n300/r1"])
     assert kind == "mlp" and work == 300 * sum(mlp_schedule("anneal", 1800.0, anneal_hold_ps=h).n_steps()
                                                for h in (200.0, 400.0, 600.0))
+    from pylbs.campaign.estimate import SAMPLE_FRAMES
+
+    # the analysis averages one run per hold: three times the frames of one
+    assert task_work(c, tasks["analysis/mlp-anneal/LBS-20-60-20/n300/r1"]) == ("analysis", 300 * 3 * SAMPLE_FRAMES)
+    assert task_work(c, tasks["analysis/mlp-fast/LBS-20-60-20/n300/r1"]) == ("analysis", 300 * SAMPLE_FRAMES)
     fmp = tasks["fmp/LBS-20-60-20/n300/r1"]
     assert "--ensemble" not in fmp.command and fmp.params["ensemble"] == "nvt"  # the paper's NVT by default
     spec["fmp"]["ensemble"] = "npt"  # the Fig. 5 comparison

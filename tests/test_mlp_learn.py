@@ -227,10 +227,10 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
 
     add_section("tiny", "stability", {"command": "pylbs mlp stability ...", "guard_stops": 1, "check": {
         "temperature_K": 2000.0, "ps": 100.0, "time_scale": 0.05, "atoms": 300, "simulated_ps": 5.0}, "glasses": {
-        "LBS-20-60-20": {"stopped": False, "ps": 5.0, "closest_A": {"B-O": 1.21, "O-O": 2.01}},
+        "LBS-20-60-20": {"stopped": False, "ps": 5.0, "closest_A": {"B-O": 1.21, "O-O": 2.01, "O-Si": 1.48}},
         "LBS-40-40-20": {"stopped": True, "ps": 2.7, "why": "B-Si at 1.765 A"}}}, dest_root=dest)
     md = (dest / "tiny" / "card.md").read_text()
-    assert "guard stops: **1 of 2**" in md and "| LBS-20-60-20 | 5 ps, no stop | 1.21, –, 2.01, –, – |" in md
+    assert "guard stops: **1 of 2**" in md and "| LBS-20-60-20 | 5 ps, no stop | 1.21, 1.48, 2.01, –, – |" in md
     assert "| LBS-40-40-20 | stopped at 2.70 ps | B-Si at 1.765 A |" in md
 
 

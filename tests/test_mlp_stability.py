@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 
+from pylbs.errors import PylbsError
 from pylbs.lammps_io import TRAJECTORY_FILE, read_trajectory
 from pylbs.mlp.stability import StabilityCheck, closest_approach, run_stability, summary_lines
 from pylbs.potential.models import model_path
@@ -51,6 +52,10 @@ def test_a_stop_is_recorded_and_the_next_glass_still_runs(tmp_path, tiny_dp_mode
     assert summary_lines(res)[-1] == "guard stops: 2 of 2 glasses"
     again = run_stability([model], tmp_path, check, lambda name, n: pytest.fail("a finished glass ran again"))
     assert again == res
+    # another check (or model) in the same folder is refused rather than read back as its result
+    longer = StabilityCheck(ps=100.0, time_scale=0.001, atoms=105, glasses=GLASSES)
+    with pytest.raises(PylbsError, match="other models or settings"):
+        run_stability([model], tmp_path, longer, lambda name, n: pytest.fail("no run for a refused check"))
 
 
 def test_the_shipped_model_passes_a_short_check_with_the_frames_closest_approach(tmp_path, start_data,
@@ -72,8 +77,6 @@ def test_the_shipped_model_passes_a_short_check_with_the_frames_closest_approach
 
 
 def test_bad_requests_name_the_fix(tmp_path):
-    from pylbs.errors import PylbsError
-
     with pytest.raises(PylbsError, match="catalogue names"):
         StabilityCheck(glasses=("LBS-1-2-3",))
     with pytest.raises(PylbsError, match="does not exist"):
@@ -90,7 +93,7 @@ def test_cli_makes_the_start_glass_writes_the_summary_and_exits_1_on_a_stop(tmp_
     args = ["mlp", "stability", "--mlp", str(model), "--glasses", "LBS-20-60-20", "--atoms", "60", "--time-scale",
             "0.0005", "--fmp-time-scale", "0.0005", "--out", str(out)]
     assert main(args + ["--card"]) == 2  # --card needs a shipped model
-    assert "give one shipped model" in capsys.readouterr().err and not out.exists()
+    assert "writes into a shipped model's card" in capsys.readouterr().err and not out.exists()
     assert main(args) == 1  # the tiny model stops (test above): the exit status says so
     summary = json.loads((out / "stability.json").read_text())
     assert summary["guard_stops"] == 1 and summary["check"]["simulated_ps"] == pytest.approx(0.05)

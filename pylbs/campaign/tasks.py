@@ -29,6 +29,7 @@ from pathlib import Path
 from ..glasses import get_glass
 from ..protocols.mlp_quench import mlp_folder_name
 from ..protocols.schedules import t_max_for
+from ..structure import atom_counts
 from .spec import Campaign
 
 ROOT_VAR = "$CAMPAIGN_ROOT"
@@ -79,7 +80,8 @@ def _t_max(c: Campaign, glass: str, n: int) -> float:
     (the paper's value where it states one, e.g. 1600 K for the 1000-atom LBS-20-60-20, else the rule)."""
     if glass in c.mlp.t_max:
         return float(c.mlp.t_max[glass])
-    return t_max_for(get_glass(glass), n)[0]
+    g = get_glass(glass)
+    return t_max_for(g, sum(atom_counts(g.composition, n).values()))[0]  # the atoms quench will find
 
 
 def _holds(c: Campaign) -> tuple[float, ...]:

@@ -330,10 +330,10 @@ def cmd_stability(args) -> int:
     check = StabilityCheck(temperature_K=args.temperature, ps=args.ps, time_scale=args.time_scale,
                            atoms=args.atoms, glasses=tuple(names))
     models = [model_path(m) for m in args.mlp]
-    shipped = [Path(m).parent.name for m in models if Path(m).parent.parent == SHIPPED_DIR]
-    if args.card and len(shipped) != 1:
-        raise PylbsError("--card writes into a shipped model's card: give one shipped model first "
-                         "(--mlp default), or leave --card out")
+    first = Path(models[0]).resolve()
+    if args.card and (first.parent.parent != SHIPPED_DIR or len(models) > 1):
+        raise PylbsError("--card writes into a shipped model's card: give that one model (--mlp default), or "
+                         "leave --card out")
     out = Path(args.out)
     comm = mpi_comm()
 
@@ -354,7 +354,7 @@ def cmd_stability(args) -> int:
     def report():
         write_json_atomic(out / "stability.json", summary)
         if args.card:
-            add_section(shipped[0], "stability", summary)
+            add_section(first.parent.name, "stability", summary)
         print("\n".join(summary_lines(results)))
     on_rank0(comm, report)
     return 1 if summary["guard_stops"] else 0

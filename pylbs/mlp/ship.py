@@ -270,7 +270,8 @@ def _stability_lines(v: dict) -> list[str]:
            "| glass | result | closest approach (A): B-O, Si-O, O-O, Li-O, B-B |", "|---|---|---|"]
     for g, r in v.get("glasses", {}).items():
         if r.get("stopped"):
-            out.append(f"| {g} | stopped at {r['ps']:.2f} ps | {r['why']} |")
+            at = "" if r.get("ps") is None else f" at {r['ps']:.2f} ps"
+            out.append(f"| {g} | stopped{at} | {r['why']} |")
         else:
             c = r.get("closest_A", {})
             out.append(f"| {g} | {r['ps']:g} ps, no stop | " + ", ".join(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PylbsError, UnphysicalEventError
+from ..errors import PylbsError, SimulationError, UnphysicalEventError
 from ..glasses import CATALOG
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import mpi_comm
@@ -89,6 +89,9 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
     comm = comm or mpi_comm()
     out = Path(out)
     schedule = check.schedule()
+    # what a glass's result belongs to: a rerun with other models or settings must not read it back
+    request = {"models": [str(Path(m).resolve()) for m in models], "temperature_K": check.temperature_K,
+               "simulated_ps": schedule.total_ps, "atoms": check.atoms, "seed": int(seed)}
     commands_for, guard = guarded_potential(None, [Path(m) for m in models], guard, zbl_core, compress)
     commands_for(out)  # a missing model file stops here, before any start glass is made
     results = {}
@@ -96,6 +99,9 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
         folder = (out / name).resolve()
         done = read_json(folder / RESULT_FILE) if comm.Get_rank() == 0 else None
         done = comm.bcast(done, root=0)
+        if done is not None and done.get("request") != request:
+            raise PylbsError(f"{folder} holds a stability run of other models or settings ({(done.get('request') or {})})"
+                             f"; give another --out, or remove {folder} to run it again")
         if done is None:
             start = start_glass(name, check.atoms)
             t0 = time.perf_counter()
@@ -109,7 +115,11 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
                 what = str(exc).splitlines()[0].split(" The MLP left")[0]  # the event, without the advice
                 done = {"stopped": True, "step": exc.step, "ps": exc.step * schedule.total_ps / schedule.n_steps(),
                         "why": what, "frames_file": exc.frames_file}
+            except SimulationError as exc:  # blown up between two guard checks (e.g. LAMMPS lost atoms)
+                done = {"stopped": True, "step": None, "ps": None, "why": f"LAMMPS stopped: {str(exc).splitlines()[0]}",
+                        "frames_file": None}
             done["wall_s"] = time.perf_counter() - t0
+            done["request"] = request
 
             def measure(done=done, folder=folder):
                 if not done["stopped"]:
@@ -128,7 +138,8 @@ def summary_lines(results: dict[str, dict]) -> list[str]:
     lines = []
     for name, r in results.items():
         if r["stopped"]:
-            lines.append(f"{name:<14} STOPPED at {r['ps']:.2f} ps: {r['why']}")
+            at = "" if r.get("ps") is None else f" at {r['ps']:.2f} ps"
+            lines.append(f"{name:<14} STOPPED{at}: {r['why']}")
         else:
             close = ", ".join(f"{k} {v:.2f}" for k, v in r.get("closest_A", {}).items())
             lines.append(f"{name:<14} {r['ps']:.2f} ps, no guard stop ({r['wall_s']:.0f} s); closest (A): {close}")
