@@ -271,7 +271,10 @@ def _stability_lines(v: dict) -> list[str]:
     for g, r in v.get("glasses", {}).items():
         if r.get("stopped"):
             at = "" if r.get("ps") is None else f" at {r['ps']:.2f} ps"
-            out.append(f"| {g} | stopped{at} | {r['why']} |")
+            push = r.get("separating_force_eV_per_A")  # scripts/guard_stop_vs_teacher.py
+            out.append(f"| {g} | stopped{at} | {r['why']}" + ("" if not push else
+                       f" Pushed apart by {push['model']:+.1f} eV/A (model), {push['teacher']:+.1f} eV/A (teacher).")
+                       + " |")
         else:
             c = r.get("closest_A", {})
             out.append(f"| {g} | {r['ps']:g} ps, no stop | " + ", ".join(
