@@ -14,6 +14,7 @@ model (4B of FMP and of the model against the measured values) and prints the ta
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -48,16 +49,19 @@ def main(argv=None) -> int:
     for glass, row in rows.items():
         row["4B_measured"] = paper.measured_4B_percent(glass) / 100 if glass in paper.TABLE1 else None
     errors = {}
+    both = [g for g, r in rows.items() if None not in (r.get("4B_fmp"), r.get("4B_mlp"), r.get("4B_measured"))]
     for kind in ("fmp", "mlp"):
-        d = [100 * (r[f"4B_{kind}"] - r["4B_measured"]) for r in rows.values()
-             if r.get(f"4B_{kind}") is not None and r.get("4B_measured") is not None]
-        errors[kind] = {"glasses": len(d), "mean_pp": float(np.mean(d)) if d else None,
-                        "rms_pp": float(np.sqrt(np.mean(np.square(d)))) if d else None}
+        for label, glasses in ((kind, [g for g in rows if None not in (rows[g].get(f"4B_{kind}"),
+                                                                        rows[g].get("4B_measured"))]),
+                               (f"{kind}_on_common_glasses", both)):
+            d = [100 * (rows[g][f"4B_{kind}"] - rows[g]["4B_measured"]) for g in glasses]
+            errors[label] = {"glasses": len(d), "mean_pp": float(np.mean(d)) if d else None,
+                             "rms_pp": float(np.sqrt(np.mean(np.square(d)))) if d else None}
     png = plot_4B_vs_measured({f"FMP ({c.fmp.time_scale:g} time scale)": {g: r.get("4B_fmp") for g, r in rows.items()},
                                f"{model.parent.name} {'/'.join(c.mlp.schedules)}": {g: r.get("4B_mlp")
                                                                                     for g, r in rows.items()}},
                               model.parent / "validation_4B.png")
-    failed = [{"task": r["id"], "glass": r.get("glass"), "why": _why(Path(c.root) / r["id"])}
+    failed = [{"task": r["id"], "glass": r.get("glass"), "why": _why(Path(c.root) / "runs" / r["id"])}
               for r in store.table("mlp", status="failed")]
     done = len(store.table("mlp"))
     section = {"command": f"pylbs campaign run {args.campaign} --report; python scripts/model_validation.py "
@@ -74,8 +78,8 @@ def main(argv=None) -> int:
                                         (("4B_fmp", 9), ("4B_mlp", 9), ("4B_measured", 10), ("3B_ring_mlp", 13))))
     for kind, e in errors.items():
         if e["glasses"]:
-            print(f"4B {kind.upper()} - measured over {e['glasses']} glasses: mean {e['mean_pp']:+.1f}, rms "
-                  f"{e['rms_pp']:.1f} percentage points")
+            print(f"4B {kind.replace('_', ' ')} - measured over {e['glasses']} glasses: mean {e['mean_pp']:+.1f}, "
+                  f"rms {e['rms_pp']:.1f} percentage points")
     print(f"plot: {png}")
     print(f"MLP runs: {done} finished, {len(failed)} failed" + "".join(f"\n  {f['task']}: {f['why']}" for f in failed))
     return 0
@@ -91,7 +95,9 @@ def _why(folder: Path) -> str:
         return "no task.log"
     lines = log.read_text(errors="replace").splitlines()
     errors = [ln for ln in lines if "error" in ln.lower()]
-    return ((errors or lines or ["empty task.log"])[-1])[:300]
+    last = (errors or lines or ["empty task.log"])[-1]
+    last = last.split(" The MLP left")[0]  # the event, without the advice that follows it
+    return re.sub(r" in /\S+: ", ": ", last.removeprefix("pylbs: error: "))[:300]
 
 
 if __name__ == "__main__":

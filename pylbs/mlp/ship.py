@@ -251,8 +251,9 @@ def _validation_lines(v: dict) -> list[str]:
                    f"| {_pct(r.get('3B_ring_mlp'))} |")
     for kind, e in (v.get("error_vs_measured_4B") or {}).items():
         if e.get("glasses"):
-            out.append(f"\n4B {kind.upper()} minus measured over {e['glasses']} glasses: mean {e['mean_pp']:+.1f}, "
-                       f"rms {e['rms_pp']:.1f} percentage points.")
+            out.append(f"\n4B {kind.replace('_', ' ').replace('fmp', 'FMP').replace('mlp', 'model')} minus "
+                       f"measured over {e['glasses']} glasses: mean {e['mean_pp']:+.1f}, rms {e['rms_pp']:.1f} "
+                       "percentage points.")
     failed = v.get("mlp_runs_failed", [])
     out.append(f"\nModel runs: {v.get('mlp_runs_finished')} finished, {len(failed)} stopped"
                + ("." if not failed else ":"))
