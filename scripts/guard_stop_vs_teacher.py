@@ -3,14 +3,16 @@
 with the force pushing the two atoms apart from the DeepMD model and from the teacher it was
 distilled from, on the frame the guard saved.
 
-    python scripts/guard_stop_vs_teacher.py runs/stab --model default --teacher chgnet-r2scan
+    python scripts/guard_stop_vs_teacher.py runs/stab --model default --teacher chgnet-r2scan [--card]
 
 Reads every ``guard/event.json`` under the folders given (a `pylbs mlp stability` OUT, a quench
 run, ...). "Separating force" is half the difference of the two atoms' forces projected on the
 pair axis: positive pushes them apart. It includes every other neighbour's pull, so it is the
 net push on that pair in that frame, not a pair potential. A model that pushes about as hard as
 the teacher has learnt the teacher there: the approach is then the teacher's, and only a
-better reference (DFT) moves it. Writes ``guard_vs_teacher.json`` into the first folder.
+better reference (DFT) moves it. Writes ``guard_vs_teacher.json`` into the first folder; with
+``--card``, also adds each stop's two forces to the shipped model's card (its ``stability`` section,
+as `pylbs mlp stability --card` wrote it).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from pylbs.glasses import TYPE_MAP
-from pylbs.jsonio import write_json_atomic
+from pylbs.jsonio import read_json, write_json_atomic
+from pylbs.mlp.ship import CARD_FILE, add_section
 from pylbs.mlp.teachers import teacher_calculator
-from pylbs.potential.models import model_path
+from pylbs.potential.models import SHIPPED_DIR, model_path
 
 
 def separating_force(atoms, i: int, j: int, calc) -> float:
@@ -43,7 +46,11 @@ def main(argv=None) -> int:
     p.add_argument("folders", nargs="+", help="folders to search for guard/event.json")
     p.add_argument("--model", default="default", help="the DeepMD model that ran (a shipped name or a file)")
     p.add_argument("--teacher", default="chgnet-r2scan", help="its reference (pylbs.mlp.teachers)")
+    p.add_argument("--card", action="store_true", help="add the forces to the shipped model's stability section")
     args = p.parse_args(argv)
+    shipped = Path(model_path(args.model)).resolve()
+    if args.card and shipped.parent.parent != SHIPPED_DIR:
+        sys.exit(f"--card needs a shipped model (pylbs/data/models/NAME/model.pth), not {shipped}")
     from ase.io import read
     from deepmd.calculator import DP
 
@@ -70,6 +77,19 @@ def main(argv=None) -> int:
     out = Path(args.folders[0]) / "guard_vs_teacher.json"
     write_json_atomic(out, {"model": str(model_path(args.model)), "teacher": args.teacher, "stops": rows})
     print(out)
+    if args.card:
+        section = (read_json(shipped.parent / CARD_FILE) or {}).get("stability")
+        if not section:
+            sys.exit(f"{shipped.parent.name}'s card has no stability section; run `pylbs mlp stability --card` first")
+        for row in rows:
+            glass = section["glasses"].get(Path(row["run"]).name)
+            if glass is not None:
+                glass["separating_force_eV_per_A"] = {"model": round(row["separating_force_model"], 2),
+                                                      "teacher": round(row["separating_force_teacher"], 2)}
+        section["teacher_check"] = ("python scripts/guard_stop_vs_teacher.py " + " ".join(args.folders)
+                                    + f" --model {args.model} --teacher {args.teacher} --card")
+        add_section(shipped.parent.name, "stability", section)
+        print(f"card of {shipped.parent.name}: stability section updated")
     return 0
 
 

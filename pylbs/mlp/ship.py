@@ -249,7 +249,11 @@ def _validation_lines(v: dict) -> list[str]:
     for g, r in sorted(v.get("glasses", {}).items()):
         out.append(f"| {g} | {_pct(r.get('4B_fmp'))} | {_pct(r.get('4B_mlp'))} | {_pct(r.get('4B_measured'))} "
                    f"| {_pct(r.get('3B_ring_mlp'))} |")
-    for kind, e in (v.get("error_vs_measured_4B") or {}).items():
+    errs = v.get("error_vs_measured_4B") or {}
+    for kind, e in errs.items():
+        plain = errs.get(kind.removesuffix("_on_common_glasses"), {})
+        if kind.endswith("_on_common_glasses") and plain.get("glasses") == e.get("glasses"):
+            continue  # the same glasses as the plain line: the same numbers
         if e.get("glasses"):
             out.append(f"\n4B {kind.replace('_', ' ').replace('fmp', 'FMP').replace('mlp', 'model')} minus "
                        f"measured over {e['glasses']} glasses: mean {e['mean_pp']:+.1f}, rms {e['rms_pp']:.1f} "
@@ -269,6 +273,8 @@ def _stability_lines(v: dict) -> list[str]:
            f"{ch.get('ps'):g} ps x time scale {ch.get('time_scale'):g}), {ch.get('atoms')} atoms per glass; "
            f"guard stops: **{v.get('guard_stops')} of {len(v.get('glasses', {}))}**.", "",
            "| glass | result | closest approach (A): B-O, Si-O, O-O, Li-O, B-B |", "|---|---|---|"]
+    if v.get("teacher_check"):
+        out[1:1] = ["", f"Forces on each stop's pair, model vs teacher: `{v['teacher_check']}`."]
     for g, r in v.get("glasses", {}).items():
         if r.get("stopped"):
             at = "" if r.get("ps") is None else f" at {r['ps']:.2f} ps"

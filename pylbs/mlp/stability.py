@@ -32,6 +32,9 @@ from ..protocols.guard import Guard, guarded_potential, run_guarded_md
 from ..protocols.schedules import Schedule, Stage
 
 RESULT_FILE = "stability.json"
+#: LAMMPS errors of a system that blew up between two guard checks: recorded as a stop of that glass
+BLOW_UP_SIGNS = ("Lost atoms", "Out of range atoms", "Too many neighbor bins", "Neighbor list overflow",
+                 "Non-numeric atom coords")
 #: pairs closer than this (A) are looked for when the run's closest approach is measured
 CLOSEST_CUTOFF_A = 2.5
 
@@ -100,8 +103,9 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
         done = read_json(folder / RESULT_FILE) if comm.Get_rank() == 0 else None
         done = comm.bcast(done, root=0)
         if done is not None and done.get("request") != request:
-            raise PylbsError(f"{folder} holds a stability run of other models or settings ({(done.get('request') or {})})"
-                             f"; give another --out, or remove {folder} to run it again")
+            what = ("was written by an earlier pylbs, which did not record its models and settings"
+                    if "request" not in done else f"holds a run of other models or settings ({done['request']})")
+            raise PylbsError(f"{folder} {what}; give another --out, or remove {folder} to run it again")
         if done is None:
             start = start_glass(name, check.atoms)
             t0 = time.perf_counter()
@@ -115,7 +119,9 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
                 what = str(exc).splitlines()[0].split(" The MLP left")[0]  # the event, without the advice
                 done = {"stopped": True, "step": exc.step, "ps": exc.step * schedule.total_ps / schedule.n_steps(),
                         "why": what, "frames_file": exc.frames_file}
-            except SimulationError as exc:  # blown up between two guard checks (e.g. LAMMPS lost atoms)
+            except SimulationError as exc:
+                if not any(sign in str(exc) for sign in BLOW_UP_SIGNS):
+                    raise  # a bad command, a missing file, a full disk: not the model's verdict, never kept
                 done = {"stopped": True, "step": None, "ps": None, "why": f"LAMMPS stopped: {str(exc).splitlines()[0]}",
                         "frames_file": None}
             done["wall_s"] = time.perf_counter() - t0
