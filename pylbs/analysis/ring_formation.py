@@ -60,28 +60,24 @@ class RingFormationResult:
     #: members, ``"other"`` B-only rings with a B neither 3- nor 4-fold, ``"with_Si"`` rings with Si
     class_counts: dict = field(default_factory=dict)
 
-    def binned_classes(self, width: float = 10.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """(bin-centre T, {class: mean count}) over frames in ``width``-K bins, hottest first."""
+    def _bin_means(self, width: float, series) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(bin-centre T, the mean of each per-frame series per bin) in ``width``-K bins, hottest first."""
         if not width > 0:
             raise AnalysisError(f"temperature bin width {width} K: give a positive number")
         key = np.floor(self.temperatures / width).astype(np.int64)
         bins = sorted(set(key.tolist()), reverse=True)
-        means = {c: np.array([float(np.asarray(v)[key == k].mean()) for k in bins])
-                 for c, v in self.class_counts.items()}
+        means = [np.array([float(np.mean(np.asarray(v)[key == k])) for k in bins]) for v in series]
         return (np.array(bins) + 0.5) * width, means
 
     def binned(self, width: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(bin-centre T, mean count, mean share) over frames in ``width``-K bins, hottest first."""
-        if not width > 0:
-            raise AnalysisError(f"temperature bin width {width} K: give a positive number")
-        key = np.floor(self.temperatures / width).astype(np.int64)
-        centers, counts, shares = [], [], []
-        for k in sorted(set(key.tolist()), reverse=True):
-            sel = key == k
-            centers.append((k + 0.5) * width)
-            counts.append(float(self.n_three_membered[sel].mean()))
-            shares.append(float(np.mean(self.share_of_final[sel])))
-        return np.array(centers), np.array(counts), np.array(shares)
+        t, (count, share) = self._bin_means(width, (self.n_three_membered, self.share_of_final))
+        return t, count, share
+
+    def binned_classes(self, width: float = 10.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(bin-centre T, {class: mean count}) over frames in ``width``-K bins, hottest first."""
+        t, means = self._bin_means(width, list(self.class_counts.values()))
+        return t, dict(zip(self.class_counts, means))
 
     def to_dict(self) -> dict:
         return {"frames": self.frames.tolist(), "temperature": self.temperatures.tolist(),
