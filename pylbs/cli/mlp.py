@@ -24,7 +24,6 @@ from ..errors import PylbsError
 from ..glasses import CATALOG, get_glass
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import mpi_comm
-from ..lammps_io import FINAL_DATA
 from .common import add_quiet
 from ..mlp.datasets import dataset_systems, load_system, read_frames, write_dataset
 from ..mlp.evaluate import evaluate_model, format_table
@@ -32,12 +31,11 @@ from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
 from ..mlp.ship import add_section, ship
-from ..mlp.stability import StabilityCheck, run_stability, summary_lines
+from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summary_lines
 from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
 from ..mpiutil import on_rank0
 from ..potential.models import SHIPPED_DIR, model_path
-from ..protocols.melt_quench import run_fmp_melt_quench
 
 
 def add_parsers(sub) -> argparse.ArgumentParser:
@@ -337,12 +335,8 @@ def cmd_stability(args) -> int:
     out = Path(args.out)
     comm = mpi_comm()
 
-    def start_glass(name, n):
-        folder = out / "fmp" / f"{name}-n{n}"
-        run_fmp_melt_quench(get_glass(name), n, folder, time_scale=args.fmp_time_scale, seed=args.seed, comm=comm)
-        return folder / FINAL_DATA
-
-    results = run_stability(models, out, check, start_glass, comm=comm, seed=args.seed)
+    results = run_stability(models, out, check, lambda name, n: fmp_start_glass(
+        out, name, get_glass(name), n, args.fmp_time_scale, args.seed, comm), comm=comm, seed=args.seed)
     command = (f"pylbs mlp stability --mlp {' '.join(args.mlp)} --glasses {' '.join(args.glasses)} --temperature "
                f"{args.temperature:g} --ps {args.ps:g} --time-scale {args.time_scale:g} --atoms {args.atoms} "
                f"--fmp-time-scale {args.fmp_time_scale:g} --seed {args.seed} --out {args.out}")

@@ -47,10 +47,8 @@ from ..errors import PylbsError
 from ..glasses import CATALOG
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import init_worker_process, mpi_comm, under_mpi_launcher
-from ..lammps_io import FINAL_DATA
 from ..plotting import pyplot, save
 from ..progress import Progress
-from ..protocols.melt_quench import run_fmp_melt_quench
 from ..structure import read_lammps_data
 from .compress import md_models
 from .datasets import dataset_systems, load_system, write_dataset
@@ -58,7 +56,7 @@ from .evaluate import evaluate_model
 from .explore import END_MEMBERS, classify, explore, frames_at, glass_conditions, system_glass
 from .fmp_frames import sample_fmp_frames
 from .label import Screening, frames_of_system, label_frames
-from .stability import StabilityCheck, run_stability
+from .stability import StabilityCheck, fmp_start_glass, run_stability
 from .teachers import provenance
 from .train import STOP as TRAINING_STOP
 from .train import TrainingSettings, neighbor_stat, sel_from_counts, train_and_freeze
@@ -165,11 +163,8 @@ class ActiveLearning:
     # ------------------------------------------------------------ data
     def fmp_glass(self, system: str, n_atoms: int | None = None) -> Path:
         """The FMP start glass of a system (melt-quench at ``fmp_time_scale``), made once."""
-        n = n_atoms or self.s.n_atoms
-        folder = self.out / "fmp" / f"{system}-n{n}"
-        run_fmp_melt_quench(system_glass(system), n, folder, time_scale=self.s.fmp_time_scale, seed=self.s.seed,
-                            comm=self.comm)
-        return folder / FINAL_DATA
+        return fmp_start_glass(self.out, system, system_glass(system), n_atoms or self.s.n_atoms,
+                               self.s.fmp_time_scale, self.s.seed, self.comm)
 
     def _label(self, name: str, frames, folder: Path):
         system, report = label_frames(frames, folder / "label" / name, self.s.teacher, self.s.workers,

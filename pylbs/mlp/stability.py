@@ -26,9 +26,10 @@ from ..errors import PylbsError, SimulationError, UnphysicalEventError
 from ..glasses import CATALOG
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import mpi_comm
-from ..lammps_io import TRAJECTORY_FILE, read_trajectory
+from ..lammps_io import FINAL_DATA, TRAJECTORY_FILE, read_trajectory
 from ..mpiutil import on_rank0
 from ..protocols.guard import Guard, guarded_potential, run_guarded_md
+from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.schedules import Schedule, Stage
 
 RESULT_FILE = "stability.json"
@@ -80,6 +81,14 @@ def closest_approach(frames, cutoff: float = CLOSEST_CUTOFF_A) -> dict[str, floa
             if dist < best.get(key, np.inf):
                 best[key] = float(dist)
     return dict(sorted(best.items()))
+
+
+def fmp_start_glass(root, name: str, glass, n_atoms: int, time_scale: float, seed: int, comm=None) -> Path:
+    """The FMP glass a DeepMD run starts from (``root/fmp/<name>-n<atoms>/final.data``), melt-quenched
+    once at ``time_scale``; the stability check and the active-learning loop both take theirs here."""
+    folder = Path(root) / "fmp" / f"{name}-n{n_atoms}"
+    run_fmp_melt_quench(glass, n_atoms, folder, time_scale=time_scale, seed=seed, comm=comm)
+    return folder / FINAL_DATA
 
 
 def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None, seed: int = 1,
