@@ -113,8 +113,7 @@ def task_work(c: Campaign, task: Task) -> tuple[str, float]:
     if task.kind in ("analysis", "formation"):
         frames = SAMPLE_FRAMES
         if task.kind == "analysis" and p.get("stage", "").startswith("mlp-anneal"):
-            h = c.mlp.anneal_hold_ps
-            frames *= 1 if isinstance(h, (int, float)) else len(h)  # one run per anneal hold
+            frames *= len(c.mlp.anneal_hold_ps)  # one run per anneal hold
         if task.kind == "formation" and c.mlp.cool_frame_every_K:  # else only the run's usual ~100 frames
             frames += int((float(p["t_max_K"]) - 300.0) / c.mlp.cool_frame_every_K) + 1
         return "analysis", n * frames

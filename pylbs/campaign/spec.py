@@ -61,7 +61,7 @@ class MlpSpec:
     t_max: dict = field(default_factory=dict)  # glass -> K (default: pylbs.protocols.schedules.default_t_max)
     # 1000 K holds of the anneal schedule: one value, or the paper's error-bar axis [200, 400, 600]
     # (each hold is a replica of every seed; seeds stay the [fmp] replicas axis)
-    anneal_hold_ps: float | tuple[float, ...] = 200.0
+    anneal_hold_ps: tuple[float, ...] = (200.0,)
     # a frame every so many K while cooling (paper Figs 6-7: 10); needed by [analysis] formation
     cool_frame_every_K: float | None = None
     # passed verbatim to `pylbs quench --mlp`, e.g. "--max-devi-f 0.3 --min-distance Li-O=1.3"
@@ -193,13 +193,13 @@ def _take(section: dict, cls, where: str, convert: dict | None = None) -> Any:
         raise CampaignError(f"[{where}]: {exc}") from exc
 
 
-def _hold_list(value) -> float | tuple[float, ...]:
-    """[mlp] anneal_hold_ps: one duration or a list of them (ps, positive)."""
+def _hold_list(value) -> tuple[float, ...]:
+    """[mlp] anneal_hold_ps: one duration or a list of them (ps, positive), as a tuple."""
     holds = value if isinstance(value, list) else [value]
     if not holds or not all(isinstance(h, (int, float)) and not isinstance(h, bool) and h > 0 for h in holds):
         raise CampaignError(f"[mlp] anneal_hold_ps = {value!r}; give a positive duration in ps or a list of them, "
                             "e.g. [200, 400, 600] (the paper's error bars)")
-    return float(holds[0]) if not isinstance(value, list) else tuple(float(h) for h in holds)
+    return tuple(float(h) for h in holds)
 
 
 def _glass_list(value, where: str) -> tuple[str, ...] | None:

@@ -84,14 +84,9 @@ def _t_max(c: Campaign, glass: str, n: int) -> float:
     return t_max_for(g, sum(atom_counts(g.composition, n).values()))[0]  # the atoms quench will find
 
 
-def _holds(c: Campaign) -> tuple[float, ...]:
-    h = c.mlp.anneal_hold_ps
-    return (float(h),) if isinstance(h, (int, float)) else tuple(h)
-
-
 def mlp_summary_dir(c: Campaign, glass: str, schedule: str, n: int) -> str:
     """The sub-folder ``pylbs quench --mlp`` writes (pylbs.protocols.mlp_quench.mlp_folder_name)."""
-    return mlp_folder_name(schedule, _t_max(c, glass, n), _holds(c), c.mlp.cool_frame_every_K)
+    return mlp_folder_name(schedule, _t_max(c, glass, n), c.mlp.anneal_hold_ps, c.mlp.cool_frame_every_K)
 
 
 def _run_folder(c: Campaign, stage: str, glass: str, n: int, r: int) -> str:
@@ -142,8 +137,8 @@ def expand(c: Campaign) -> list[Task]:
                 if c.mlp.enabled:
                     for s in c.mlp.schedules:
                         mid = f"mlp-{s}/{glass}/n{n}/r{r}"
-                        hold = f" --anneal-hold-ps {' '.join(f'{h:g}' for h in _holds(c))}" \
-                            if s == "anneal" and _holds(c) != (200.0,) else ""
+                        hold = f" --anneal-hold-ps {' '.join(f'{h:g}' for h in c.mlp.anneal_hold_ps)}" \
+                            if s == "anneal" and c.mlp.anneal_hold_ps != (200.0,) else ""
                         # --t-max only where the campaign sets it: pylbs quench then records where its own came from
                         if glass in c.mlp.t_max:
                             hold = f" --t-max {_t_max(c, glass, n):g}" + hold
@@ -160,7 +155,7 @@ def expand(c: Campaign) -> list[Task]:
                             c.mlp.np, c.mlp.gpus, c.mlp.walltime, inputs=c.mlp.models,
                             params={**base, "stage": f"mlp-{s}", "schedule": s, "potential": "mlp",
                                     "time_scale": c.mlp.time_scale, "t_max_K": _t_max(c, glass, n),
-                                    "anneal_hold_ps": list(_holds(c)), "models": list(c.mlp.models),
+                                    "anneal_hold_ps": list(c.mlp.anneal_hold_ps), "models": list(c.mlp.models),
                                     "extra_args": c.mlp.extra_args}))
                 if c.analysis.enabled:
                     for stage in stages:
