@@ -73,6 +73,16 @@ _FIX_LOST = ("use a smaller time step (timestep_ps), check the initial structure
              "atoms (pylbs.structure.check_overlaps) or start at a lower temperature")
 
 
+#: LAMMPS error texts of a system that blew up (atoms flew apart), as opposed to a bad input
+BLOW_UP_SIGNS = ("Lost atoms", "Out of range atoms", "cannot compute PPPM", "Fix halt condition", "pylbs_halt",
+                 "Too many neighbor bins", "Neighbor list overflow", "Non-numeric atom coords")
+
+
+def is_blow_up(lammps_message: str) -> bool:
+    """Does this LAMMPS error say the system blew up (see :data:`BLOW_UP_SIGNS`)?"""
+    return any(sign in lammps_message for sign in BLOW_UP_SIGNS)
+
+
 def _explain(lammps_message: str) -> str:
     """One sentence naming what happened and the fix, from a LAMMPS error text."""
     m = lammps_message

@@ -31,11 +31,9 @@ from ..mpiutil import on_rank0
 from ..protocols.guard import Guard, guarded_potential, run_guarded_md
 from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.schedules import Schedule, Stage
+from ..session import is_blow_up
 
 RESULT_FILE = "stability.json"
-#: LAMMPS errors of a system that blew up between two guard checks: recorded as a stop of that glass
-BLOW_UP_SIGNS = ("Lost atoms", "Out of range atoms", "Too many neighbor bins", "Neighbor list overflow",
-                 "Non-numeric atom coords")
 #: pairs closer than this (A) are looked for when the run's closest approach is measured
 CLOSEST_CUTOFF_A = 2.5
 
@@ -129,7 +127,7 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
                 done = {"stopped": True, "step": exc.step, "ps": exc.step * schedule.total_ps / schedule.n_steps(),
                         "why": what, "frames_file": exc.frames_file}
             except SimulationError as exc:
-                if not any(sign in str(exc) for sign in BLOW_UP_SIGNS):
+                if not is_blow_up(str(exc)):  # blown up between two guard checks: a stop of that glass
                     raise  # a bad command, a missing file, a full disk: not the model's verdict, never kept
                 done = {"stopped": True, "step": None, "ps": None, "why": f"LAMMPS stopped: {str(exc).splitlines()[0]}",
                         "frames_file": None}
