@@ -203,7 +203,24 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     card = ship(out, "tiny", dest_root=dest, compress=False)
     model = dest / "tiny" / "model.pth"
     assert file_sha256(model) == file_sha256(rec["iterations"][0]["models"][0]) == card["files"]["model.pth"]["sha256"]
-    assert sorted(p.name for p in (dest / "tiny").iterdir()) == ["card.json", "card.md", "heldout", "model.pth"]
+    assert sorted(p.name for p in (dest / "tiny").iterdir()) == ["card.json", "card.md", "heldout", "model.pth",
+                                                                 "training-data"]
+    # the model carries the data it was trained on (the seed data: iteration 0 trained on nothing else), and a
+    # loop that continues it (--init-model) trains on them without being told
+    from pylbs.mlp.datasets import carried_datasets, dataset_systems
+    from pylbs.mlp.learn import ActiveLearning
+
+    carried = carried_datasets(model)
+    assert [d.name for d in carried] == ["00-seed"] and card["data"]["shipped"]["datasets"] == 1
+    for part in ("train", "test"):
+        for name, folder in dataset_systems(out / "seed" / "data", part).items():
+            kept = dataset_systems(carried[0], part)[name]
+            assert np.array_equal(np.load(kept / "set.000" / "force.npy"), np.load(folder / "set.000" / "force.npy"))
+    from dataclasses import replace
+
+    follow = ActiveLearning(dest / "follow", replace(s, init_model=str(model)), initial_data=[out / "seed" / "data"])
+    assert follow.initial_data == [carried[0], (out / "seed" / "data").resolve()]
+    assert f"`training-data/` " in (dest / "tiny" / "card.md").read_text()
     for key in ("n_frames", "energy_mae", "energy_mse", "force_mae", "force_rmse"):
         assert card["errors"]["model"]["held-out"][key] == pytest.approx(
             rec["iterations"][0]["heldout_errors"]["overall"][key], rel=1e-9, abs=1e-12), key
@@ -234,21 +251,31 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     assert "| LBS-40-40-20 | stopped at 2.70 ps | B-Si at 1.765 A |" in md
 
 
-def test_training_from_an_earlier_checkpoint_starts_from_its_weights(tiny_dp_model, tmp_path):
-    """``train_and_freeze(init_model=...)``, as iteration k > 0 of the loop calls it: two steps at a
-    learning rate of 1e-12 from the tiny model's checkpoint give the tiny model back (energies of 100
-    atoms to 1e-6 eV; they move by ~1e-8 eV); a model initialised at random would be eV away."""
+@pytest.mark.parametrize("start", ["checkpoint", "frozen"])
+def test_training_from_an_earlier_model_starts_from_its_weights(tiny_dp_model, tmp_path, start):
+    """``train_and_freeze(init_model=...)``, as iteration k > 0 of the loop calls it (the previous
+    model's checkpoint) and as iteration 0 of a loop that continues a shipped model does (the frozen
+    ``.pth``, whose architecture wins over the settings given): two steps at a learning rate of 1e-12
+    give the tiny model back (energies of 100 atoms to 1e-6 eV; they move by ~1e-8 eV); a model
+    initialised at random would be eV away."""
     from dataclasses import replace
 
     import tiny_dp
     from deepmd.infer import DeepPot
 
+    from pylbs.errors import PylbsError
     from pylbs.mlp.train import train_and_freeze
 
     model, train = tiny_dp_model
     settings = replace(tiny_dp.training_settings(), numb_steps=2, start_lr=1e-12, stop_lr=1e-13, decay_steps=1,
                        disp_freq=1, save_freq=2, seed=99)
-    again = train_and_freeze([train], [train], tmp_path / "next", settings, init_model=model.parent / "model.ckpt.pt")
+    if start == "frozen":  # other network sizes asked for: the frozen model's own are used
+        settings = replace(settings, descriptor_neurons=(4, 8), fitting_neurons=(8,), sel=[4, 4, 4, 4])
+    init = model.parent / ("model.pth" if start == "frozen" else "model.ckpt.pt")
+    if start == "frozen":  # the fixture's model is its compressed copy, which holds no networks to start from
+        with pytest.raises(PylbsError, match="compressed copy"):
+            train_and_freeze([train], [train], tmp_path / "no", settings, init_model=model)
+    again = train_and_freeze([train], [train], tmp_path / "next", settings, init_model=init)
     types = np.loadtxt(train / "type.raw", dtype=int)
     coord, box = np.load(train / "set.000" / "coord.npy")[:3], np.load(train / "set.000" / "box.npy")[:3]
     old, new = DeepPot(str(model)), DeepPot(str(again))
@@ -331,3 +358,27 @@ def test_selection_takes_half_from_overlaps_and_half_from_the_window(tmp_path):
     assert picked(2, 1, 6) == (1, 2)
     assert picked(0, 0, 6) == (0, 0)
     assert picked(10, 10, 7) == (3, 4)  # an odd cap: the window gets the remainder
+
+
+def test_the_loop_explores_the_hot_liquid_and_an_older_loop_resumes_as_it_ran(tmp_path):
+    """The loop is judged by an NVT run at 2000 K, so it explores that liquid too (the first shipped model,
+    from a loop without it, was stopped by the guard at 2000 K on all 11 glasses). A loop written before
+    the setting existed resumes without it; asking it for the new default is refused, not silently mixed."""
+    from pylbs.errors import PylbsError
+    from pylbs.mlp.explore import glass_conditions, system_glass
+    from pylbs.mlp.learn import ActiveLearning, LearnSettings
+
+    glass = system_glass("LBS-20-60-20")
+    hot = {c.name: c for c in glass_conditions(glass, 0.02, 2000.0)}["nvt-2000K"].schedule.stages
+    assert [(st.t_start, st.t_end, st.duration_ps, st.ensemble) for st in hot] == [(2000.0, 2000.0, 1.0, "nvt")]
+    assert len(glass_conditions(glass, 0.02)) == len(glass_conditions(glass, 0.02, 2000.0)) - 1
+    assert LearnSettings().hot_K == LearnSettings().stability_K == 2000.0
+
+    old = json.loads(json.dumps(LearnSettings().to_dict()))
+    del old["hot_K"], old["init_model"]
+    (tmp_path / "settings.json").write_text(json.dumps(old))
+    kept = LearnSettings.from_dict(json.loads((tmp_path / "settings.json").read_text()))
+    assert kept.hot_K is None and kept.init_model is None
+    ActiveLearning(tmp_path, kept)  # resumes
+    with pytest.raises(PylbsError, match="other settings \\(hot_K\\)"):
+        ActiveLearning(tmp_path, LearnSettings())

@@ -116,6 +116,16 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--refine-steps", type=int, default=None, help=f"later iterations, from the previous (default "
                                                                    f"{d.refine_steps})")
     q.add_argument("--initial-data", nargs="*", default=(), help="extra labelled datasets to train on")
+    q.add_argument("--init-model", default=None, metavar="MODEL",
+                   help="continue a model: iteration 0 trains from it (--refine-steps, its architecture) instead "
+                        "of from scratch; a shipped name (default) or a frozen .pth. A shipped model's training "
+                        "data are trained on too")
+    q.add_argument("--hot-K", type=float, default=None,
+                   help=f"also explore NVT at this temperature, 0 for none (default {d.hot_K}: the "
+                        "stability check's liquid)")
+    q.add_argument("--conditions", nargs="+", default=None, metavar="NAME",
+                   help="explore only these conditions (ramp, nvt-1000K-strain+0.00, nvt-1000K-strain+0.05, "
+                        "nvt-1000K-strain-0.05, npt-300K, nvt-2000K; default all)")
     q.add_argument("-j", "--workers", type=int, default=None,
                    help=f"labelling processes, and explorations run at once (one core each; default {d.workers})")
     q.add_argument("--train-jobs", type=int, default=None, help=f"models trained at once, one core each (default "
@@ -302,8 +312,12 @@ def cmd_learn(args) -> int:
              "max_candidates": args.max_candidates, "systems": tuple(args.systems) if args.systems else None,
              "held_out": args.held_out, "n_atoms": args.atoms, "explore_time_scale": args.explore_scale,
              "init_steps": args.init_steps, "refine_steps": args.refine_steps, "workers": args.workers,
-             "train_jobs": args.train_jobs, "compress": args.compress}
+             "train_jobs": args.train_jobs, "compress": args.compress,
+             "init_model": str(Path(model_path(args.init_model)).resolve()) if args.init_model else None,
+             "conditions": tuple(args.conditions) if args.conditions else None}
     s = replace(s, **{k: v for k, v in given.items() if v is not None})
+    if args.hot_K is not None:
+        s = replace(s, hot_K=args.hot_K or None)
     rec = ActiveLearning(args.out, s, initial_data=args.initial_data).run()
     for it in rec["iterations"]:
         print(f"iteration {it['iteration']}: {it['frames']} frames explored, {it['candidates']} candidates "

@@ -226,6 +226,17 @@ def write_dataset(systems: dict, out, test_fraction: float = 0.1, seed: int = 1,
     return manifest
 
 
+#: Where a shipped model keeps the datasets it was trained on (pylbs.mlp.ship), so that a loop on another
+#: machine can continue it with the same data (``pylbs mlp learn --init-model NAME``).
+TRAINING_DATA_DIR = "training-data"
+
+
+def carried_datasets(model_file) -> list[Path]:
+    """The training datasets shipped beside ``model_file`` (none for a model shipped without them)."""
+    root = Path(model_file).resolve().parent / TRAINING_DATA_DIR
+    return sorted(d for d in root.iterdir() if (d / "dataset.json").exists()) if root.is_dir() else []
+
+
 def dataset_systems(dataset, part: str = "train") -> dict[str, Path]:
     """{name: folder} of one part (``train`` or ``test``) of a dataset written by write_dataset.
 

@@ -64,9 +64,9 @@ class Condition:
         return {"name": self.name, "strain": self.strain, "schedule": self.schedule.to_dict()}
 
 
-def glass_conditions(glass: Glass, time_scale: float = 1.0) -> list[Condition]:
+def glass_conditions(glass: Glass, time_scale: float = 1.0, hot_K: float | None = None) -> list[Condition]:
     """The exploration conditions of one system, durations times ``time_scale`` (1 = 10 K/ps ramps,
-    holds and NVT/NPT runs of 50-100 ps)."""
+    holds and NVT/NPT runs of 50-100 ps); ``hot_K`` adds an NVT run of the liquid at that temperature."""
     t_high = default_t_max(glass) + 200.0  # above the remelt temperature of the MLP stage
     ramp = Schedule((Stage("heat", 300.0, t_high, (t_high - 300.0) / 10.0), Stage("hold", t_high, t_high, 50.0),
                      Stage("quench", t_high, 300.0, (t_high - 300.0) / 10.0)))
@@ -74,6 +74,8 @@ def glass_conditions(glass: Glass, time_scale: float = 1.0) -> list[Condition]:
     for eps in (0.0, 0.05, -0.05):
         out.append(Condition(f"nvt-1000K-strain{eps:+.2f}", Schedule((Stage("nvt", 1000.0, 1000.0, 50.0),)), eps))
     out.append(Condition("npt-300K", Schedule((Stage("npt", 300.0, 300.0, 50.0, "npt", pressure_bar=1.0),))))
+    if hot_K is not None:
+        out.append(Condition(f"nvt-{hot_K:.0f}K", Schedule((Stage("nvt", hot_K, hot_K, 50.0),))))
     return [Condition(c.name, c.schedule.scaled(time_scale), c.strain) for c in out]
 
 

@@ -51,7 +51,7 @@ from ..plotting import pyplot, save
 from ..progress import Progress
 from ..structure import read_lammps_data
 from .compress import md_models
-from .datasets import dataset_systems, load_system, write_dataset
+from .datasets import carried_datasets, dataset_systems, load_system, write_dataset
 from .evaluate import evaluate_model
 from .explore import END_MEMBERS, classify, explore, frames_at, glass_conditions, system_glass
 from .fmp_frames import sample_fmp_frames
@@ -64,6 +64,11 @@ from .train import TrainingSettings, neighbor_stat, sel_from_counts, train_and_f
 #: DP-GEN's usual trust levels for oxide glasses lie around 0.15-0.35 eV/A; a frame below
 #: ``trust_lo`` is known to the ensemble, one at or above ``trust_hi`` is too far to label.
 TRUST_LO, TRUST_HI = 0.15, 0.35
+
+
+#: What a loop written before a setting existed did, so it resumes as it ran (keys absent from its
+#: settings.json take these values, not the new defaults).
+BEFORE_SETTING = {"hot_K": None, "init_model": None}
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,12 @@ class LearnSettings:
     seed: int = 1
     zbl_core: tuple[float, float] | None = None
     compress: bool | None = None  # compressed copies in MD (pylbs.mlp.compress; None: $PYLBS_COMPRESS, on)
+    # explore NVT at this temperature too (None: not): the loop is judged by a run at stability_K, so it
+    # must see that liquid; the first model shipped without it was stopped at 2000 K on every glass
+    hot_K: float | None = 2000.0
+    # a frozen model (.pth) iteration 0 starts from (refine_steps, its architecture) instead of
+    # training from scratch: how a loop continues a shipped model on another machine
+    init_model: str | None = None
 
     def training(self, steps: int, seed: int) -> TrainingSettings:
         return TrainingSettings(sel=list(self.sel) if isinstance(self.sel, (list, tuple)) else self.sel,
@@ -126,12 +137,12 @@ class LearnSettings:
     def from_dict(cls, d: dict) -> "LearnSettings":
         """Settings as ``settings.json`` keeps them (lists back to tuples; keys of newer versions only)."""
         known = {f for f in cls.__dataclass_fields__}
+        d = {**BEFORE_SETTING, **d}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
 
 
 #: Settings a resumed loop may change: how far it goes and how fast, not what it has done.
 RESUMABLE_CHANGES = ("iterations", "workers", "train_jobs", "compress")
-
 
 #: The issue's convergence run: all 11 glasses and the end members at ~300 atoms, paper-length
 #: explorations and a 100 ps stability run at 2000 K (for a GPU machine or a cluster).
@@ -147,8 +158,12 @@ class ActiveLearning:
         self.out = Path(out).resolve()
         self.s = settings or LearnSettings()
         self.comm = comm
-        self.initial_data = [Path(d) for d in initial_data]
+        self.initial_data = [Path(d).resolve() for d in initial_data]
+        if self.s.init_model:  # a shipped model continues on the data it was trained on, when it carries them
+            self.initial_data = list(dict.fromkeys([*carried_datasets(self.s.init_model), *self.initial_data]))
         old = read_json(self.out / "settings.json")
+        if old:
+            old = {**BEFORE_SETTING, **old}
         new = _plain(self.s.to_dict())
         changed = sorted(k for k in set(old or {}) | set(new)
                          if k not in RESUMABLE_CHANGES and (old or {}).get(k) != new.get(k)) if old else []
@@ -234,11 +249,13 @@ class ActiveLearning:
             train += list(dataset_systems(d, "train").values())
             valid += list(dataset_systems(d, "test").values())
         sel = self.s.sel
-        if k == 0 and sel == "neighbor-stat":  # measured once for the ensemble, before any model trains
+        if k == 0 and sel == "neighbor-stat" and not self.s.init_model:  # measured once, before any model trains
             sel = self._sel(train)
 
         def one(m):
             init = self.out / f"iter-{k - 1:03d}" / f"train-{m}" / "model.ckpt.pt" if k > 0 else None
+            if k == 0 and self.s.init_model:  # every model of the ensemble from it; seeds shuffle the batches
+                init = Path(self.s.init_model)
             steps = self.s.refine_steps if init is not None else self.s.init_steps
             settings = replace(self.s.training(steps, self.s.seed + 1000 * m), sel=sel)
             return train_and_freeze(train, valid or train, folder / f"train-{m}", settings, progress=m == 0,
@@ -270,7 +287,7 @@ class ActiveLearning:
         of ranks) the ranks share each run instead."""
         folder = self.out / f"iter-{k:03d}" / "explore"
         work = [(name, cond) for name in self.s.systems
-                for cond in glass_conditions(system_glass(name), self.s.explore_time_scale)
+                for cond in glass_conditions(system_glass(name), self.s.explore_time_scale, self.s.hot_K)
                 if self.s.conditions is None or cond.name in self.s.conditions]
         comm = self.comm or mpi_comm()
         starts = {name: self.fmp_glass(name) for name in dict.fromkeys(n for n, _ in work)}

@@ -24,7 +24,7 @@ from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
 from ..potential.models import MODEL_FILE, SHIPPED_DIR
 from .compress import cached_copy_path
-from .datasets import dataset_systems, load_system
+from .datasets import TRAINING_DATA_DIR, dataset_systems, load_system
 from .evaluate import evaluate_model, format_table
 from .train import _run_dp
 
@@ -84,6 +84,10 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
         for sys_name, folder in dataset_systems(d, "test").items():
             sets.setdefault(sys_name, []).append(load_system(folder))
     sets = {k: _joined(v) for k, v in sets.items()}
+    carried = dest / TRAINING_DATA_DIR  # so a loop elsewhere can continue this model (--init-model NAME)
+    for j, d in enumerate(datasets):
+        shutil.copytree(d, carried / f"{j:02d}-{_dataset_label(loop, d)}")
+    carried_bytes = sum(p.stat().st_size for p in carried.rglob("*") if p.is_file()) if datasets else 0
     held = f"heldout-{settings['held_out']}"
     shutil.rmtree(dest / HELDOUT_DIR, ignore_errors=True)  # shipped with the model: its card's check set
     shutil.copytree(loop / "heldout" / "data", dest / HELDOUT_DIR)
@@ -108,15 +112,18 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
                  "iteration_shipped_explored": it.get("explored", True),
                  "converged": record.get("converged", False), "stability": record.get("stability"),
                  "iterations": [_iteration_summary(r) for r in its]},
-        "data": _data_summary(datasets, loop / "heldout" / "data"),
+        "data": {**_data_summary(datasets, loop / "heldout" / "data"),
+                 "shipped": {"folder": TRAINING_DATA_DIR, "datasets": len(datasets), "bytes": carried_bytes}},
         "hyperparameters": {"descriptor": dp_input["model"]["descriptor"],
                             "fitting_net": dp_input["model"]["fitting_net"],
                             "learning_rate": dp_input["learning_rate"], "loss": dp_input["loss"],
                             "numb_steps": dp_input["training"]["numb_steps"],
-                            "init_model": "previous iteration's model" if it["iteration"] > 0 else None},
+                            "init_model": "previous iteration's model" if it["iteration"] > 0
+                            else settings.get("init_model")},
         "training": {"wall_s_per_iteration": {r["iteration"]: round(r["wall_s"]["train"], 1) for r in its},
                      "s_per_batch": _s_per_batch(train_dir / "train.log"),
-                     "steps_total": settings["init_steps"] + settings["refine_steps"] * it["iteration"]},
+                     "steps_total": (settings["refine_steps"] * (it["iteration"] + 1) if settings.get("init_model")
+                                     else settings["init_steps"] + settings["refine_steps"] * it["iteration"])},
         "errors": errors,
         "error_table": {k: format_table(v) for k, v in errors.items()},
     }
@@ -176,6 +183,15 @@ def _iteration_summary(r: dict) -> dict:
             "wall_s": {k: round(v, 1) for k, v in r["wall_s"].items()}}
 
 
+def _dataset_label(loop: Path, dataset: Path) -> str:
+    """seed, iter-003, or the initial dataset's own folder names (what the copy is called in the card)."""
+    try:
+        rel = dataset.resolve().relative_to(loop)
+        return rel.parts[0]
+    except ValueError:
+        return "-".join(dataset.resolve().parts[-2:])
+
+
 def _data_summary(datasets, heldout) -> dict:
     out = {"training": {}, "held_out": {}}
     for d in datasets:
@@ -192,13 +208,19 @@ def render(card: dict) -> str:
     """The card as Markdown (docs/models.md carries this text)."""
     t = card["teacher"] or {}
     s = card["loop"]["settings"]
+    carried = card["data"].get("shipped")
     lines = [f"### Model `{card['name']}`", "", card["what"] + ".", "",
              f"Made by `{card['command']}` from the loop's record; every number below is in `card.json`.", "",
              f"- Teacher: {t.get('name')} ({t.get('package')} {t.get('version')}, weights sha256 "
              f"`{str(t.get('weight_sha256'))[:16]}...`).",
              "- Files: " + "; ".join(f"`{k}` {v['bytes'] / 1e6:.1f} MB" + (
                  f" (table step {v['table_step']})" if "table_step" in v else "") for k, v in card["files"].items())
+             + (f"; `{carried['folder']}/` {carried['bytes'] / 1e6:.1f} MB, the {carried['datasets']} training "
+                f"datasets (`pylbs mlp learn OUT --init-model {card['name']}` continues the model on them)"
+                if carried and carried["datasets"] else "")
              + ".",
+             *([f"- Continued from `{card['hyperparameters']['init_model']}` (iteration 0 started from its weights)."]
+               if card["hyperparameters"].get("init_model") not in (None, "previous iteration's model") else []),
              f"- Loop: {len(card['loop']['iterations'])} finished iteration(s); shipped: iteration "
              f"{card['loop']['iteration_shipped']}'s model"
              + ("" if card["loop"].get("iteration_shipped_explored", True) else

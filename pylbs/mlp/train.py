@@ -219,6 +219,32 @@ def sel_from_counts(counts, margin: float = 1.1) -> list[int]:
     return [max(4, int(math.ceil(c * margin / 4.0)) * 4) for c in counts]
 
 
+def architecture_of(model) -> dict:
+    """The TrainingSettings fields a training started from ``model`` must share with it: read from
+    the ``input.json`` beside a checkpoint (``model.ckpt.pt``), or from the model definition a frozen
+    ``.pth`` carries (deepmd-kit's ``get_model_def_script``)."""
+    model = Path(model).resolve()
+    if not model.is_file():
+        raise PylbsError(f"initial model {model} does not exist; give a model.ckpt.pt of an earlier training or a "
+                         "frozen .pth model (a shipped model's name works where the CLI takes --init-model)")
+    if model.suffix == ".pth" and "compressed" in model.stem:  # pylbs.mlp.compress's names for its copies
+        raise PylbsError(f"initial model {model} is a compressed copy (tables, not networks): training cannot start "
+                         "from it; give the model.pth it was made from")
+    if model.suffix == ".pth":
+        import deepmd.pt.model  # noqa: F401  (registers the custom ops a frozen model's graph calls)
+        import torch
+
+        spec = json.loads(torch.jit.load(str(model), map_location="cpu").get_model_def_script())
+    else:
+        spec = json.loads((model.parent / "input.json").read_text())["model"]
+    d, f = spec["descriptor"], spec["fitting_net"]
+    if d.get("type") not in ("se_e2_a", "se_a") or (d["rcut"], d["rcut_smth"]) != (6.0, 5.8):
+        raise PylbsError(f"initial model {model} is not an se_e2_a model with rcut 6.0 / rcut_smth 5.8 A "
+                         f"(descriptor {d.get('type')}, rcut {d.get('rcut')}): pylbs's loop cannot continue it")
+    return {"sel": list(d["sel"]), "descriptor_neurons": tuple(d["neuron"]), "axis_neuron": d["axis_neuron"],
+            "fitting_neurons": tuple(f["neuron"]), "precision": d.get("precision", "float64")}
+
+
 def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSettings | None = None,
                      model_name: str = "model.pth", compress: bool = False, progress: bool = False,
                      init_model=None) -> Path:
@@ -228,7 +254,9 @@ def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSe
     Resumes from ``model.ckpt.pt`` when an earlier training in ``workdir`` was
     interrupted; returns the frozen model without retraining when it exists.
     ``init_model``: the ``model.ckpt.pt`` of an earlier training to start from (``dp --pt
-    train --init-model``, the active-learning loop's next iteration); its ``sel`` is kept.
+    train --init-model``, the active-learning loop's next iteration), or a frozen ``.pth`` model
+    (``--init-frz-model``: a shipped model a new loop continues from); its architecture (``sel``,
+    network sizes, precision) is kept.
     """
     settings = settings or TrainingSettings()
     workdir = Path(workdir)
@@ -238,8 +266,7 @@ def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSe
     if not model.exists():
         old = workdir / "input.json"
         if init_model is not None:  # the architecture (sel included) must be the initial model's
-            init_input = Path(init_model).resolve().parent / "input.json"
-            settings = replace(settings, sel=json.loads(init_input.read_text())["model"]["descriptor"]["sel"])
+            settings = replace(settings, **architecture_of(init_model))
         elif settings.sel == "neighbor-stat":
             if (workdir / "model.ckpt.pt").exists() and old.exists():  # resuming: the checkpoint's sel
                 sel = json.loads(old.read_text())["model"]["descriptor"]["sel"]
@@ -255,7 +282,8 @@ def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSe
             if (workdir / "model.ckpt.pt").exists():
                 args += ["--restart", "model.ckpt.pt"]
             elif init_model is not None:
-                args += ["--init-model", str(Path(init_model).resolve())]
+                frozen = Path(init_model).suffix == ".pth"
+                args += ["--init-frz-model" if frozen else "--init-model", str(Path(init_model).resolve())]
             steps.append(args)
         steps.append(["--pt", "freeze", "-o", model_name])
         if compress:
