@@ -218,9 +218,17 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
             assert np.array_equal(np.load(kept / "set.000" / "force.npy"), np.load(folder / "set.000" / "force.npy"))
     from dataclasses import replace
 
+    from pylbs.errors import PylbsError
+
+    with pytest.raises(PylbsError, match="labels of chgnet-r2scan .* --teacher chgnet-r2scan"):
+        ActiveLearning(dest / "mixed", replace(s, init_model=str(model), teacher="chgnet-mptrj"))
+    with pytest.raises(PylbsError, match="no exploration condition is called nvt-2000"):
+        ActiveLearning(dest / "typo", replace(s, conditions=("nvt-2000",)))
     follow = ActiveLearning(dest / "follow", replace(s, init_model=str(model)), initial_data=[out / "seed" / "data"])
-    assert follow.initial_data == [carried[0], (out / "seed" / "data").resolve()]
-    assert f"`training-data/` " in (dest / "tiny" / "card.md").read_text()
+    kept = dest / "follow" / "init"  # its own copy: a model re-shipped under the same name does not change the loop
+    assert follow.initial_data == [kept / "training-data" / "00-seed", (out / "seed" / "data").resolve()]
+    assert file_sha256(kept / "model.pth") == file_sha256(model)
+    assert "`training-data/` " in (dest / "tiny" / "card.md").read_text()
     for key in ("n_frames", "energy_mae", "energy_mse", "force_mae", "force_rmse"):
         assert card["errors"]["model"]["held-out"][key] == pytest.approx(
             rec["iterations"][0]["heldout_errors"]["overall"][key], rel=1e-9, abs=1e-12), key

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -51,7 +52,7 @@ from ..plotting import pyplot, save
 from ..progress import Progress
 from ..structure import read_lammps_data
 from .compress import md_models
-from .datasets import carried_datasets, dataset_systems, load_system, write_dataset
+from .datasets import TRAINING_DATA_DIR, carried_datasets, dataset_systems, load_system, write_dataset
 from .evaluate import evaluate_model
 from .explore import END_MEMBERS, classify, explore, frames_at, glass_conditions, system_glass
 from .fmp_frames import sample_fmp_frames
@@ -59,7 +60,7 @@ from .label import Screening, frames_of_system, label_frames
 from .stability import StabilityCheck, fmp_start_glass, run_stability
 from .teachers import provenance
 from .train import STOP as TRAINING_STOP
-from .train import TrainingSettings, neighbor_stat, sel_from_counts, train_and_freeze
+from .train import TrainingSettings, architecture_of, neighbor_stat, sel_from_counts, train_and_freeze
 
 #: DP-GEN's usual trust levels for oxide glasses lie around 0.15-0.35 eV/A; a frame below
 #: ``trust_lo`` is known to the ensemble, one at or above ``trust_hi`` is too far to label.
@@ -159,8 +160,6 @@ class ActiveLearning:
         self.s = settings or LearnSettings()
         self.comm = comm
         self.initial_data = [Path(d).resolve() for d in initial_data]
-        if self.s.init_model:  # a shipped model continues on the data it was trained on, when it carries them
-            self.initial_data = list(dict.fromkeys([*carried_datasets(self.s.init_model), *self.initial_data]))
         old = read_json(self.out / "settings.json")
         if old:
             old = {**BEFORE_SETTING, **old}
@@ -170,10 +169,43 @@ class ActiveLearning:
         if changed:
             raise PylbsError(f"{self.out} holds a loop with other settings ({', '.join(changed)}); use another "
                              "folder, or the same settings to resume")
+        unknown = set(self.s.conditions or ()) - {c.name for c in glass_conditions(system_glass(self.s.systems[0]), 1.0,
+                                                                                  self.s.hot_K)}
+        if unknown:  # a loop that explores nothing would "converge" at once
+            raise PylbsError(f"no exploration condition is called {', '.join(sorted(unknown))}; the conditions are "
+                             f"{', '.join(c.name for c in glass_conditions(system_glass(self.s.systems[0]), 1.0, self.s.hot_K))}")
         self.out.mkdir(parents=True, exist_ok=True)
+        self.init_model = self._keep_init_model() if self.s.init_model else None
+        if self.init_model:  # a shipped model continues on the data it was trained on, when it carries them
+            self.initial_data = list(dict.fromkeys([*carried_datasets(self.init_model), *self.initial_data]))
         write_json_atomic(self.out / "settings.json", self.s.to_dict())
         self.record = read_json(self.out / "record.json") or {"iterations": [], "teacher": provenance(self.s.teacher)}
         self.record["initial_data"] = [str(d.resolve()) for d in self.initial_data]  # trained on: the card lists it
+
+    def _keep_init_model(self) -> Path:
+        """The model the loop continues, copied into ``OUT/init/`` with the data it carries the first time:
+        the loop then neither follows a model re-shipped under the same name nor loses it with a reinstall."""
+        kept = self.out / "init" / "model.pth"
+        if not kept.exists():
+            source = Path(self.s.init_model)
+            architecture_of(source)  # a wrong file fails here, not after hours of seed labelling
+            for d in carried_datasets(source):
+                for m in (read_json(d / "dataset.json") or {}).get("systems", {}).values():
+                    if (m.get("labeller") or {}).get("name", self.s.teacher) != self.s.teacher:
+                        raise PylbsError(f"{source} was trained on labels of {m['labeller']['name']} ({d}); this loop's "
+                                         f"teacher is {self.s.teacher}: energies of two labellers do not mix (give "
+                                         f"--teacher {m['labeller']['name']})")
+            tmp = kept.parent.with_name("init.part")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            shutil.copyfile(source, tmp / "model.pth")
+            for d in carried_datasets(source):
+                shutil.copytree(d, tmp / TRAINING_DATA_DIR / d.name)
+            for extra in ("card.json",):  # its training steps and lineage, for the card of what ships next
+                if (source.parent / extra).exists():
+                    shutil.copyfile(source.parent / extra, tmp / extra)
+            tmp.rename(kept.parent)
+        return kept
 
     # ------------------------------------------------------------ data
     def fmp_glass(self, system: str, n_atoms: int | None = None) -> Path:
@@ -249,13 +281,13 @@ class ActiveLearning:
             train += list(dataset_systems(d, "train").values())
             valid += list(dataset_systems(d, "test").values())
         sel = self.s.sel
-        if k == 0 and sel == "neighbor-stat" and not self.s.init_model:  # measured once, before any model trains
+        if k == 0 and sel == "neighbor-stat" and not self.init_model:  # measured once, before any model trains
             sel = self._sel(train)
 
         def one(m):
             init = self.out / f"iter-{k - 1:03d}" / f"train-{m}" / "model.ckpt.pt" if k > 0 else None
-            if k == 0 and self.s.init_model:  # every model of the ensemble from it; seeds shuffle the batches
-                init = Path(self.s.init_model)
+            if k == 0 and self.init_model:  # every model of the ensemble from it; seeds shuffle the batches
+                init = self.init_model
             steps = self.s.refine_steps if init is not None else self.s.init_steps
             settings = replace(self.s.training(steps, self.s.seed + 1000 * m), sel=sel)
             return train_and_freeze(train, valid or train, folder / f"train-{m}", settings, progress=m == 0,
@@ -420,8 +452,10 @@ class ActiveLearning:
         total = sum(c["frames"] for s in per.values() for c in s.values())
         ncand = sum(c["candidates"] for s in per.values() for c in s.values())
         nfail = sum(c["failed"] for s in per.values() for c in s.values())
-        converged = all(c["candidate_fraction"] < self.s.candidate_goal and c["failed"] == 0 and not c["blew_up"]
-                        and c["overlap"] == 0 for s in per.values() for c in s.values())
+        # an ensemble continued from one model starts as copies of it: its first deviations say little
+        converged = not (k == 0 and self.init_model) and all(
+            c["candidate_fraction"] < self.s.candidate_goal and c["failed"] == 0 and not c["blew_up"]
+            and c["overlap"] == 0 for s in per.values() for c in s.values())
         errors = evaluate_model(models[0], {f"heldout-{self.s.held_out}": _load_all(heldout)},
                                 self.out / f"iter-{k:03d}" / "heldout", plots=False)["metrics"]
         return {"iteration": k, "complete": True, "models": [str(m) for m in models],

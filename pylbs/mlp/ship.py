@@ -34,6 +34,8 @@ HELDOUT_DIR = "heldout"
 #: Table step of the shipped compressed copy: 10x deepmd's default, as for the tests' model (whose copy
 #: it made 8x smaller, 1.7 vs 14 MB); the card records the copy's own errors next to the model's.
 TABLE_STEP = 0.1
+#: The issue's cap on a shipped model's folder (model, compressed copy, held-out frames, training data, card).
+MAX_SHIPPED_BYTES = 20e6
 
 
 def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP, iteration: int | None = None,
@@ -100,6 +102,9 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
 
     train_dir = source.parent
     dp_input = json.loads((train_dir / "input.json").read_text())
+    parent = read_json(loop / "init" / CARD_FILE) if settings.get("init_model") else None  # the model it continued
+    steps = (settings["refine_steps"] * (it["iteration"] + 1) if settings.get("init_model")
+             else settings["init_steps"] + settings["refine_steps"] * it["iteration"])
     card = {
         "name": name,
         "what": "a DeepMD se_e2_a model distilled from a universal potential (the teacher) by pylbs's active "
@@ -119,16 +124,24 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
                             "learning_rate": dp_input["learning_rate"], "loss": dp_input["loss"],
                             "numb_steps": dp_input["training"]["numb_steps"],
                             "init_model": "previous iteration's model" if it["iteration"] > 0
-                            else settings.get("init_model")},
+                            else settings.get("init_model"),
+                            "continued_from": ({"model": settings["init_model"], "name": (parent or {}).get("name"),
+                                                "sha256": file_sha256(loop / "init" / MODEL_FILE)}
+                                               if settings.get("init_model") else None)},
         "training": {"wall_s_per_iteration": {r["iteration"]: round(r["wall_s"]["train"], 1) for r in its},
                      "s_per_batch": _s_per_batch(train_dir / "train.log"),
-                     "steps_total": (settings["refine_steps"] * (it["iteration"] + 1) if settings.get("init_model")
-                                     else settings["init_steps"] + settings["refine_steps"] * it["iteration"])},
+                     "steps_this_loop": steps,
+                     "steps_total": steps + ((parent or {}).get("training") or {}).get("steps_total", 0)},
         "errors": errors,
         "error_table": {k: format_table(v) for k, v in errors.items()},
     }
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
+    size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    if size > MAX_SHIPPED_BYTES:  # checked before the swap: the shipped model stays as it was
+        raise PylbsError(f"{name} would take {size / 1e6:.1f} MB, over the {MAX_SHIPPED_BYTES / 1e6:.0f} MB a shipped "
+                         f"model may take (training data {carried_bytes / 1e6:.1f} MB); ship a smaller loop or keep its "
+                         f"data elsewhere (left in {dest})")
     old = final.with_name(f".{name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -183,6 +196,11 @@ def _iteration_summary(r: dict) -> dict:
             "wall_s": {k: round(v, 1) for k, v in r["wall_s"].items()}}
 
 
+def _continued(card: dict) -> str:
+    c = card["hyperparameters"]["continued_from"]
+    return f"{c.get('name') or c['model']}` (sha256 `{c['sha256'][:16]}...`"
+
+
 def _dataset_label(loop: Path, dataset: Path) -> str:
     """seed, iter-003, or the initial dataset's own folder names (what the copy is called in the card)."""
     try:
@@ -219,8 +237,8 @@ def render(card: dict) -> str:
                 f"datasets (`pylbs mlp learn OUT --init-model {card['name']}` continues the model on them)"
                 if carried and carried["datasets"] else "")
              + ".",
-             *([f"- Continued from `{card['hyperparameters']['init_model']}` (iteration 0 started from its weights)."]
-               if card["hyperparameters"].get("init_model") not in (None, "previous iteration's model") else []),
+             *([f"- Continued from `{_continued(card)}`: iteration 0 started from its weights."]
+               if card["hyperparameters"].get("continued_from") else []),
              f"- Loop: {len(card['loop']['iterations'])} finished iteration(s); shipped: iteration "
              f"{card['loop']['iteration_shipped']}'s model"
              + ("" if card["loop"].get("iteration_shipped_explored", True) else

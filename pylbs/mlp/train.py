@@ -238,6 +238,8 @@ def architecture_of(model) -> dict:
     else:
         spec = json.loads((model.parent / "input.json").read_text())["model"]
     d, f = spec["descriptor"], spec["fitting_net"]
+    if list(spec.get("type_map", ())) != list(TYPE_MAP):
+        raise PylbsError(f"initial model {model} has type map {spec.get('type_map')}; pylbs's is {list(TYPE_MAP)}")
     if d.get("type") not in ("se_e2_a", "se_a") or (d["rcut"], d["rcut_smth"]) != (6.0, 5.8):
         raise PylbsError(f"initial model {model} is not an se_e2_a model with rcut 6.0 / rcut_smth 5.8 A "
                          f"(descriptor {d.get('type')}, rcut {d.get('rcut')}): pylbs's loop cannot continue it")
