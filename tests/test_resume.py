@@ -106,3 +106,27 @@ def test_guard_stops_the_deepmd_stage_on_two_ranks(tmp_path, tiny_dp_model, star
     assert event["closest"]["distance_A"] < 1.6 and event["last_good_step"] == 0
     assert not (replica / "progress.json").exists()  # no checkpoint of the bad (first) chunk
     assert Path(event["frames_file"]).is_file() and not (replica / "summary.json").exists()
+
+
+def test_a_finished_run_is_the_same_run_after_a_reinstall(tmp_path):
+    """A run's request names the FMP parameter file (and shipped models) by path; a reinstall or another
+    checkout moved that path, and every finished FMP glass was refused as "a different run". The
+    package's data folder now compares the same from any location; another file or seed still differs."""
+    import json
+
+    from pylbs.errors import PylbsError
+    from pylbs.lammps_env import mpi_comm
+    from pylbs.protocols.runner import finished_summary
+
+    def request(path, seed=1):
+        return {"glass": "LBS-20-60-20", "seed": seed,
+                "potential_commands": [f"pair_coeff * * {path} Li B Si O", "kspace_style pppm 1e-05"]}
+
+    (tmp_path / "summary.json").write_text(json.dumps({"request": request("/work/wt-a/pylbs/data/lbs_default.fmp"),
+                                                       "fraction_4B": 0.31}))
+    moved = request("/opt/venv/lib/python3.12/site-packages/pylbs/data/lbs_default.fmp")
+    assert finished_summary(tmp_path, moved, mpi_comm())["fraction_4B"] == 0.31
+    for other in (request("/opt/venv/lib/python3.12/site-packages/pylbs/data/li_n4.fmp"),
+                  request("/work/wt-a/pylbs/data/lbs_default.fmp", seed=2), request("/home/me/my_params.fmp")):
+        with pytest.raises(PylbsError, match="holds a different run"):
+            finished_summary(tmp_path, other, mpi_comm())

@@ -14,6 +14,7 @@ its Sessions.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +38,20 @@ def _describe(request: dict | None) -> str:
     return ", ".join(f"{k} {r[k]}" for k in keys if k in r) or "another request"
 
 
+#: Where the package keeps its data, in any install or checkout: a request names the FMP parameter file
+#: and shipped models by path, and a finished run must still count as the same run after a reinstall.
+_PACKAGE_DATA = re.compile(r"[^\s'\"]*/pylbs/data/")
+
+
+def _portable(request):
+    """``request`` with the package's data folder written the same way for every install location."""
+    if isinstance(request, dict):
+        return {k: _portable(v) for k, v in request.items()}
+    if isinstance(request, list):
+        return [_portable(v) for v in request]
+    return _PACKAGE_DATA.sub("<pylbs>/data/", request) if isinstance(request, str) else request
+
+
 def finished_summary(out: Path, request: dict, comm) -> dict | None:
     """The summary of an identical finished request in ``out``; None when there is none (or only a
     summary without a request, which is recomputed); PylbsError when ``out`` holds another run."""
@@ -44,7 +59,7 @@ def finished_summary(out: Path, request: dict, comm) -> dict | None:
     old = comm.bcast(old, root=0)
     if old is None or "request" not in old:
         return None
-    if old["request"] == request:
+    if _portable(old["request"]) == _portable(request):
         return old
     raise PylbsError(f"{out / SUMMARY_FILE} holds a different run ({_describe(old['request'])}); "
                      "use another output folder (--out) or delete that one")
