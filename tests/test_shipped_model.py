@@ -116,3 +116,29 @@ def test_nve_with_the_shipped_model_conserves_energy(fmp_plugin):
     print(f"NVE {NVE_PS} ps, {n} atoms: max |E-E0| = {worst:.2e} eV/atom, mean T = {np.mean(temps):.0f} K")
     assert n == 2 * len(types) and worst < NVE_BOUND
     assert np.mean(temps) > 300
+
+
+def test_every_shipped_model_is_its_cards_and_a_continued_one_carries_its_lineage_and_data():
+    """Each shipped model's files are its card's and fit the issue's 20 MB; card.md is the card rendered.
+    A model that continues another (lbs-chgnet-r2scan-2 continues the default) names the parent by the
+    sha256 of the very file now shipped under that name, and carries the datasets it was trained on:
+    their frames are the card's frame counts, system by system."""
+    from pylbs.mlp.datasets import carried_datasets
+    from pylbs.mlp.ship import render
+
+    for name, model in shipped_models().items():
+        card = json.loads((model.parent / CARD_FILE).read_text())
+        assert card["files"][model.name]["sha256"] == file_sha256(model), name
+        assert sum(p.stat().st_size for p in model.parent.rglob("*") if p.is_file()) < 20e6, name
+        assert (model.parent / "card.md").read_text() == render(card), name
+        parent = card["hyperparameters"].get("continued_from")
+        if parent:
+            assert parent["sha256"] == file_sha256(shipped_models()[parent["name"]]), name
+        carried = carried_datasets(model)
+        assert len(carried) == card["data"].get("shipped", {}).get("datasets", 0), name
+        frames = {}
+        for d in carried:
+            for sys_name, m in json.loads((d / "dataset.json").read_text())["systems"].items():
+                frames[sys_name] = frames.get(sys_name, 0) + m["frames"]
+        if carried:
+            assert frames == {k: v["frames"] for k, v in card["data"]["training"].items()}, name

@@ -198,7 +198,7 @@ def _iteration_summary(r: dict) -> dict:
 
 def _continued(card: dict) -> str:
     c = card["hyperparameters"]["continued_from"]
-    return f"{c.get('name') or c['model']}` (sha256 `{c['sha256'][:16]}...`"
+    return f"`{c.get('name') or c['model']}` (sha256 `{c['sha256'][:16]}...`)"
 
 
 def _dataset_label(loop: Path, dataset: Path) -> str:
@@ -237,7 +237,7 @@ def render(card: dict) -> str:
                 f"datasets (`pylbs mlp learn OUT --init-model {card['name']}` continues the model on them)"
                 if carried and carried["datasets"] else "")
              + ".",
-             *([f"- Continued from `{_continued(card)}`: iteration 0 started from its weights."]
+             *([f"- Continued from {_continued(card)}: iteration 0 started from its weights."]
                if card["hyperparameters"].get("continued_from") else []),
              f"- Loop: {len(card['loop']['iterations'])} finished iteration(s); shipped: iteration "
              f"{card['loop']['iteration_shipped']}'s model"
