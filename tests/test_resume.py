@@ -130,3 +130,7 @@ def test_a_finished_run_is_the_same_run_after_a_reinstall(tmp_path):
                   request("/work/wt-a/pylbs/data/lbs_default.fmp", seed=2), request("/home/me/my_params.fmp")):
         with pytest.raises(PylbsError, match="holds a different run"):
             finished_summary(tmp_path, other, mpi_comm())
+    # a user's own data in a folder that happens to be called pylbs/data is not the package's
+    (tmp_path / "summary.json").write_text(json.dumps({"request": request("/home/a/pylbs/data/xtb/p.fmp")}))
+    with pytest.raises(PylbsError, match="holds a different run"):
+        finished_summary(tmp_path, request("/home/b/pylbs/data/xtb/p.fmp"), mpi_comm())

@@ -35,7 +35,7 @@ from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summ
 from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
 from ..mpiutil import on_rank0
-from ..potential.models import SHIPPED_DIR, model_path
+from ..potential.models import ALIASES, SHIPPED_DIR, model_path, shipped_models
 
 
 def add_parsers(sub) -> argparse.ArgumentParser:
@@ -304,6 +304,15 @@ def cmd_test(args) -> int:
     return 0
 
 
+def _init_model_setting(spec: str) -> str:
+    """What ``--init-model`` is recorded as: a shipped model's name, or a file's absolute path."""
+    path = Path(model_path(spec)).resolve()
+    if not path.is_file():
+        raise PylbsError(f"--init-model {spec}: no such model file or shipped model (shipped: "
+                         f"{', '.join(shipped_models()) or 'none'})")
+    return ALIASES.get(spec, spec) if path.parent.parent == SHIPPED_DIR.resolve() else str(path)
+
+
 def cmd_learn(args) -> int:
     kept = read_json(Path(args.out) / "settings.json")
     s = LearnSettings.from_dict(kept) if kept else LearnSettings()
@@ -313,7 +322,8 @@ def cmd_learn(args) -> int:
              "held_out": args.held_out, "n_atoms": args.atoms, "explore_time_scale": args.explore_scale,
              "init_steps": args.init_steps, "refine_steps": args.refine_steps, "workers": args.workers,
              "train_jobs": args.train_jobs, "compress": args.compress,
-             "init_model": str(Path(model_path(args.init_model)).resolve()) if args.init_model else None,
+             # a shipped name as given (the same setting from any checkout; the loop keeps its own copy)
+             "init_model": _init_model_setting(args.init_model) if args.init_model else None,
              "conditions": tuple(args.conditions) if args.conditions else None}
     s = replace(s, **{k: v for k, v in given.items() if v is not None})
     if args.hot_K is not None:

@@ -49,6 +49,7 @@ from ..glasses import CATALOG
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import init_worker_process, mpi_comm, under_mpi_launcher
 from ..plotting import pyplot, save
+from ..potential.models import model_path
 from ..progress import Progress
 from ..structure import read_lammps_data
 from .compress import md_models
@@ -177,7 +178,8 @@ class ActiveLearning:
         self.out.mkdir(parents=True, exist_ok=True)
         self.init_model = self._keep_init_model() if self.s.init_model else None
         if self.init_model:  # a shipped model continues on the data it was trained on, when it carries them
-            self.initial_data = list(dict.fromkeys([*carried_datasets(self.init_model), *self.initial_data]))
+            self.initial_data = list(dict.fromkeys([*(d for d in carried_datasets(self.init_model)
+                                                      if d != self._carried_seed()), *self.initial_data]))
         write_json_atomic(self.out / "settings.json", self.s.to_dict())
         self.record = read_json(self.out / "record.json") or {"iterations": [], "teacher": provenance(self.s.teacher)}
         self.record["initial_data"] = [str(d.resolve()) for d in self.initial_data]  # trained on: the card lists it
@@ -187,7 +189,7 @@ class ActiveLearning:
         the loop then neither follows a model re-shipped under the same name nor loses it with a reinstall."""
         kept = self.out / "init" / "model.pth"
         if not kept.exists():
-            source = Path(self.s.init_model)
+            source = Path(model_path(self.s.init_model))  # a shipped name or a file
             architecture_of(source)  # a wrong file fails here, not after hours of seed labelling
             for d in carried_datasets(source):
                 for m in (read_json(d / "dataset.json") or {}).get("systems", {}).values():
@@ -207,6 +209,17 @@ class ActiveLearning:
             tmp.rename(kept.parent)
         return kept
 
+    def _carried_seed(self) -> Path | None:
+        """The seed data the continued model carries (``OUT/init/training-data/NN-seed``), if any; refused
+        when it holds the held-out glass, which this loop must never train on."""
+        if not self.init_model:
+            return None
+        seed = next((d for d in carried_datasets(self.init_model) if d.name.split("-", 1)[-1] == "seed"), None)
+        if seed is not None and self.s.held_out in (read_json(seed / "dataset.json") or {}).get("systems", {}):
+            raise PylbsError(f"{seed} holds {self.s.held_out}, this loop's held-out glass; give --held-out the "
+                             "continued model's held-out glass (its card names it)")
+        return seed
+
     # ------------------------------------------------------------ data
     def fmp_glass(self, system: str, n_atoms: int | None = None) -> Path:
         """The FMP start glass of a system (melt-quench at ``fmp_time_scale``), made once."""
@@ -224,6 +237,8 @@ class ActiveLearning:
         data = self.out / "seed" / "data"
         if (data / "dataset.json").exists():
             return data
+        if self._carried_seed():  # the continued model's own seed data: made again, every frame would count twice
+            return self._carried_seed()
         systems, reports = {}, {}
         for name in self.s.systems:
             systems[name], reports[name] = self._label(name, self._seed_frames(name), self.out / "seed")

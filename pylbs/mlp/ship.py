@@ -202,9 +202,12 @@ def _continued(card: dict) -> str:
 
 
 def _dataset_label(loop: Path, dataset: Path) -> str:
-    """seed, iter-003, or the initial dataset's own folder names (what the copy is called in the card)."""
+    """seed, iter-003, a continued model's dataset under its own name (``init/training-data/00-seed`` ->
+    seed), or an initial dataset's own folder names (what the copy is called in the card)."""
     try:
         rel = dataset.resolve().relative_to(loop)
+        if rel.parts[0] == "init" and len(rel.parts) > 2:
+            return rel.parts[-1].split("-", 1)[-1]
         return rel.parts[0]
     except ValueError:
         return "-".join(dataset.resolve().parts[-2:])

@@ -30,6 +30,7 @@ from ..lammps_io import FINAL_DATA, TRAJECTORY_FILE, read_trajectory
 from ..mpiutil import on_rank0
 from ..protocols.guard import Guard, guarded_potential, run_guarded_md
 from ..protocols.melt_quench import run_fmp_melt_quench
+from ..protocols.runner import portable_request
 from ..protocols.schedules import Schedule, Stage
 from ..session import is_blow_up
 
@@ -109,7 +110,7 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
         folder = (out / name).resolve()
         done = read_json(folder / RESULT_FILE) if comm.Get_rank() == 0 else None
         done = comm.bcast(done, root=0)
-        if done is not None and done.get("request") != request:
+        if done is not None and portable_request(done.get("request")) != portable_request(request):
             what = ("was written by an earlier pylbs, which did not record its models and settings"
                     if "request" not in done else f"holds a run of other models or settings ({done['request']})")
             raise PylbsError(f"{folder} {what}; give another --out, or remove {folder} to run it again")

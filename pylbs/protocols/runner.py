@@ -38,18 +38,23 @@ def _describe(request: dict | None) -> str:
     return ", ".join(f"{k} {r[k]}" for k in keys if k in r) or "another request"
 
 
-#: Where the package keeps its data, in any install or checkout: a request names the FMP parameter file
-#: and shipped models by path, and a finished run must still count as the same run after a reinstall.
-_PACKAGE_DATA = re.compile(r"[^\s'\"]*/pylbs/data/")
+#: A request names the FMP parameter file and shipped models by path; a finished run must still count as
+#: the same run after a reinstall or from another checkout. A path ending in pylbs/data/<file> counts as
+#: that package file when this install has <file> (a user's own data elsewhere never do).
+_PACKAGE_DATA_PATH = re.compile(r"[^\s'\"]*/pylbs/data/([^\s'\"]+)")
+_PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-def _portable(request):
-    """``request`` with the package's data folder written the same way for every install location."""
+def portable_request(request):
+    """``request`` with package data files written the same way for every install location."""
     if isinstance(request, dict):
-        return {k: _portable(v) for k, v in request.items()}
+        return {k: portable_request(v) for k, v in request.items()}
     if isinstance(request, list):
-        return [_portable(v) for v in request]
-    return _PACKAGE_DATA.sub("<pylbs>/data/", request) if isinstance(request, str) else request
+        return [portable_request(v) for v in request]
+    if not isinstance(request, str):
+        return request
+    return _PACKAGE_DATA_PATH.sub(lambda m: f"<pylbs>/data/{m.group(1)}" if (_PACKAGE_DATA / m.group(1)).is_file()
+                                  else m.group(0), request)
 
 
 def finished_summary(out: Path, request: dict, comm) -> dict | None:
@@ -59,7 +64,7 @@ def finished_summary(out: Path, request: dict, comm) -> dict | None:
     old = comm.bcast(old, root=0)
     if old is None or "request" not in old:
         return None
-    if _portable(old["request"]) == _portable(request):
+    if portable_request(old["request"]) == portable_request(request):
         return old
     raise PylbsError(f"{out / SUMMARY_FILE} holds a different run ({_describe(old['request'])}); "
                      "use another output folder (--out) or delete that one")
