@@ -232,6 +232,17 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     assert follow.initial_data == [(out / "seed" / "data").resolve()]
     assert file_sha256(kept / "model.pth") == file_sha256(model)
     assert "`training-data/` " in (dest / "tiny" / "card.md").read_text()
+    # over the 20 MB (here: over 1 kB) nothing is replaced: the shipped model stays as it was
+    import pylbs.mlp.ship as ship_module
+
+    before = (dest / "tiny" / "card.json").read_text()
+    cap, ship_module.MAX_SHIPPED_BYTES = ship_module.MAX_SHIPPED_BYTES, 1000
+    try:
+        with pytest.raises(PylbsError, match="over the 0 MB a shipped model may take"):
+            ship(out, "tiny", dest_root=dest, compress=False)
+    finally:
+        ship_module.MAX_SHIPPED_BYTES = cap
+    assert (dest / "tiny" / "card.json").read_text() == before
     for key in ("n_frames", "energy_mae", "energy_mse", "force_mae", "force_rmse"):
         assert card["errors"]["model"]["held-out"][key] == pytest.approx(
             rec["iterations"][0]["heldout_errors"]["overall"][key], rel=1e-9, abs=1e-12), key
