@@ -93,6 +93,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     held = f"heldout-{settings['held_out']}"
     shutil.rmtree(dest / HELDOUT_DIR, ignore_errors=True)  # shipped with the model: its card's check set
     shutil.copytree(loop / "heldout" / "data", dest / HELDOUT_DIR)
+    _check_size(dest, name)  # before the evaluation, which takes minutes on a real model
     sets[held] = _joined([load_system(f) for part in ("train", "test")
                           for f in dataset_systems(dest / HELDOUT_DIR, part).values()])
     errors = {}
@@ -137,11 +138,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     }
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
-    size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
-    if size > MAX_SHIPPED_BYTES:  # checked before the swap: the shipped model stays as it was
-        raise PylbsError(f"{name} would take {size / 1e6:.1f} MB, over the {MAX_SHIPPED_BYTES / 1e6:.0f} MB a shipped "
-                         f"model may take (training data {carried_bytes / 1e6:.1f} MB); ship a smaller loop or keep its "
-                         f"data elsewhere (left in {dest})")
+    _check_size(dest, name)  # and again with the card, before the swap: the shipped model stays as it was
     old = final.with_name(f".{name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -194,6 +191,15 @@ def _iteration_summary(r: dict) -> dict:
             "heldout_force_mae": r["heldout_errors"]["overall"]["force_mae"],
             "heldout_energy_mae": r["heldout_errors"]["overall"]["energy_mae"],
             "wall_s": {k: round(v, 1) for k, v in r["wall_s"].items()}}
+
+
+def _check_size(dest: Path, name: str) -> None:
+    size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    if size > MAX_SHIPPED_BYTES:
+        data = sum(p.stat().st_size for p in (dest / TRAINING_DATA_DIR).rglob("*") if p.is_file())
+        raise PylbsError(f"{name} would take {size / 1e6:.1f} MB, over the {MAX_SHIPPED_BYTES / 1e6:.0f} MB a shipped "
+                         f"model may take (training data {data / 1e6:.1f} MB); ship a smaller loop or keep its data "
+                         f"elsewhere (left in {dest})")
 
 
 def _continued(card: dict) -> str:
