@@ -170,11 +170,11 @@ class ActiveLearning:
         if changed:
             raise PylbsError(f"{self.out} holds a loop with other settings ({', '.join(changed)}); use another "
                              "folder, or the same settings to resume")
-        unknown = set(self.s.conditions or ()) - {c.name for c in glass_conditions(system_glass(self.s.systems[0]), 1.0,
-                                                                                  self.s.hot_K)}
+        names = [c.name for c in glass_conditions(system_glass(self.s.systems[0]), 1.0, self.s.hot_K)]
+        unknown = set(self.s.conditions or ()) - set(names)
         if unknown:  # a loop that explores nothing would "converge" at once
             raise PylbsError(f"no exploration condition is called {', '.join(sorted(unknown))}; the conditions are "
-                             f"{', '.join(c.name for c in glass_conditions(system_glass(self.s.systems[0]), 1.0, self.s.hot_K))}")
+                             f"{', '.join(names)}")
         self.out.mkdir(parents=True, exist_ok=True)
         self.init_model = self._keep_init_model() if self.s.init_model else None
         if self.init_model:  # a shipped model continues on the data it was trained on, when it carries them
