@@ -23,6 +23,13 @@ MODEL = Path(model_path("default"))
 CARD = json.loads((MODEL.parent / CARD_FILE).read_text())
 
 
+#: The model is float32 and its card was computed on another CPU: float32 sums taken in another order
+#: (another SIMD width) move a frame's energy by ~1 ulp of ~1000 eV. Measured on a second machine:
+#: energy MAE 2.2e-8 eV/atom off the card (rel 3.4e-6). The slack is 100x float32's rounding and
+#: 1000x below any error a wrong model or wrong frames would show (the card's MAE: 6e-3 eV/atom).
+_FLOAT32_SLACK = {"energy": 1e-6, "force": 1e-5}  # eV/atom, eV/A
+
+
 def _heldout():
     (folder,) = [f for part in ("train", "test") for f in dataset_systems(MODEL.parent / HELDOUT_DIR, part).values()]
     return load_system(folder)
@@ -48,8 +55,9 @@ def test_card_errors_are_reproduced_on_the_shipped_heldout_frames(which, tmp_pat
     held = f"heldout-{CARD['loop']['settings']['held_out']}"
     got = evaluate_model(path, {held: _heldout()}, tmp_path, plots=False, held_out=(held,))["metrics"][held]
     want = CARD["errors"][which][held]
-    for key in ("n_frames", "energy_mae", "energy_rmse", "force_mae", "force_rmse", "force_mxe"):
-        assert got[key] == pytest.approx(want[key], rel=1e-6, abs=1e-9), key
+    assert got["n_frames"] == want["n_frames"]
+    for key in ("energy_mae", "energy_rmse", "force_mae", "force_rmse", "force_mxe"):
+        assert got[key] == pytest.approx(want[key], rel=1e-6, abs=_FLOAT32_SLACK[key.split("_")[0]]), key
 
 
 @pytest.mark.parametrize("which", ["model", "compressed"])
@@ -71,7 +79,7 @@ def test_lammps_matches_python_on_a_heldout_frame(which, fmp_plugin):
     # the same frame the card's evaluation scored: its error is at most the card's largest
     held = f"heldout-{CARD['loop']['settings']['held_out']}"
     label = float(system["energies"][-1]) / len(types)
-    assert abs(e_lmp / len(types) - label) <= CARD["errors"][which][held]["energy_mxe"] * (1 + 1e-6) + 1e-9
+    assert abs(e_lmp / len(types) - label) <= CARD["errors"][which][held]["energy_mxe"] + _FLOAT32_SLACK["energy"]
 
 
 #: NVE of the shipped model (the held-out glass doubled, velocities at 1000 K, dt 1 fs, the compressed
