@@ -1,6 +1,6 @@
 """Campaigns end to end on real MD (tiny): run, resume, failure with log tail, retry alone.
 
-One ~100-atom glass at time scale 0.002 (FMP melt-quench ~8 ps), its analysis,
+One ~100-atom glass at time scale 0.001 (FMP melt-quench ~4 ps), its analysis,
 a 2-replica Tg heating and a 2-temperature diffusion run with the FMP potential
 (and, below, the DeepMD stage with the tests' tiny model: FMP -> MLP -> analysis, diffusion).
 """
@@ -34,7 +34,7 @@ names = ["LBS-20-60-20"]
 [fmp]
 sizes = [100]
 replicas = 1
-time_scale = 0.002
+time_scale = 0.001
 {parameter_file}
 [mlp]
 enabled = false
@@ -43,13 +43,13 @@ enabled = {dynamics}
 sizes = [100]
 potential = "fmp"
 replicas = 2
-time_scale = 0.02
+time_scale = 0.01
 [diffusion]
 enabled = {dynamics}
 sizes = [100]
 potential = "fmp"
 temperatures = [700.0, 900.0]
-time_scale = 0.01
+time_scale = 0.005
 [resources]
 cores = 2
 [experiment]
@@ -92,8 +92,10 @@ def test_tiny_campaign_end_to_end_resume_and_stale_tasks(tmp_path, fmp_plugin):
     tg_summary = json.loads((runner.root / "runs" / tg["id"] / "summary.json").read_text())
     fits = [fit_tg(*np.loadtxt(r["heating_curve"])[:, [1, 3]].T, t_min=300.0 + 0.05 * 1700.0).tg
             for r in tg_summary["replicas"]]
-    assert len(fits) == 2 and tg["tg_K"] == pytest.approx(np.mean(fits))
-    assert tg["tg_err_K"] == pytest.approx(np.std(fits, ddof=1))
+    # (the heating curve file holds rounded numbers: refitting it moves each Tg by ~1e-4 K, which the
+    # spread of two close replicas turns into a relative ~1e-5; 0.01 K is far below any real difference)
+    assert len(fits) == 2 and tg["tg_K"] == pytest.approx(np.mean(fits), rel=0, abs=0.01)
+    assert tg["tg_err_K"] == pytest.approx(np.std(fits, ddof=1), rel=0, abs=0.01)
     dif = store.table(kind="diffusion")[0]
     assert "C_Li_times_D_per_cm_s_700K" in dif and "D_Li_A2_per_ps_900K" in dif
     # provenance of a real run
@@ -180,7 +182,7 @@ names = ["LBS-20-60-20"]
 [fmp]
 sizes = [100]
 replicas = 1
-time_scale = 0.002
+time_scale = 0.0005
 [mlp]
 enabled = true
 models = ["{model}"]

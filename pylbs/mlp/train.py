@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -195,23 +194,23 @@ def _last_step(workdir: Path) -> int:
 
 def neighbor_stat(systems, rcut: float = 6.0, type_map=TYPE_MAP, workdir=None) -> tuple[float, list[int]]:
     """(min neighbour distance, max neighbours per type within ``rcut``) over all
-    ``systems`` (deepmd/npy folders), from ``dp --pt neighbor-stat``."""
+    ``systems`` (deepmd/npy folders): deepmd-kit's ``neighbor-stat`` with its NumPy backend, in this
+    process (measured: 2.4 s, where a ``dp --pt neighbor-stat`` process took 10 s to import torch, for
+    the same numbers)."""
     import tempfile
 
+    from deepmd.entrypoints.neighbor_stat import neighbor_stat as dp_neighbor_stat
+
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        tmp = Path(tmp)
-        links = tmp / "systems"
+        links = Path(tmp) / "systems"  # deepmd finds the systems under one root folder
         links.mkdir()
         for k, s in enumerate(systems):
             (links / f"s{k:04d}").symlink_to(Path(s).resolve(), target_is_directory=True)
-        log = _run_dp(["--pt", "neighbor-stat", "-s", "systems", "-r", f"{rcut:g}", "-t", *type_map],
-                      tmp, "neighbor_stat.log")
-        text = log.read_text(errors="replace")
-    m_size = re.findall(r"max_nbor_size:\s*\[([^\]]*)\]", text)
-    m_dist = re.findall(r"min_nbor_dist:\s*([0-9.eE+-]+)", text)
-    if not m_size:
-        raise PylbsError(f"could not read max_nbor_size from dp neighbor-stat output:\n{text[-2000:]}")
-    return float(m_dist[-1]) if m_dist else math.nan, [int(x) for x in m_size[-1].split()]
+        try:
+            dist, counts = dp_neighbor_stat(system=str(links), rcut=rcut, type_map=list(type_map), backend="numpy")
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise PylbsError(f"deepmd-kit's neighbor-stat failed on {len(systems)} systems: {exc}") from exc
+    return float(dist), [int(x) for x in counts]
 
 
 def sel_from_counts(counts, margin: float = 1.1) -> list[int]:
