@@ -78,7 +78,7 @@ def test_profile_emin_and_summary(tiny_dp_model, start_data, tmp_path):
     model = tiny_dp_model[0].with_name("model.pth")  # its compressed copy is already cached (conftest)
     s = run_mlp_quench(start_data, [model], tmp_path, glass=get_glass("LBS-20-60-20"), kind="fast", t_max=1500, time_scale=0.002, sample_frames=4,
                        zbl_core=CORE, guard=Guard(LENIENT, check_every_ps=0.16),
-                       emin_commands=("min_style cg", "minimize 0.0 1.0e-3 100 1000"), compress=True)
+                       emin_commands=("min_style cg", "minimize 0.0 1.0e-3 30 300"), compress=True)
     sched = mlp_schedule("fast", 1500, sample_frames=4).scaled(0.002)
     assert s["schedule"] == json.loads(json.dumps(sched.to_dict())) and s["glass"] == "LBS-20-60-20"
     r = json.loads((tmp_path / "replica-1" / "summary.json").read_text())
