@@ -150,6 +150,8 @@ def _record_figure_and_resume_redo_nothing(loop):
         p.name in ("model.pth", "lcurve.out", "exploration.json", "dataset.json") or p.parent.name == "frames")}
     again = loop_again.run()
     assert again["iterations"] == rec["iterations"]
+    wall = rec["iterations"][0]["wall_s"]  # what iter-000/wall_s.json holds: a resume adds to it
+    assert wall == json.loads((out / "iter-000" / "wall_s.json").read_text()) and min(wall.values()) > 0
     # the command line resumes with the loop's own settings (settings.json), only -j given
     from pylbs.cli import main
     from pylbs.mlp.learn import LearnSettings
@@ -404,3 +406,19 @@ def test_the_loop_explores_the_hot_liquid_and_an_older_loop_resumes_as_it_ran(tm
     ActiveLearning(tmp_path, kept)  # resumes
     with pytest.raises(PylbsError, match="other settings \\(hot_K\\)"):
         ActiveLearning(tmp_path, LearnSettings())
+
+
+def test_a_resumed_iteration_adds_its_time_to_the_earlier_runs(tmp_path):
+    """The record's wall times were this process's only: an iteration resumed after its training
+    recorded ~0 s of training. Each stage now adds its time to iter-k/wall_s.json."""
+    import time
+
+    from pylbs.mlp.learn import ActiveLearning
+
+    loop = ActiveLearning(tmp_path, _settings())
+    with loop._timed(0, "train"):
+        time.sleep(0.2)
+    with ActiveLearning(tmp_path, _settings())._timed(0, "train"):  # the resumed process
+        time.sleep(0.1)
+    wall = json.loads((tmp_path / "iter-000" / "wall_s.json").read_text())
+    assert 0.3 <= wall["train"] < 5 and wall["explore"] == wall["label"] == 0.0

@@ -34,6 +34,7 @@ errors against the teacher on a held-out glass never trained on) and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import shutil
@@ -417,6 +418,22 @@ class ActiveLearning:
                              compress=self.s.compress, zbl_core=self.s.zbl_core)
 
     # ------------------------------------------------------------ the loop
+    def _wall_file(self, k: int) -> Path:
+        return self.out / f"iter-{k:03d}" / "wall_s.json"
+
+    @contextlib.contextmanager
+    def _timed(self, k: int, stage: str):
+        """Add the stage's wall time to iter-k/wall_s.json when it ends: a resumed iteration adds its
+        own time to the earlier runs' (a resume that finds a stage done adds ~0 s, not a new total).
+        The time of an attempt killed inside a stage is not counted."""
+        t0 = time.perf_counter()
+        yield
+        path = self._wall_file(k)
+        wall = read_json(path) or {"train": 0.0, "explore": 0.0, "label": 0.0}
+        wall[stage] += time.perf_counter() - t0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, wall)
+
     def run(self) -> dict:
         heldout = self.held_out_data()
         for k in range(self.s.iterations):
@@ -425,16 +442,14 @@ class ActiveLearning:
                 if rec["converged_exploration"]:
                     break
                 continue
-            t0 = time.perf_counter()
-            models = self.train(k)
-            t1 = time.perf_counter()
-            runs = self.explore_all(k, models)
-            t2 = time.perf_counter()
-            picks = self.select(k, runs)
-            labels = self.label_candidates(k, picks)
-            t3 = time.perf_counter()
-            rec = self._iteration_record(k, models, runs, picks, labels, heldout,
-                                         {"train": t1 - t0, "explore": t2 - t1, "label": t3 - t2})
+            with self._timed(k, "train"):
+                models = self.train(k)
+            with self._timed(k, "explore"):
+                runs = self.explore_all(k, models)
+            with self._timed(k, "label"):
+                picks = self.select(k, runs)
+                labels = self.label_candidates(k, picks)
+            rec = self._iteration_record(k, models, runs, picks, labels, heldout, read_json(self._wall_file(k)))
             self.record["iterations"][k:] = [rec]
             self._save()
             if rec["converged_exploration"]:
