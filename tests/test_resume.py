@@ -134,3 +134,29 @@ def test_a_finished_run_is_the_same_run_after_a_reinstall(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps({"request": request("/home/a/pylbs/data/xtb/p.fmp")}))
     with pytest.raises(PylbsError, match="holds a different run"):
         finished_summary(tmp_path, request("/home/b/pylbs/data/xtb/p.fmp"), mpi_comm())
+
+
+def test_a_finished_run_on_a_file_edited_since_is_not_returned_as_done(tmp_path):
+    """A request names its files by path: a parameter file edited in place gave the old run back as
+    if it were the new one. The summary records the sha256 of every file the request names; a changed
+    file is refused with the fix, an unchanged one (or a package file after a reinstall) is the same run."""
+    from pylbs.errors import PylbsError
+    from pylbs.hashing import file_sha256
+    from pylbs.lammps_env import mpi_comm
+    from pylbs.potential import DEFAULT_PARAMETER_FILE
+    from pylbs.protocols.runner import finished_summary, input_files_sha256, portable_request
+
+    mine = tmp_path / "my.fmp"
+    mine.write_text(Path(DEFAULT_PARAMETER_FILE).read_text())
+    request = {"glass": "LBS-20-60-20", "potential_commands": [f"pair_coeff * * {mine} Li B Si O",
+                                                               f"# also {DEFAULT_PARAMETER_FILE}"]}
+    inputs = input_files_sha256(request)
+    assert inputs == {str(mine): file_sha256(mine),
+                      portable_request(str(DEFAULT_PARAMETER_FILE)): file_sha256(DEFAULT_PARAMETER_FILE)}
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"request": request, "inputs_sha256": inputs, "fraction_4B": 0.3}))
+    assert finished_summary(run, request, mpi_comm())["fraction_4B"] == 0.3
+    mine.write_text(mine.read_text() + "\n# edited\n")
+    with pytest.raises(PylbsError, match=f"made from {mine} as it was then; the file has changed since"):
+        finished_summary(run, request, mpi_comm())

@@ -57,17 +57,51 @@ def portable_request(request):
                                   else m.group(0), request)
 
 
+def _strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def input_files_sha256(request) -> dict:
+    """{portable path: sha256} of every file a request names by absolute path (a parameter file, a
+    model, a start structure; alone or inside a LAMMPS command): the request names files, and a
+    file edited in place would otherwise still count as the same run."""
+    from ..hashing import file_sha256
+
+    found = {}
+    for text in _strings(request):
+        for token in text.replace("'", " ").replace('"', " ").split():
+            if os.path.isabs(token) and os.path.isfile(token):
+                found[portable_request(token)] = file_sha256(token)
+    return dict(sorted(found.items()))
+
+
 def finished_summary(out: Path, request: dict, comm) -> dict | None:
     """The summary of an identical finished request in ``out``; None when there is none (or only a
-    summary without a request, which is recomputed); PylbsError when ``out`` holds another run."""
+    summary without a request, which is recomputed); PylbsError when ``out`` holds another run, or
+    the same request on files that changed since (a summary written before pylbs recorded the
+    files' sha256 is compared by request alone)."""
     old = read_json(out / SUMMARY_FILE) if comm.Get_rank() == 0 else None
     old = comm.bcast(old, root=0)
     if old is None or "request" not in old:
         return None
-    if portable_request(old["request"]) == portable_request(request):
-        return old
-    raise PylbsError(f"{out / SUMMARY_FILE} holds a different run ({_describe(old['request'])}); "
-                     "use another output folder (--out) or delete that one")
+    if portable_request(old["request"]) != portable_request(request):
+        raise PylbsError(f"{out / SUMMARY_FILE} holds a different run ({_describe(old['request'])}); "
+                         "use another output folder (--out) or delete that one")
+    then = old.get("inputs_sha256") or {}
+    now = comm.bcast(input_files_sha256(request) if comm.Get_rank() == 0 else None, root=0)
+    changed = [path for path, sha in then.items() if path in now and now[path] != sha]
+    if changed:
+        raise PylbsError(f"{out / SUMMARY_FILE} was made from {', '.join(changed)} as it was then; the file has "
+                         "changed since (sha256 differs): use another output folder (--out) for the new run, "
+                         "or delete that one")
+    return old
 
 
 def run_protocol(out_dir, request: dict, *, run: Callable, analyse: Callable, comm=None) -> dict:
@@ -80,11 +114,13 @@ def run_protocol(out_dir, request: dict, *, run: Callable, analyse: Callable, co
     old = finished_summary(out, request, comm)
     if old is not None:
         return old
+    inputs = input_files_sha256(request) if comm.Get_rank() == 0 else None  # as the run starts
     if comm.Get_rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
     comm.Barrier()
     state = run(out, comm)
-    return on_rank0(comm, lambda: write_json_atomic(out / SUMMARY_FILE, {**analyse(out, state), "request": request}))
+    return on_rank0(comm, lambda: write_json_atomic(out / SUMMARY_FILE, {**analyse(out, state), "request": request,
+                                                                         "inputs_sha256": inputs}))
 
 
 def require_glass(glass) -> None:
