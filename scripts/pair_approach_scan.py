@@ -5,9 +5,10 @@ frame as one atom of a pair is moved towards the other, from their distance in t
 
     python scripts/pair_approach_scan.py --pair Li-Li --methods chgnet-r2scan gfn1-xtb default fmp
 
-The frame is the default shipped model's first held-out frame (LBS-40-40-20, 140 atoms, 300 K,
+The frame is the default shipped model's first held-out frame (LBS-15-25-60, 140 atoms, 300 K,
 labelled by the teacher); the pair is the closest pair of the two elements in it; only the moved
-atom moves (its other distances change too: this is a contact inside a glass, not a dimer). Methods:
+atom moves (its other distances change too: this is a contact inside a rigid glass, not a dimer and
+not a relaxed path; the closest distance from the moved atom to each element is recorded per point). Methods:
 a teacher name (``chgnet-r2scan``), ``gfn1-xtb`` (tblite: an independent tight-binding method, no
 machine learning), a shipped DeepMD model (``default`` or its name; deepmd-kit's ASE calculator) and
 ``fmp`` (the FMP-LBS plugin through LAMMPS). Prints dE(d) = E(d) - E(d0) per method next to kT at
@@ -15,7 +16,7 @@ machine learning), a shipped DeepMD model (``default`` or its name; deepmd-kit's
 
 Why: the guard's Li-Li limit (1.40 A) was crossed by the teacher's own 2000 K liquid (1.30 A) and by
 FMP's (1.28 A). If the teacher barely resists a Li-Li contact that a quantum-mechanical method
-resists by eV, the contact is the teacher's softness, not the liquid's physics.
+resists by eV, the contact is likely the teacher's softness rather than the liquid's physics.
 """
 
 from __future__ import annotations
@@ -32,13 +33,23 @@ KT_2000K_EV = 8.617333e-5 * 2000.0
 
 
 def heldout_frame():
+    """(first frame of the default model's held-out glass, that glass's name)."""
     from pylbs.mlp.datasets import dataset_systems, load_system
     from pylbs.mlp.ship import HELDOUT_DIR
     from pylbs.potential.models import model_path
 
     folder = Path(model_path("default")).parent / HELDOUT_DIR
-    (system,) = [load_system(f) for part in ("train", "test") for f in dataset_systems(folder, part).values()]
-    return system.to("ase/structure")[0]
+    ((name, system),) = [(n, load_system(f)) for part in ("train", "test")
+                         for n, f in dataset_systems(folder, part).items()]
+    return system.to("ase/structure")[0], name
+
+
+def closest_to(atoms, k: int) -> dict:
+    """{element: closest distance (A) from atom k}: what else the moved atom runs into."""
+    d = atoms.get_distances(k, range(len(atoms)), mic=True)
+    d[k] = np.inf
+    sym = np.array(atoms.get_chemical_symbols())
+    return {str(el): round(float(d[sym == el].min()), 3) for el in sorted(set(sym))}
 
 
 def closest_pair(atoms, a: str, b: str) -> tuple[int, int, np.ndarray]:
@@ -104,7 +115,7 @@ def main(argv=None) -> int:
     a, b = args.pair.split("-")
     if a not in TYPE_MAP or b not in TYPE_MAP:
         raise SystemExit(f"--pair {args.pair}: elements must be among {TYPE_MAP}")
-    frame = heldout_frame()
+    frame, glass = heldout_frame()
     i, j, vec = closest_pair(frame, a, b)
     d0 = float(np.linalg.norm(vec))
     distances = np.linspace(d0, args.closest, args.points)
@@ -113,8 +124,11 @@ def main(argv=None) -> int:
         x = frame.copy()
         x.positions[j] = frame.positions[i] + vec * (d / d0)
         frames.append(x)
-    result = {"pair": args.pair, "atoms": [i, j], "frame": "default model's held-out frame 0 (LBS-40-40-20)",
-              "distances_A": distances.tolist(), "kT_2000K_eV": KT_2000K_EV, "dE_eV": {}}
+    result = {"pair": args.pair, "atoms": [i, j], "frame": f"default model's held-out frame 0 ({glass})",
+              "distances_A": distances.tolist(), "kT_2000K_eV": KT_2000K_EV,
+              "moved_atom_closest_A": [closest_to(x, j) for x in frames], "dE_eV": {}}
+    print(f"{args.pair} in {glass}: atom {j} moves towards atom {i}; its closest neighbours at the last point: "
+          f"{result['moved_atom_closest_A'][-1]}")
     for method in args.methods:
         calc = calculator(method)
         if calc is None:

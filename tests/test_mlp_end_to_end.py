@@ -38,9 +38,12 @@ def test_generate_train_resume_test(tmp_path, fmp_plugin, capsys):
     (model_dir / "model.pth").unlink()
     assert main(["mlp", "train", "--data", str(data), "--out", str(model_dir), "--steps", "40"] + TINY) == 0
     steps = np.loadtxt(model_dir / "lcurve.out", ndmin=2)[:, 0]
-    assert steps[-1] == 40 and 30 in steps  # continued from the checkpoint
+    assert steps[-1] == 40 and 30 in steps
+    # continued from the checkpoint: deepmd appends to lcurve.out under a second header (a fresh run to 40
+    # steps would write the same step numbers under one)
+    assert (model_dir / "lcurve.out").read_text().count("# step") == 2
     sel = json.loads((model_dir / "input.json").read_text())["model"]["descriptor"]["sel"]
-    assert len(sel) == 4 and all(k % 4 == 0 for k in sel) and sel[1] >= 4  # from dp neighbor-stat
+    assert len(sel) == 4 and all(k % 4 == 0 for k in sel) and sel[1] >= 4  # from deepmd-kit's neighbor-stat
 
     assert main(["mlp", "test", "--model", str(model_dir / "model.pth"), "--data", str(data),
                  "--held-out", str(held), "--out", str(test_dir)]) == 0

@@ -23,10 +23,10 @@ MODEL = Path(model_path("default"))
 CARD = json.loads((MODEL.parent / CARD_FILE).read_text())
 
 
-#: The model is float32 and its card was computed on another CPU: float32 sums taken in another order
-#: (another SIMD width) move a frame's energy by ~1 ulp of ~1000 eV. Measured on a second machine:
-#: energy MAE 2.2e-8 eV/atom off the card (rel 3.4e-6). The slack is 100x float32's rounding and
-#: 1000x below any error a wrong model or wrong frames would show (the card's MAE: 6e-3 eV/atom).
+#: The model is float32 and its card was computed on another CPU: float32 arithmetic in another order
+#: (another SIMD width) moves the numbers. Measured on a second machine: energy MAE 2.2e-8 eV/atom off
+#: the card (rel 3.4e-6). The slack is ~45x that and ~6000x below any error a wrong model or wrong
+#: frames would show (the card's MAE: 6e-3 eV/atom).
 _FLOAT32_SLACK = {"energy": 1e-6, "force": 1e-5}  # eV/atom, eV/A
 
 
@@ -86,8 +86,9 @@ def test_lammps_matches_python_on_a_heldout_frame(which, fmp_plugin):
 #: copy as the MD runs it): max |E(t) - E0| per atom over NVE_PS. The bound is the FMP plugin's NVE test's
 #: (2e-3 eV/atom over 10 ps at 216 atoms) halved for a run 50x shorter; forces that are not the energy's
 #: gradient drift by far more. Measured when the model shipped: 7.3e-5 eV/atom over 1 ps (280 atoms,
-#: mean T 709 K). The model costs 144 ms per step at 280 atoms on one core: 0.2 ps from the start
-#: (no settling run: NVE conserves energy from the first step) keeps the test at ~35 s.
+#: mean T 709 K). The compressed model costs 144 ms per step at 280 atoms on one core (measured on this
+#: machine, alone): 0.2 ps from the start (no settling run: NVE conserves energy from the first step)
+#: keeps the test at ~30 s. Measured with it: 1.7e-4 eV/atom, mean T 653 K.
 NVE_PS = 0.2
 NVE_BOUND = 1e-3  # eV/atom
 

@@ -100,7 +100,7 @@ class LearnSettings:
     descriptor_neurons: tuple[int, ...] = (16, 32, 64)
     axis_neuron: int = 8
     fitting_neurons: tuple[int, ...] = (96, 96, 96)
-    sel: object = "neighbor-stat"  # or the max neighbours per type (a list), skipping dp neighbor-stat
+    sel: object = "neighbor-stat"  # or the max neighbours per type (a list), skipping deepmd-kit's neighbor-stat
     # float32 trains 1.4-1.8x faster than float64 on CPU: side by side, one core each, 120-atom batches
     # took 0.23 s against 0.32-0.41 s (docs/mlp.md)
     precision: str = "float32"
@@ -321,7 +321,7 @@ class ActiveLearning:
             pool.shutdown(wait=True)
 
     def _sel(self, train) -> list[int]:
-        """The ensemble's ``sel`` (max neighbours per type + 10 %, ``dp neighbor-stat`` on the
+        """The ensemble's ``sel`` (max neighbours per type + 10 %, deepmd-kit's neighbor-stat on the
         iteration-0 data), kept in ``OUT/sel.json``; later iterations inherit it from their init model."""
         path = self.out / "sel.json"
         if not path.exists():
@@ -423,16 +423,18 @@ class ActiveLearning:
 
     @contextlib.contextmanager
     def _timed(self, k: int, stage: str):
-        """Add the stage's wall time to iter-k/wall_s.json when it ends: a resumed iteration adds its
-        own time to the earlier runs' (a resume that finds a stage done adds ~0 s, not a new total).
-        The time of an attempt killed inside a stage is not counted."""
+        """Add the stage's wall time to iter-k/wall_s.json when it ends, or fails, or is interrupted: a
+        resumed iteration adds its own time to the earlier runs' (a resume that finds a stage done adds
+        ~0 s, not a new total). Only the time of a process killed outright (SIGKILL) is lost."""
         t0 = time.perf_counter()
-        yield
-        path = self._wall_file(k)
-        wall = read_json(path) or {"train": 0.0, "explore": 0.0, "label": 0.0}
-        wall[stage] += time.perf_counter() - t0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, wall)
+        try:
+            yield
+        finally:
+            path = self._wall_file(k)
+            wall = read_json(path) or {"train": 0.0, "explore": 0.0, "label": 0.0}
+            wall[stage] += time.perf_counter() - t0
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(path, wall)
 
     def run(self) -> dict:
         heldout = self.held_out_data()

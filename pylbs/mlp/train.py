@@ -5,7 +5,7 @@ Training runs ``dp --pt`` in a subprocess so torch's threads and memory stay
 out of the driver process (and out of LAMMPS under MPI).
 
 ``sel`` (max neighbours per type inside rcut): ``"neighbor-stat"`` runs
-``dp --pt neighbor-stat`` on the training systems and adds a 10 % margin
+deepmd-kit's neighbor-stat (NumPy backend, in process) on the training systems and adds a 10 % margin
 (rounded up to a multiple of 4), ``"auto"`` lets deepmd do the same inside
 training, or give a list. Loss weights: energy/force/virial prefactors go from
 ``start`` to ``limit`` as the learning rate decays; the paper attributes its
@@ -41,7 +41,7 @@ class TrainingSettings:
 
     rcut: float = 6.0
     rcut_smth: float = 5.8
-    sel: object = "auto"  # "auto" (deepmd), "neighbor-stat" (dp neighbor-stat + 10 %), or a list
+    sel: object = "auto"  # "auto" (deepmd), "neighbor-stat" (deepmd-kit neighbor-stat + 10 %), or a list
     descriptor_neurons: tuple = (25, 50, 100)
     axis_neuron: int = 16
     fitting_neurons: tuple = (240, 240, 240)
@@ -208,7 +208,7 @@ def neighbor_stat(systems, rcut: float = 6.0, type_map=TYPE_MAP, workdir=None) -
             (links / f"s{k:04d}").symlink_to(Path(s).resolve(), target_is_directory=True)
         try:
             dist, counts = dp_neighbor_stat(system=str(links), rcut=rcut, type_map=list(type_map), backend="numpy")
-        except (RuntimeError, ValueError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - deepmd's data loader raises many kinds: one clear error
             raise PylbsError(f"deepmd-kit's neighbor-stat failed on {len(systems)} systems: {exc}") from exc
     return float(dist), [int(x) for x in counts]
 

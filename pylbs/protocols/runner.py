@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import PylbsError
 from ..glasses import Glass
+from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import mpi_comm
 from ..lammps_io import SUMMARY_FILE
@@ -72,11 +73,9 @@ def input_files_sha256(request) -> dict:
     """{portable path: sha256} of every file a request names by absolute path (a parameter file, a
     model, a start structure; alone or inside a LAMMPS command): the request names files, and a
     file edited in place would otherwise still count as the same run."""
-    from ..hashing import file_sha256
-
     found = {}
     for text in _strings(request):
-        for token in text.replace("'", " ").replace('"', " ").split():
+        for token in re.split(r"[\s'\"=,;()]+", text):  # also key=/a/b and /a/b, inside a command
             if os.path.isabs(token) and os.path.isfile(token):
                 found[portable_request(token)] = file_sha256(token)
     return dict(sorted(found.items()))
@@ -95,7 +94,7 @@ def finished_summary(out: Path, request: dict, comm) -> dict | None:
         raise PylbsError(f"{out / SUMMARY_FILE} holds a different run ({_describe(old['request'])}); "
                          "use another output folder (--out) or delete that one")
     then = old.get("inputs_sha256") or {}
-    now = comm.bcast(input_files_sha256(request) if comm.Get_rank() == 0 else None, root=0)
+    now = on_rank0(comm, lambda: input_files_sha256(request))  # a failure raises on every rank, no rank hangs
     changed = [path for path, sha in then.items() if path in now and now[path] != sha]
     if changed:
         raise PylbsError(f"{out / SUMMARY_FILE} was made from {', '.join(changed)} as it was then; the file has "
@@ -114,7 +113,7 @@ def run_protocol(out_dir, request: dict, *, run: Callable, analyse: Callable, co
     old = finished_summary(out, request, comm)
     if old is not None:
         return old
-    inputs = input_files_sha256(request) if comm.Get_rank() == 0 else None  # as the run starts
+    inputs = on_rank0(comm, lambda: input_files_sha256(request))  # as the run starts
     if comm.Get_rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
     comm.Barrier()
