@@ -170,6 +170,12 @@ def test_failed_task_reported_and_retried_alone(tmp_path, fmp_plugin):
     assert rec["status"] == "done" and rec["attempts"] == 2
     summary = json.loads((runner.root / "runs" / fid / "summary.json").read_text())
     assert summary["potential"]["parameter_file"] == str(bad.resolve())
+    # the parameter file edited after the run: the finished task is stale (never reported done from the
+    # old file), and reset names the fix
+    assert summary["inputs_sha256"][str(bad.resolve())]
+    bad.write_text(bad.read_text() + "\n# edited after the run\n")
+    state, why = CampaignRunner(path).task_states()[fid]
+    assert state == "stale" and f"made from {bad.resolve()} as it was then" in why and "campaign reset" in why
 
 
 TINY_MLP = """

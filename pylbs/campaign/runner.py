@@ -28,6 +28,7 @@ from pathlib import Path
 from ..jsonio import read_json
 from ..lammps_io import file_tail
 from ..progress import Progress
+from ..protocols.runner import changed_inputs
 from .dispatch import render_scripts, run_cluster
 from .local import LOG_FILE, run_local
 from .provenance import run_provenance
@@ -127,6 +128,11 @@ class CampaignRunner:
                 states[t.id] = ("failed", rec.get("log_tail", ""))
                 continue
             summary = self.read_summary(t)
+            edited = changed_inputs(summary.get("inputs_sha256")) if summary is not None else []
+            if edited:  # the run's parameter file, model or start structure was edited since it ran
+                states[t.id] = ("stale", f"made from {edited[0]} as it was then; the file has changed since; to "
+                                         f"redo it: pylbs campaign reset FILE {t.id}")
+                continue
             if summary is not None:
                 if sync and (rec is None or rec["status"] != "done"):
                     self._ensure_store()

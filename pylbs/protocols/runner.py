@@ -81,6 +81,17 @@ def input_files_sha256(request) -> dict:
     return dict(sorted(found.items()))
 
 
+def changed_inputs(recorded: dict | None) -> list[str]:
+    """The files of ``recorded`` ({portable path: sha256}, a summary's ``inputs_sha256``) that exist
+    and hold other bytes now (a package data file is looked up in this install)."""
+    changed = []
+    for key, sha in (recorded or {}).items():
+        path = _PACKAGE_DATA / key.removeprefix("<pylbs>/data/") if key.startswith("<pylbs>/data/") else Path(key)
+        if path.is_file() and file_sha256(path) != sha:
+            changed.append(key)
+    return changed
+
+
 def finished_summary(out: Path, request: dict, comm) -> dict | None:
     """The summary of an identical finished request in ``out``; None when there is none (or only a
     summary without a request, which is recomputed); PylbsError when ``out`` holds another run, or
@@ -93,9 +104,7 @@ def finished_summary(out: Path, request: dict, comm) -> dict | None:
     if portable_request(old["request"]) != portable_request(request):
         raise PylbsError(f"{out / SUMMARY_FILE} holds a different run ({_describe(old['request'])}); "
                          "use another output folder (--out) or delete that one")
-    then = old.get("inputs_sha256") or {}
-    now = on_rank0(comm, lambda: input_files_sha256(request))  # a failure raises on every rank, no rank hangs
-    changed = [path for path, sha in then.items() if path in now and now[path] != sha]
+    changed = on_rank0(comm, lambda: changed_inputs(old.get("inputs_sha256")))  # a failure raises on every rank
     if changed:
         raise PylbsError(f"{out / SUMMARY_FILE} was made from {', '.join(changed)} as it was then; the file has "
                          "changed since (sha256 differs): use another output folder (--out) for the new run, "
