@@ -99,7 +99,7 @@ names = ["LBS-20-60-20"]
 [fmp]
 sizes = [100]
 replicas = 1
-time_scale = 0.001
+time_scale = 0.0005
 [mlp]
 enabled = false
 [tg]
