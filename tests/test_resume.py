@@ -150,8 +150,11 @@ def test_a_finished_run_on_a_file_edited_since_is_not_returned_as_done(tmp_path)
 
     mine = tmp_path / "my.fmp"
     mine.write_text(Path(DEFAULT_PARAMETER_FILE).read_text())
+    copy = tmp_path / "model.compressed-0123abcd.pth"  # a model's compressed copy: derived, not an input
+    copy.write_text("tables")
     request = {"glass": "LBS-20-60-20", "potential_commands": [f"pair_coeff * * {mine} Li B Si O",
-                                                               f"# also {DEFAULT_PARAMETER_FILE}"]}
+                                                               f"# also {DEFAULT_PARAMETER_FILE}",
+                                                               f"pair_style deepmd {copy}"]}
     inputs = input_files_sha256(request)
     assert inputs == {str(mine): file_sha256(mine),
                       portable_request(str(DEFAULT_PARAMETER_FILE)): file_sha256(DEFAULT_PARAMETER_FILE)}

@@ -76,7 +76,9 @@ def input_files_sha256(request) -> dict:
     found = {}
     for text in _strings(request):
         for token in re.split(r"[\s'\"=,;()]+", text):  # also key=/a/b and /a/b, inside a command
-            if os.path.isabs(token) and os.path.isfile(token):
+            # a model's compressed copy is made from the model the request names, by its hash: hashing the
+            # copy too would call a run changed when a cleared cache re-makes it
+            if os.path.isabs(token) and os.path.isfile(token) and "compressed" not in Path(token).name:
                 found[portable_request(token)] = file_sha256(token)
     return dict(sorted(found.items()))
 
