@@ -146,7 +146,7 @@ def test_a_finished_run_on_a_file_edited_since_is_not_returned_as_done(tmp_path)
     from pylbs.hashing import file_sha256
     from pylbs.lammps_env import mpi_comm
     from pylbs.potential import DEFAULT_PARAMETER_FILE
-    from pylbs.protocols.runner import finished_summary, input_files_sha256, portable_request
+    from pylbs.protocols.runner import changed_inputs, finished_summary, input_files_sha256, portable_request
 
     mine = tmp_path / "my.fmp"
     mine.write_text(Path(DEFAULT_PARAMETER_FILE).read_text())
@@ -162,6 +162,9 @@ def test_a_finished_run_on_a_file_edited_since_is_not_returned_as_done(tmp_path)
     run.mkdir()
     (run / "summary.json").write_text(json.dumps({"request": request, "inputs_sha256": inputs, "fraction_4B": 0.3}))
     assert finished_summary(run, request, mpi_comm())["fraction_4B"] == 0.3
+    # a package data file is looked up in this install by its portable name (another recorded sha: changed)
+    package = portable_request(str(DEFAULT_PARAMETER_FILE))
+    assert changed_inputs(inputs) == [] and changed_inputs({**inputs, package: "0" * 64}) == [package]
     mine.write_text(mine.read_text() + "\n# edited\n")
     with pytest.raises(PylbsError, match=f"made from {mine} as it was then; the file has changed since"):
         finished_summary(run, request, mpi_comm())

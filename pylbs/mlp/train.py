@@ -218,6 +218,12 @@ def sel_from_counts(counts, margin: float = 1.1) -> list[int]:
     return [max(4, int(math.ceil(c * margin / 4.0)) * 4) for c in counts]
 
 
+def is_compressed_copy(path) -> bool:
+    """Is ``path`` a model's compressed copy (tables, no networks), by the names pylbs gives them:
+    ``<stem>-compressed.pth`` here, ``<stem>.compressed-<sha>.pth`` in :mod:`pylbs.mlp.compress`?"""
+    return "compressed" in Path(path).stem
+
+
 def architecture_of(model) -> dict:
     """The TrainingSettings fields a training started from ``model`` must share with it: read from
     the ``input.json`` beside a checkpoint (``model.ckpt.pt``), or from the model definition a frozen
@@ -226,7 +232,7 @@ def architecture_of(model) -> dict:
     if not model.is_file():
         raise PylbsError(f"initial model {model} does not exist; give a model.ckpt.pt of an earlier training or a "
                          "frozen .pth model (a shipped model's name works where the CLI takes --init-model)")
-    if model.suffix == ".pth" and "compressed" in model.stem:  # pylbs.mlp.compress's names for its copies
+    if model.suffix == ".pth" and is_compressed_copy(model):
         raise PylbsError(f"initial model {model} is a compressed copy (tables, not networks): training cannot start "
                          "from it; give the model.pth it was made from")
     if model.suffix == ".pth":

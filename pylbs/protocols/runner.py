@@ -24,6 +24,7 @@ from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import mpi_comm
 from ..lammps_io import SUMMARY_FILE
+from ..mlp.train import is_compressed_copy
 from ..mpiutil import on_rank0
 
 
@@ -44,6 +45,7 @@ def _describe(request: dict | None) -> str:
 #: that package file when this install has <file> (a user's own data elsewhere never do).
 _PACKAGE_DATA_PATH = re.compile(r"[^\s'\"]*/pylbs/data/([^\s'\"]+)")
 _PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
+_PORTABLE_DATA = "<pylbs>/data/"  # how a request writes a package data file, whatever the install
 
 
 def portable_request(request):
@@ -54,7 +56,7 @@ def portable_request(request):
         return [portable_request(v) for v in request]
     if not isinstance(request, str):
         return request
-    return _PACKAGE_DATA_PATH.sub(lambda m: f"<pylbs>/data/{m.group(1)}" if (_PACKAGE_DATA / m.group(1)).is_file()
+    return _PACKAGE_DATA_PATH.sub(lambda m: _PORTABLE_DATA + m.group(1) if (_PACKAGE_DATA / m.group(1)).is_file()
                                   else m.group(0), request)
 
 
@@ -78,7 +80,7 @@ def input_files_sha256(request) -> dict:
         for token in re.split(r"[\s'\"=,;()]+", text):  # also key=/a/b and /a/b, inside a command
             # a model's compressed copy is made from the model the request names, by its hash: hashing the
             # copy too would call a run changed when a cleared cache re-makes it
-            if os.path.isabs(token) and os.path.isfile(token) and "compressed" not in Path(token).name:
+            if os.path.isabs(token) and os.path.isfile(token) and not is_compressed_copy(token):
                 found[portable_request(token)] = file_sha256(token)
     return dict(sorted(found.items()))
 
@@ -88,7 +90,7 @@ def changed_inputs(recorded: dict | None) -> list[str]:
     and hold other bytes now (a package data file is looked up in this install)."""
     changed = []
     for key, sha in (recorded or {}).items():
-        path = _PACKAGE_DATA / key.removeprefix("<pylbs>/data/") if key.startswith("<pylbs>/data/") else Path(key)
+        path = _PACKAGE_DATA / key.removeprefix(_PORTABLE_DATA) if key.startswith(_PORTABLE_DATA) else Path(key)
         if path.is_file() and file_sha256(path) != sha:
             changed.append(key)
     return changed
