@@ -14,10 +14,13 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ase.data import atomic_numbers
+
 from ..errors import ParameterFileError, PylbsError
 from ..glasses import TYPE_MAP
 from ..stats import finite
 from .fmp_file import DEFAULT_PARAMETER_FILE, load_parameter_file, pair_key
+from .pair_wall import PairWall
 
 PotentialSpec = Sequence[str] | Callable[[], Sequence[str]]
 
@@ -135,7 +138,7 @@ def deepmd_style_lines(models: str, out_freq=None, out_file=None) -> list[str]:
 
 def deepmd_commands(models: Sequence[str | os.PathLike], out_freq: int = 100,
                     out_file: str | os.PathLike = "model_devi.out",
-                    zbl_core: tuple[float, float] | None = None) -> list[str]:
+                    zbl_core: tuple[float, float] | None = None, wall: PairWall | None = None) -> list[str]:
     """``pair_style deepmd`` + ``pair_coeff`` for one model, or several with model deviation.
 
     With two or more models the first drives the MD and deepmd-kit writes the
@@ -148,6 +151,10 @@ def deepmd_commands(models: Sequence[str | os.PathLike], out_freq: int = 100,
     nuclear repulsion (``pair_style hybrid/overlay deepmd ... zbl inner outer``),
     switched off smoothly between inner and outer: a safety net for a model
     that never saw short distances (the DP-ZBL idea). Not in the paper: off by default.
+
+    ``wall`` overlays a model's per-pair repulsive wall (``pair_style buck/mdf``,
+    :mod:`pylbs.potential.pair_wall`; :func:`~pylbs.potential.pair_wall.wall_of` finds a
+    model's own).
     """
     models = [str(Path(m).resolve()) for m in ([models] if isinstance(models, (str, os.PathLike)) else models)]
     if not models:
@@ -156,15 +163,18 @@ def deepmd_commands(models: Sequence[str | os.PathLike], out_freq: int = 100,
         if not Path(m).is_file():
             raise PylbsError(f"DeepMD model {m} does not exist; train and freeze one (pylbs.mlp.train) or fix the path")
     lines = deepmd_style_lines(" ".join(models), *((int(out_freq), out_file) if len(models) > 1 else ()))
-    if zbl_core is None:
+    if zbl_core is None and (wall is None or wall.cutoff <= 0):
         return lines
-    inner, outer = map(float, zbl_core)
-    if not 0 < inner < outer:
-        raise PylbsError(f"zbl_core={zbl_core}: give (inner, outer) with 0 < inner < outer (Angstrom)")
-    from ase.data import atomic_numbers
-
-    z = [atomic_numbers[el] for el in TYPE_MAP]
     dp = lines[0].removeprefix("pair_style ")
-    return ([f"pair_style hybrid/overlay {dp} zbl {inner:g} {outer:g}",
-             "pair_coeff * * deepmd " + " ".join(TYPE_MAP)]
-            + [f"pair_coeff {i + 1} {j + 1} zbl {z[i]} {z[j]}" for i in range(len(z)) for j in range(i, len(z))])
+    styles, coeffs = [dp], ["pair_coeff * * deepmd " + " ".join(TYPE_MAP)]
+    if zbl_core is not None:
+        inner, outer = map(float, zbl_core)
+        if not 0 < inner < outer:
+            raise PylbsError(f"zbl_core={zbl_core}: give (inner, outer) with 0 < inner < outer (Angstrom)")
+        z = [atomic_numbers[el] for el in TYPE_MAP]
+        styles.append(f"zbl {inner:g} {outer:g}")
+        coeffs += [f"pair_coeff {i + 1} {j + 1} zbl {z[i]} {z[j]}" for i in range(len(z)) for j in range(i, len(z))]
+    if wall is not None and wall.cutoff > 0:
+        styles.append(f"buck/mdf {min(t[2] for t in wall.terms.values()):.10g} {wall.cutoff:.10g}")
+        coeffs += wall.lammps_coeffs(TYPE_MAP)
+    return [f"pair_style hybrid/overlay {' '.join(styles)}"] + coeffs

@@ -26,7 +26,7 @@ from ..lammps_io import (MODEL_DEVI_COLUMNS, MODEL_DEVI_FILE, MODEL_DEVI_RAW, PR
                          read_model_devi, read_trajectory)
 from ..mlp.compress import md_models
 from ..mpiutil import on_rank0
-from ..potential import deepmd_commands, potential_commands, required_styles
+from ..potential import deepmd_commands, potential_commands, required_styles, wall_of
 from ..session import Session
 from .runner import structure_input
 
@@ -202,11 +202,12 @@ def guarded_potential(potential, models, guard: Guard | None, zbl_core=None, com
     inside the run, their compressed copies where deepmd-kit can make them (:mod:`pylbs.mlp.compress`)."""
     if models:
         guard = guard or Guard()
+        wall = wall_of(models[0])  # the driving model's own wall, found beside the model as given
 
         def commands(folder: Path, comm=None):
             used = models if comm is None else [m["md_model"] for m in md_models(models, comm, compress)]
             return potential_commands(deepmd_commands(used, guard.out_freq, folder / MODEL_DEVI_RAW,
-                                                      zbl_core=zbl_core))
+                                                      zbl_core=zbl_core, wall=wall))
         return commands, guard
     if potential is None:
         raise PylbsError("give a potential (LAMMPS commands) or DeepMD models")

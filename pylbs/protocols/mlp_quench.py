@@ -46,7 +46,7 @@ from ..lammps_io import (
     read_thermo,
 )
 from ..mlp.compress import md_models
-from ..potential import deepmd_commands, potential_commands, required_styles
+from ..potential import deepmd_commands, potential_commands, required_styles, wall_of
 from ..session import Session
 from ..stats import STD_CONVENTION, finite, mean_std
 from ..structure import (
@@ -109,7 +109,8 @@ def run_mlp_replica(start_data, models, out_dir, schedule: Schedule, *, seed: in
     def run(out: Path, comm) -> dict:
         used = md_models(models, comm, compress)
         commands = potential_commands(deepmd_commands([m["md_model"] for m in used], guard.out_freq,
-                                                      out / MODEL_DEVI_RAW, zbl_core=zbl_core))
+                                                      out / MODEL_DEVI_RAW, zbl_core=zbl_core,
+                                                      wall=wall_of(models[0])))
         checker = guard_check(guard, out, len(models), comm)
         t0 = time.perf_counter()
         with Session(out, comm=comm, require=required_styles(commands), log_append=True,

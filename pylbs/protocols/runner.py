@@ -26,6 +26,7 @@ from ..lammps_env import mpi_comm
 from ..lammps_io import SUMMARY_FILE
 from ..mlp.train import is_compressed_copy
 from ..mpiutil import on_rank0
+from ..potential import wall_file_of
 
 
 def replica_dir(out: Path, k: int) -> Path:
@@ -82,6 +83,9 @@ def input_files_sha256(request) -> dict:
             # copy too would call a run changed when a cleared cache re-makes it
             if os.path.isabs(token) and os.path.isfile(token) and not is_compressed_copy(token):
                 found[portable_request(token)] = file_sha256(token)
+                wall = wall_file_of(token)  # a model runs with the wall beside it: part of the model
+                if wall is not None and token.endswith(".pth"):
+                    found[portable_request(str(wall))] = file_sha256(wall)
     return dict(sorted(found.items()))
 
 
