@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pylbs.glasses import TYPE_MAP
 from pylbs.jsonio import read_json, write_json_atomic
 from pylbs.mlp.ship import CARD_FILE, add_section
 from pylbs.mlp.teachers import teacher_calculator
+from pylbs.potential import model_calculator
 from pylbs.potential.models import SHIPPED_DIR, model_path
 
 
@@ -52,9 +52,7 @@ def main(argv=None) -> int:
     if args.card and shipped.parent.parent != SHIPPED_DIR:
         sys.exit(f"--card needs a shipped model (pylbs/data/models/NAME/model.pth), not {shipped}")
     from ase.io import read
-    from deepmd.calculator import DP
-
-    model = DP(model=model_path(args.model), type_dict={el: k for k, el in enumerate(TYPE_MAP)})
+    model = model_calculator(model_path(args.model))  # as it runs: with its pair wall, if it has one
     teacher = teacher_calculator(args.teacher)
     events = sorted(e for f in args.folders for e in Path(f).rglob("guard/event.json"))
     if not events:

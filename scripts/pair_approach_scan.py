@@ -75,11 +75,10 @@ def calculator(method: str):
 
     if method in TEACHERS:
         return teacher_calculator(method)
-    from deepmd.calculator import DP
-
+    from pylbs.potential import model_calculator
     from pylbs.potential.models import model_path
 
-    return DP(model=model_path(method))
+    return model_calculator(model_path(method))  # the model as it runs: with its pair wall, if it has one
 
 
 def fmp_energies(frames) -> list[float]:

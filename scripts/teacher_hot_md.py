@@ -72,12 +72,12 @@ def main(argv=None) -> int:
     p.add_argument("--temperature", type=float, default=2000.0)
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args(argv)
-    from deepmd.calculator import DP
+    from pylbs.potential import model_calculator
 
     atoms, step, stop = start_frame(args.folder, args.before)
     out = {"folder": str(args.folder), "start_step": step, "guard_stop_step": stop["step"], "steps": args.steps,
            "temperature_K": args.temperature, "seed": args.seed, "stop": stop.get("why")}
-    for label, calc in (("model", DP(model=model_path(args.model))), ("teacher", teacher_calculator(args.teacher))):
+    for label, calc in (("model", model_calculator(model_path(args.model))), ("teacher", teacher_calculator(args.teacher))):
         out[label] = run(atoms, calc, args.steps, args.temperature, args.seed)
     limits = {"-".join(sorted(k)): v for k, v in GUARD_MIN_DISTANCES.items()}
     out["guard_limits"] = limits

@@ -36,6 +36,7 @@ from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
 from ..mpiutil import on_rank0
 from ..potential.models import ALIASES, SHIPPED_DIR, model_path, shipped_models
+from ..potential.pair_wall import wall_of
 
 
 def add_parsers(sub) -> argparse.ArgumentParser:
@@ -368,6 +369,9 @@ def cmd_stability(args) -> int:
                "models": models, "check": check.to_dict(), "fmp_time_scale": args.fmp_time_scale,
                "ranks": comm.Get_size(), "guard_stops": sum(r["stopped"] for r in results.values()),
                "glasses": results}
+    wall = wall_of(models[0])
+    if wall is not None:
+        summary["pair_wall"] = wall.to_dict()
 
     def report():
         write_json_atomic(out / "stability.json", summary)

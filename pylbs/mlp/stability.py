@@ -28,6 +28,7 @@ from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import mpi_comm
 from ..lammps_io import FINAL_DATA, TRAJECTORY_FILE, read_trajectory
 from ..mpiutil import on_rank0
+from ..potential import wall_of
 from ..protocols.guard import Guard, guarded_potential, run_guarded_md
 from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.runner import portable_request
@@ -103,6 +104,9 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
     # what a glass's result belongs to: a rerun with other models or settings must not read it back
     request = {"models": [str(Path(m).resolve()) for m in models], "temperature_K": check.temperature_K,
                "simulated_ps": schedule.total_ps, "atoms": check.atoms, "seed": int(seed)}
+    wall = wall_of(models[0])
+    if wall is not None:  # the driving model's wall is part of it (only recorded when there is one)
+        request["pair_wall"] = wall.to_dict()["terms"]
     commands_for, guard = guarded_potential(None, [Path(m) for m in models], guard, zbl_core, compress)
     commands_for(out)  # a missing model file stops here, before any start glass is made
     results = {}

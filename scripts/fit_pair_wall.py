@@ -1,0 +1,108 @@
+#!/usr/bin/env python
+"""Fit a model's pair wall to what a stiffer reference adds at close contacts, and lay it beside the model.
+
+    python scripts/fit_pair_wall.py DATA [DATA ...] --reference gfn1-xtb --work runs/wallfit \
+        [--model lbs-chgnet-r2scan-2] [--workers 2]
+
+DATA are teacher-labelled deepmd/npy sets (``train``/``test`` folders of systems, as in a shipped
+model's ``training-data/``): their forces are the teacher's. Every frame is labelled again by the
+reference (resumable: one file per frame under ``--work``), the close pairs of the walled element
+pairs give reference-minus-teacher separating forces, and :func:`pylbs.mlp.wall_fit.fit_wall`
+fits the wall. Writes ``--work/pair_wall.json`` (the wall, the fit's binned table and how it was
+made); ``--model NAME`` also copies it beside that shipped model, which then runs with it
+(:mod:`pylbs.potential.pair_wall`).
+
+The default walled pairs are the cation-cation pairs: there the charges and every stiffer
+reference agree that two atoms must not meet. Anion-involving pairs (Li-O, B-O, O-O) are bonds
+or near-bond distances, where a difference between two methods is a difference in structure, not a
+missing wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pylbs.jsonio import read_json
+from pylbs.mlp.datasets import load_system
+from pylbs.mlp.label import frames_of_system, label_frames
+from pylbs.mlp.wall_fit import contact_rows, fit_wall
+from pylbs.potential.models import model_path
+from pylbs.potential.pair_wall import WALL_FILE
+
+#: Fit window per pair (A): well past the closest contacts, up to where the two methods agree.
+WINDOWS = {"B-B": 2.4, "Li-Li": 2.5, "B-Li": 2.3, "B-Si": 2.6, "Li-Si": 2.5, "Si-Si": 2.8}
+
+
+def systems(data: list[Path]) -> list[Path]:
+    found = sorted(p.parent for d in data for p in Path(d).glob("*/*/type.raw") if p.parent.parent.name in
+                   ("train", "test"))
+    if not found:
+        sys.exit(f"no deepmd/npy systems (train|test/<system>/type.raw) under {' '.join(map(str, data))}")
+    return found
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", nargs="+", type=Path, help="teacher-labelled deepmd/npy sets")
+    p.add_argument("--reference", default="gfn1-xtb", help="the stiffer labeller (pylbs.mlp.label)")
+    p.add_argument("--work", type=Path, required=True, help="folder for the reference's labels and the fit")
+    p.add_argument("--pairs", nargs="+", default=list(WINDOWS), help="element pairs to wall (default: cation pairs)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--model", help="a shipped model to lay the wall beside (pylbs/data/models/NAME/)")
+    args = p.parse_args(argv)
+    windows = {k: WINDOWS.get(k, 2.5) for k in args.pairs}
+    frames, f_teacher, f_ref, sources = [], [], [], []
+    t0 = time.perf_counter()
+    for folder in systems(args.data):
+        rel = folder.relative_to(folder.parents[2])
+        system = load_system(folder)
+        atoms = frames_of_system(system)
+        work = args.work / "labels" / rel
+        label_frames(atoms, work, calculator=args.reference, n_workers=args.workers, name=str(rel), progress=False)
+        for k, a in enumerate(atoms):
+            result = json.loads((work / "frames" / f"{k:06d}.json").read_text())
+            if result["status"] != "ok":
+                continue
+            frames.append(a)
+            f_teacher.append(np.asarray(system["forces"][k]))
+            f_ref.append(np.asarray(result["forces"]))
+        info = ((read_json(folder.parents[1] / "dataset.json") or {}).get("systems") or {}).get(folder.name) or {}
+        sources.append({"system": str(rel), "frames": len(atoms), "teacher": (info.get("labeller") or {}).get("name")})
+    label_s = time.perf_counter() - t0
+    rows = contact_rows(frames, f_teacher, f_ref, windows)
+    wall, report = fit_wall(frames, rows, args.pairs)
+    wall = type(wall)(wall.terms, {
+        "made_by": "python scripts/fit_pair_wall.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "reference": args.reference, "data": [str(d) for d in args.data], "frames": len(frames),
+        "systems": sources, "labelling_s": round(label_s, 1), "fit": report,
+        "meaning": ("added to the DeepMD model: the force by which the reference pushes close pairs apart harder "
+                    "than the teacher the model was distilled from")})
+    args.work.mkdir(parents=True, exist_ok=True)
+    out = wall.write(args.work / WALL_FILE)
+    print(f"{len(frames)} frames, {report['rows']} close pairs; rms difference {report['rms_before_eV_per_A']:.3f} "
+          f"-> {report['rms_after_eV_per_A']:.3f} eV/A after the wall")
+    for pair, (a, rho, r_in, rc) in sorted(wall.terms.items()):
+        name = "-".join(pair)
+        print(f"{name:6s} A {a:10.4g} eV  rho {rho:.2f}  taper {r_in:.2f}-{rc:.2f} A  "
+              f"E(1.6 A) {float(wall.pair_energy(pair, 1.6)):.3f} eV  F(1.6 A) {float(wall.pair_force(pair, 1.6)):.2f} eV/A")
+        for b in report["pairs"][name]["bins"]:
+            print(f"    {b['r_A'][0]:.1f}-{b['r_A'][1]:.1f} A  n {b['n']:4d}  reference - teacher "
+                  f"{b['reference_minus_teacher']:+.2f}  wall {b['wall']:+.2f} eV/A")
+    print(out)
+    if args.model:
+        target = Path(model_path(args.model)).parent / WALL_FILE
+        shutil.copy(out, target)
+        print(f"{target}: {args.model} now runs with this wall")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
