@@ -44,14 +44,15 @@ def cluster(atoms, i: int, j: int):
     centre = atoms.positions[i]
     vec = atoms.get_distances(i, range(len(atoms)), mic=True, vector=True)  # minimum image around atom i
     pos = centre + vec
-    oxygens = sorted({o for c in (i, j) for o in np.flatnonzero((sym == "O") & (d[c] < BOND[sym[c]]))})
+    cations = [c for c in (i, j) if sym[c] != "O"]
+    oxygens = sorted({o for c in cations for o in np.flatnonzero((sym == "O") & (d[c] < BOND[sym[c]]))} - {i, j})
     symbols, coords = [sym[i], sym[j]], [pos[i], pos[j]]
-    for o in oxygens:
-        symbols.append("O")
-        coords.append(pos[o])
+    for o in [x for x in (i, j) if sym[x] == "O"] + oxygens:  # a pair's own O is capped like the others
+        if o not in (i, j):
+            symbols.append("O")
+            coords.append(pos[o])
         bonded = [c for c in np.flatnonzero(np.isin(sym, list(BOND))) if c not in (i, j) and d[o, c] < BOND[sym[c]]]
-        inside = [c for c in (i, j) if d[o, c] < BOND[sym[c]]]
-        # an O keeps two network-former bonds: in-cluster B/Si, else an H cap (B(OH)3, Li+(H2O)n species)
+        inside = [c for c in cations if d[o, c] < BOND[sym[c]]]
         slots = 2 - sum(sym[c] != "Li" for c in inside)
         towards = [atoms.get_distance(o, c, mic=True, vector=True) for c in
                    sorted(bonded, key=lambda c: (sym[c] == "Li", d[o, c]))[:max(slots, 0)]]
@@ -127,18 +128,22 @@ def main(argv=None) -> int:
     p.add_argument("--per-pair", type=int, default=3)
     p.add_argument("--xc", default="pbe")
     p.add_argument("--basis", default="def2-svp")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="results (JSON); a rerun only computes what is missing")
+    p.add_argument("--teacher", help="also the separating force of a teacher (pylbs.mlp.teachers) on each cluster")
     args = p.parse_args(argv)
     frames = []
     for d in args.data:
         for t in sorted(Path(d).glob("*/*/type.raw")):
             frames += frames_of_system(load_system(t.parent))
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
-    done = {(r["pair"], r["frame"], r["i"], r["j"]) for r in rows}
+    done = {(r["pair"], r["frame"], r["i"], r["j"]): r for r in rows}
+    teacher = None
+    if args.teacher:
+        from pylbs.mlp.teachers import teacher_calculator
+
+        teacher = teacher_calculator(args.teacher)
     for pair in args.pairs:
         for dist, k, i, j in pick(frames, pair, args.per_pair):
-            if (pair, k, i, j) in done:
-                continue
             mol, charge = cluster(frames[k], i, j)
             closest = mol.get_all_distances()[np.triu_indices(len(mol), 1)].min()
             if closest < 0.85:  # two caps on top of each other: no chemistry to compare
@@ -146,18 +151,28 @@ def main(argv=None) -> int:
                 continue
             u = mol.positions[1] - mol.positions[0]
             u /= np.linalg.norm(u)
-            t0 = time.perf_counter()
-            f_dft = dft_forces(mol, charge, args.xc, args.basis)
-            t_dft = time.perf_counter() - t0
-            f_xtb = xtb_forces(mol, charge)
-            row = {"pair": pair, "frame": k, "i": i, "j": j, "distance_A": round(dist, 3), "atoms": len(mol),
-                   "formula": mol.get_chemical_formula(), "charge": charge, "method": f"{args.xc}/{args.basis}",
-                   "dft": None if f_dft is None else round(separating(f_dft, u), 3),
-                   "xtb": round(separating(f_xtb, u), 3), "dft_s": round(t_dft, 1)}
-            rows.append(row)
+            row = done.get((pair, k, i, j))
+            if row is None:
+                t0 = time.perf_counter()
+                f_dft = dft_forces(mol, charge, args.xc, args.basis)
+                t_dft = time.perf_counter() - t0
+                f_xtb = xtb_forces(mol, charge)
+                row = {"pair": pair, "frame": k, "i": i, "j": j, "distance_A": round(dist, 3), "atoms": len(mol),
+                       "formula": mol.get_chemical_formula(), "charge": charge, "method": f"{args.xc}/{args.basis}",
+                       "dft": None if f_dft is None else round(separating(f_dft, u), 3),
+                       "xtb": round(separating(f_xtb, u), 3), "dft_s": round(t_dft, 1)}
+                rows.append(row)
+            if teacher is not None and args.teacher not in row:
+                # a universal potential on a capped cluster in vacuum (no charge input): far from its data
+                boxed = mol.copy()
+                boxed.center(vacuum=8.0)
+                boxed.pbc = True
+                boxed.calc = teacher
+                row[args.teacher] = round(separating(boxed.get_forces(), u), 3)
             args.out.write_text(json.dumps(rows, indent=1))
             print(f"{pair} {dist:.3f} A  {row['formula']} (q {charge:+d}): pushed apart by {row['dft']} eV/A (DFT), "
-                  f"{row['xtb']} eV/A (xTB)  [{t_dft:.0f} s]", flush=True)
+                  f"{row['xtb']} eV/A (xTB)" + (f", {row[args.teacher]} eV/A ({args.teacher})" if teacher else ""),
+                  flush=True)
     return 0
 
 

@@ -324,6 +324,14 @@ def _stability_lines(v: dict) -> list[str]:
            "| glass | result | closest approach (A): B-O, Si-O, O-O, Li-O, B-B |", "|---|---|---|"]
     if v.get("teacher_check"):
         out[1:1] = ["", f"Forces on each stop's pair, model vs teacher: `{v['teacher_check']}`."]
+    if v.get("pair_wall"):
+        terms = v["pair_wall"]["terms"]
+        out[1:1] = ["", "Run with the model's pair wall (`pair_wall.json`; docs/mlp.md): " + ", ".join(
+            f"{k} (to {t['rc_A']:.2f} A)" for k, t in terms.items()) + "."]
+    limits = next((r["request"]["guard_limits_A"] for r in v.get("glasses", {}).values()
+                   if "guard_limits_A" in r.get("request", {})), None)
+    if limits:
+        out[1:1] = ["", "Guard limits (A): " + ", ".join(f"{k} {x:g}" for k, x in limits.items()) + "."]
     for g, r in v.get("glasses", {}).items():
         if r.get("stopped"):
             at = "" if r.get("ps") is None else f" at {r['ps']:.2f} ps"

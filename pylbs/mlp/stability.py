@@ -101,13 +101,14 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
     comm = comm or mpi_comm()
     out = Path(out)
     schedule = check.schedule()
+    commands_for, guard = guarded_potential(None, [Path(m) for m in models], guard, zbl_core, compress)
     # what a glass's result belongs to: a rerun with other models or settings must not read it back
     request = {"models": [str(Path(m).resolve()) for m in models], "temperature_K": check.temperature_K,
-               "simulated_ps": schedule.total_ps, "atoms": check.atoms, "seed": int(seed)}
+               "simulated_ps": schedule.total_ps, "atoms": check.atoms, "seed": int(seed),
+               "guard_limits_A": {f"{a}-{b}": v for (a, b), v in guard.table().items()}}  # the verdict's rule
     wall = wall_of(models[0])
     if wall is not None:  # the driving model's wall is part of it (only recorded when there is one)
         request["pair_wall"] = wall.to_dict()["terms"]
-    commands_for, guard = guarded_potential(None, [Path(m) for m in models], guard, zbl_core, compress)
     commands_for(out)  # a missing model file stops here, before any start glass is made
     results = {}
     for name in check.glasses:
