@@ -84,6 +84,18 @@ def test_bad_requests_name_the_fix(tmp_path):
                       lambda name, n: pytest.fail("no start glass is made for a missing model"))
 
 
+def test_a_result_judged_by_other_settings_is_refused_naming_them(tmp_path, tiny_dp_model):
+    """A glass's result from a check with other guard limits (an older pylbs did not record them) is
+    not read back as this check's verdict, and the error names what differs."""
+    model, _ = tiny_dp_model
+    check = StabilityCheck(glasses=("LBS-20-60-20",), atoms=60, time_scale=0.001)
+    (tmp_path / "LBS-20-60-20").mkdir()
+    old = {"models": [str(model)], "temperature_K": 2000.0, "simulated_ps": 0.1, "atoms": 60, "seed": 1}
+    (tmp_path / "LBS-20-60-20" / "stability.json").write_text(json.dumps({"stopped": False, "request": old}))
+    with pytest.raises(PylbsError, match=r"guard_limits_A differ .*guard_limits_A = not recorded"):
+        run_stability([model], tmp_path, check, lambda name, n: pytest.fail("nothing runs"))
+
+
 def test_cli_makes_the_start_glass_writes_the_summary_and_exits_1_on_a_stop(tmp_path, tiny_dp_model, fmp_plugin,
                                                                              capsys):
     from pylbs.cli import main

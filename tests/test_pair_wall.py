@@ -46,6 +46,8 @@ def test_wall_is_born_mayer_tapered_between_r_in_and_rc():
     np.testing.assert_allclose(f, [[-push, 0, 0], [push, 0, 0]], rtol=1e-12)
     pair.positions[1, 0] = 1.6 + 0.7 * 0.5  # halfway through the taper: tau(1/2) = 1/2
     assert wall_energy_forces(WALL, pair)[0] == pytest.approx(0.5 * 900 * np.exp(-1.95 / 0.2), rel=1e-12)
+    pair.positions[1, 0] = 1.6 + 0.7 * 0.25  # a quarter in: tau = 1 - 10/64 + 15/256 - 6/1024 (MDF, not any smoothstep)
+    assert wall_energy_forces(WALL, pair)[0] == pytest.approx(0.896484375 * 900 * np.exp(-1.775 / 0.2), rel=1e-12)
     pair.positions[1, 0] = 2.3001  # beyond rc: nothing; and a pair the wall does not name: nothing
     assert wall_energy_forces(WALL, pair)[0] == 0.0
     assert WALL.pair_energy("Si-O", 1.0) == 0.0 and WALL.pair_energy("O-Li", 1.5) == WALL.pair_energy("Li-O", 1.5)
@@ -68,16 +70,16 @@ def test_wall_forces_and_stress_are_the_gradient_of_its_energy():
         assert f[a, k] == pytest.approx(num, abs=1e-6)
     atoms.calc = wall_calculator(WALL)
     stress = atoms.get_stress(voigt=False)
-    for k in range(3):  # dE/d(strain_kk) = V * stress_kk
-        s = np.eye(3)
-        s[k, k] += h
-        plus = atoms.copy()
-        plus.set_cell(atoms.cell @ s, scale_atoms=True)
-        s[k, k] -= 2 * h
-        minus = atoms.copy()
-        minus.set_cell(atoms.cell @ s, scale_atoms=True)
-        num = (wall_energy_forces(WALL, plus)[0] - wall_energy_forces(WALL, minus)[0]) / (2 * h)
-        assert stress[k, k] * atoms.get_volume() == pytest.approx(num, rel=1e-6)
+    for k, m in [(0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (0, 2)]:  # dE/d(strain_km) = V * stress_km
+        def strained(eps):
+            s = np.eye(3)
+            s[k, m] += eps / 2
+            s[m, k] += eps / 2
+            out = atoms.copy()
+            out.set_cell(atoms.cell @ s, scale_atoms=True)
+            return wall_energy_forces(WALL, out)[0]
+        num = (strained(h) - strained(-h)) / (2 * h)
+        assert stress[k, m] * atoms.get_volume() == pytest.approx(num, rel=1e-6, abs=1e-8)
 
 
 def test_a_model_runs_with_its_wall_in_lammps_as_in_python(tmp_path, fmp_plugin):
@@ -114,6 +116,12 @@ def test_a_models_wall_is_part_of_its_runs_inputs(tmp_path):
     assert set(inputs) == {str(model), str(tmp_path / WALL_FILE)}
     PairWall({"Li-Li": (2000.0, 0.18, 1.7, 2.1)}).write(tmp_path / WALL_FILE)
     assert changed_inputs(inputs) == [str(tmp_path / WALL_FILE)]
+    (tmp_path / WALL_FILE).unlink()  # a wall removed, or laid beside the model after a run: both change it
+    assert changed_inputs(inputs) == [str(tmp_path / WALL_FILE)]
+    without = input_files_sha256({"models": [str(model)]})
+    assert changed_inputs(without) == []
+    WALL.write(tmp_path / WALL_FILE)
+    assert changed_inputs(without) == [str(tmp_path / WALL_FILE)]
 
 
 def test_bad_walls_are_clear_errors(tmp_path):

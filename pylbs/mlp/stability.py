@@ -116,8 +116,13 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
         done = read_json(folder / RESULT_FILE) if comm.Get_rank() == 0 else None
         done = comm.bcast(done, root=0)
         if done is not None and portable_request(done.get("request")) != portable_request(request):
-            what = ("was written by an earlier pylbs, which did not record its models and settings"
-                    if "request" not in done else f"holds a run of other models or settings ({done['request']})")
+            if "request" not in done:
+                what = "was written by an earlier pylbs, which did not record its models and settings"
+            else:
+                old, new = portable_request(done["request"]), portable_request(request)
+                keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                what = (f"holds a run of other settings: {', '.join(keys)} differ (recorded: "
+                        + "; ".join(f"{k} = {old.get(k, 'not recorded')}" for k in keys) + ")")
             raise PylbsError(f"{folder} {what}; give another --out, or remove {folder} to run it again")
         if done is None:
             start = start_glass(name, check.atoms)

@@ -122,6 +122,10 @@ def fit_wall(frames: Sequence, rows: ContactRows, pairs: Iterable, *, rho_grid=R
     window = {p: float(rows.r[rows.pair == "-".join(p)].max()) for p in pairs}
     rc_grid = {p: np.round(np.arange(np.ceil((rows.r[rows.pair == "-".join(p)].min() + 0.2) / RC_STEP) * RC_STEP,
                                      window[p] + 1e-9, RC_STEP), 6) for p in pairs}
+    for p in pairs:
+        if not len(rc_grid[p]):
+            raise PylbsError(f"{'-'.join(p)}: its closest contact + 0.2 A lies past its window "
+                             f"({window[p]:.2f} A): widen the window so the data reach where the wall ends")
     shape = {p: (rho_grid[len(rho_grid) // 2], rc_grid[p][len(rc_grid[p]) // 2]) for p in pairs}
     near = {p: _pairs_within(frames, rows, p, window[p] + 1e-6) for p in pairs}
 
@@ -156,6 +160,9 @@ def fit_wall(frames: Sequence, rows: ContactRows, pairs: Iterable, *, rho_grid=R
                 bins.append({"r_A": [round(float(lo), 2), round(float(hi), 2)], "n": int(b.sum()),
                              "reference_minus_teacher": round(float(rows.dforce[b].mean()), 3),
                              "wall": round(float(fitted[b].mean()), 3)})
+        rho, rc = shape[p]
+        edge = [name for name, x, grid in (("rho", rho, rho_grid), ("rc", rc, rc_grid[p]))
+                if len(grid) > 1 and x in (grid[0], grid[-1])]  # the best may lie outside the grid
         report["pairs"]["-".join(p)] = {"contacts": int(m.sum()), "closest_A": round(float(rows.r[m].min()), 3),
-                                        "bins": bins}
+                                        "at_grid_edge": edge, "bins": bins}
     return wall, report

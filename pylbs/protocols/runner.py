@@ -26,7 +26,7 @@ from ..lammps_env import mpi_comm
 from ..lammps_io import SUMMARY_FILE
 from ..mlp.train import is_compressed_copy
 from ..mpiutil import on_rank0
-from ..potential import wall_file_of
+from ..potential import WALL_FILE, wall_file_of
 
 
 def replica_dir(out: Path, k: int) -> Path:
@@ -91,12 +91,20 @@ def input_files_sha256(request) -> dict:
 
 def changed_inputs(recorded: dict | None) -> list[str]:
     """The files of ``recorded`` ({portable path: sha256}, a summary's ``inputs_sha256``) that exist
-    and hold other bytes now (a package data file is looked up in this install)."""
+    and hold other bytes now (a package data file is looked up in this install); also a model's pair
+    wall that was added or removed since (the wall is part of the model: :mod:`pylbs.potential.pair_wall`)."""
     changed = []
     for key, sha in (recorded or {}).items():
         path = _PACKAGE_DATA / key.removeprefix(_PORTABLE_DATA) if key.startswith(_PORTABLE_DATA) else Path(key)
         if path.is_file() and file_sha256(path) != sha:
             changed.append(key)
+        elif path.name == WALL_FILE and not path.is_file():
+            changed.append(key)  # the wall was removed
+        if key.endswith(".pth") and path.is_file():
+            wall = wall_file_of(path)
+            wall_key = None if wall is None else portable_request(str(wall))
+            if wall_key is not None and wall_key not in recorded:
+                changed.append(wall_key)  # a wall laid beside the model after the run
     return changed
 
 
