@@ -54,7 +54,7 @@ def test_a_stop_is_recorded_and_the_next_glass_still_runs(tmp_path, tiny_dp_mode
     assert again == res
     # another check (or model) in the same folder is refused rather than read back as its result
     longer = StabilityCheck(ps=100.0, time_scale=0.001, atoms=105, glasses=GLASSES)
-    with pytest.raises(PylbsError, match="other models or settings"):
+    with pytest.raises(PylbsError, match="other models or settings: simulated_ps differ"):
         run_stability([model], tmp_path, longer, lambda name, n: pytest.fail("no run for a refused check"))
 
 

@@ -121,7 +121,7 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
             else:
                 old, new = portable_request(done["request"]), portable_request(request)
                 keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-                what = (f"holds a run of other settings: {', '.join(keys)} differ (recorded: "
+                what = (f"holds a run of other models or settings: {', '.join(keys)} differ (recorded: "
                         + "; ".join(f"{k} = {old.get(k, 'not recorded')}" for k in keys) + ")")
             raise PylbsError(f"{folder} {what}; give another --out, or remove {folder} to run it again")
         if done is None:
