@@ -11,6 +11,7 @@ import signal
 import sys
 
 from pylbs.glasses import TYPE_MAP, get_glass
+from pylbs.lammps_env import mpi_comm
 from pylbs.protocols.guard import Guard
 from pylbs.protocols.melt_quench import run_fmp_melt_quench
 from pylbs.protocols.mlp_quench import run_mlp_replica
@@ -42,9 +43,9 @@ if a.kill_at is not None:
 if a.protocol == "fmp":
     s = run_fmp_melt_quench(get_glass("LBS-20-60-20"), 105, a.out, time_scale=0.0005, seed=4, restart_every_ps=0.25,
                             dump_every_ps=0.1, thermo_every=50)
-    print("resumed", s["timing"]["resumed"], "steps", s["steps"])
 else:
     s = run_mlp_replica(a.start, [a.model], a.out, MLP_SCHEDULE, seed=3, emin=False, zbl_core=(0.9, 1.3),
                         guard=Guard(LENIENT, check_every_ps=0.04), thermo_every=10, dump_every_ps=0.02)
+if mpi_comm().Get_rank() == 0:  # one rank prints: two ranks' lines can interleave ("resumedresumed True  True")
     print("resumed", s["timing"]["resumed"], "steps", s["steps"])
 sys.stdout.flush()
