@@ -28,6 +28,7 @@ import numpy as np
 
 from pylbs.mlp.datasets import load_system
 from pylbs.mlp.label import frames_of_system
+from pylbs.mlp.wall_fit import separating_force
 
 BOND = {"B": 1.85, "Si": 2.0, "Li": 2.4}  # cation-O bond cutoffs (A)
 FORMAL = {"Li": 1, "B": 3, "Si": 4, "O": -2, "H": 1}
@@ -70,8 +71,9 @@ def cluster(atoms, i: int, j: int):
     return Atoms(symbols, positions=coords), int(charge)
 
 
-def separating(forces, u):
-    return float(0.5 * np.dot(forces[1] - forces[0], u))
+def separating(forces, u) -> float:
+    """The pair (atoms 0 and 1 of a cluster) pushed apart along u (eV/A)."""
+    return float(separating_force(np.asarray(forces), np.array([0]), np.array([1]), u[None, :])[0])
 
 
 def dft_forces(mol_atoms, charge: int, xc: str, basis: str):

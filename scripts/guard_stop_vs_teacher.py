@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pylbs.jsonio import read_json, write_json_atomic
+from pylbs.mlp import wall_fit
 from pylbs.mlp.ship import CARD_FILE, add_section
 from pylbs.mlp.teachers import teacher_calculator
 from pylbs.potential import model_calculator
@@ -35,10 +36,8 @@ def separating_force(atoms, i: int, j: int, calc) -> float:
     """Net force (eV/A) pushing atoms i and j apart along their minimum-image axis."""
     a = atoms.copy()
     a.calc = calc
-    f = a.get_forces()
     u = a.get_distance(i, j, mic=True, vector=True)
-    u /= np.linalg.norm(u)
-    return float(0.5 * (np.dot(f[j], u) - np.dot(f[i], u)))
+    return float(wall_fit.separating_force(a.get_forces(), np.array([i]), np.array([j]), u[None, :])[0])
 
 
 def main(argv=None) -> int:

@@ -20,8 +20,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from ..errors import PylbsError
-from ..glasses import element_pair
-from ..potential.pair_wall import PairWall
+from ..potential.pair_wall import PairWall, sorted_pair
 
 #: The taper's width (rc - r_in, Angstrom): the wall reaches zero smoothly over this distance.
 TAPER_WIDTH = 0.3
@@ -44,10 +43,6 @@ class ContactRows:
     dforce: np.ndarray
 
 
-def _key(pair) -> tuple[str, str]:
-    return tuple(sorted(element_pair(pair)))
-
-
 def separating_force(forces: np.ndarray, i: np.ndarray, j: np.ndarray, vec: np.ndarray) -> np.ndarray:
     """Half the difference of atoms j's and i's forces along i -> j (eV/A; > 0 pushes them apart)."""
     u = vec / np.linalg.norm(vec, axis=1)[:, None]
@@ -60,7 +55,7 @@ def contact_rows(frames: Sequence, teacher_forces: Sequence[np.ndarray], referen
     reference-minus-teacher separating forces."""
     from ase.neighborlist import neighbor_list
 
-    windows = {_key(p): float(r) for p, r in windows.items()}
+    windows = {sorted_pair(p): float(r) for p, r in windows.items()}
     cols = {k: [] for k in ("frame", "i", "j", "pair", "r", "vec", "dforce")}
     for k, (atoms, ft, fr) in enumerate(zip(frames, teacher_forces, reference_forces)):
         if np.shape(ft) != (len(atoms), 3) or np.shape(fr) != (len(atoms), 3):
@@ -115,7 +110,7 @@ def fit_wall(frames: Sequence, rows: ContactRows, pairs: Iterable, *, rho_grid=R
     """The wall on ``pairs`` that best matches ``rows`` (least squares on the separating-force
     differences, amplitudes >= 0), and a report: per pair the rows, the chosen rho/rc, and the
     binned mean difference next to the wall's force."""
-    pairs = [_key(p) for p in pairs]
+    pairs = [sorted_pair(p) for p in pairs]
     names = np.array(["-".join(p) for p in pairs])
     if not np.isin(names, rows.pair).all():
         raise PylbsError(f"no contacts of {sorted(set(names) - set(rows.pair))} in the data: leave them out")

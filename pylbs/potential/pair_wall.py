@@ -29,7 +29,7 @@ from ..glasses import TYPE_MAP, element_pair
 WALL_FILE = "pair_wall.json"
 
 
-def _key(pair) -> tuple[str, str]:
+def sorted_pair(pair) -> tuple[str, str]:
     """``"O-Li"``, ``("Li", "O")`` -> ``("Li", "O")`` (alphabetical, as the guard's table)."""
     return tuple(sorted(element_pair(pair)))
 
@@ -44,7 +44,7 @@ class PairWall:
     def __post_init__(self):
         clean = {}
         for key, values in dict(self.terms).items():
-            pair = _key(key)
+            pair = sorted_pair(key)
             a, rho, r_in, rc = map(float, values)
             if not (math.isfinite(a) and a >= 0 and rho > 0 and 0 < r_in < rc < math.inf):
                 raise PylbsError(f"pair wall {'-'.join(pair)}: A={a} eV, rho={rho}, r_in={r_in}, rc={rc} A; a wall "
@@ -66,7 +66,7 @@ class PairWall:
 
     def _energy_force(self, pair, r):
         r = np.asarray(r, dtype=float)
-        a, rho, r_in, rc = self.terms.get(_key(pair), (0.0, 1.0, 1.0, 2.0))
+        a, rho, r_in, rc = self.terms.get(sorted_pair(pair), (0.0, 1.0, 1.0, 2.0))
         x = np.clip((r - r_in) / (rc - r_in), 0.0, 1.0)
         taper = 1 - 10 * x**3 + 15 * x**4 - 6 * x**5
         dtaper = -30 * x**2 * (1 - x) ** 2 / (rc - r_in)
@@ -78,7 +78,7 @@ class PairWall:
         lines = []
         for i, ei in enumerate(elements, start=1):
             for j, ej in enumerate(elements[i - 1:], start=i):
-                a, rho, r_in, rc = self.terms.get(_key((ei, ej)), (0.0, 1.0, 1.0, 2.0))
+                a, rho, r_in, rc = self.terms.get(sorted_pair((ei, ej)), (0.0, 1.0, 1.0, 2.0))
                 if a > 0:
                     lines.append(f"pair_coeff {i} {j} {style} {a:.10g} {rho:.10g} 0.0 {r_in:.10g} {rc:.10g}")
         return lines
