@@ -54,6 +54,60 @@ def test_active_learning_loop(tmp_path, fmp_plugin):
     _record_figure_and_resume_redo_nothing(loop)
     _parallel_explorations_equal_serial_ones(loop, tmp_path / "parallel")
     _shipping_the_model_writes_a_card_that_matches_the_record(loop, tmp_path / "models")
+    _a_continued_models_wall_is_explored_and_shipped_with(loop, tmp_path / "walled")
+
+
+def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):
+    """A continued model's pair wall goes with the loop: kept with the model in OUT/init, laid beside
+    every trained model, in the explorations' energies (thermo pe = model + wall on the dumped frame),
+    and shipped beside the model with the card saying so."""
+    import shutil
+    from dataclasses import replace
+
+    from pylbs.hashing import file_sha256
+    from pylbs.lammps_io import THERMO_FILE, read_thermo
+    from pylbs.mlp.explore import explore, frames_at, glass_conditions, system_glass
+    from pylbs.mlp.learn import ActiveLearning
+    from pylbs.mlp.ship import ship
+    from pylbs.potential import WALL_FILE, PairWall, model_calculator, wall_of
+    from pylbs.potential.pair_wall import wall_energy_forces
+
+    out, s, rec = loop
+    wall = PairWall({"O-O": (1000.0, 0.25, 2.3, 2.8), "Li-O": (3000.0, 0.2, 1.8, 2.2)})  # acts at ordinary distances
+    parent = dest / "parent"
+    parent.mkdir(parents=True)
+    shutil.copyfile(rec["iterations"][0]["models"][0], parent / "model.pth")
+    wall.write(parent / WALL_FILE)
+    follow = ActiveLearning(dest / "follow", replace(s, init_model=str(parent / "model.pth")))
+    assert file_sha256(dest / "follow" / "init" / WALL_FILE) == file_sha256(parent / WALL_FILE)
+    models = []
+    for m, trained in enumerate(rec["iterations"][0]["models"]):  # as train() returns them
+        models.append(dest / "follow" / f"train-{m}" / "model.pth")
+        models[-1].parent.mkdir(parents=True)
+        shutil.copyfile(trained, models[-1])
+    assert all(wall_of(m) == wall for m in follow._with_wall(models))
+    cond = next(c for c in glass_conditions(system_glass(s.systems[0]), s.explore_time_scale) if c.name == "npt-300K")
+    start = ActiveLearning(out, s).fmp_glass(s.systems[0])  # the loop's own start glass, made already
+    run = explore(start, [str(m) for m in models], dest / "explore", cond, system=s.systems[0], out_freq=s.out_freq,
+                  compress=False)
+    step = run.steps[-1]
+    frame = frames_at(dest / "explore", [step])[0]
+    wall_e = wall_energy_forces(wall, frame)[0]
+    assert wall_e > 1.0  # so an exploration without the wall misses by far more than the tolerance
+    frame.calc = model_calculator(models[0])  # the model and its wall, in Python
+    thermo = read_thermo(dest / "explore" / THERMO_FILE)
+    pe = float(thermo["pe"][list(thermo["step"]).index(step)])
+    assert pe == pytest.approx(frame.get_potential_energy(), abs=5e-3)  # dumped positions carry 6 digits
+    # shipped: the wall beside the model, in the file list and the card
+    early = dest / "loop"
+    shutil.copytree(out, early, ignore=shutil.ignore_patterns("explore", "label", "fmp"))
+    (early / "record.json").unlink()
+    wall.write(early / "iter-000" / "train-0" / WALL_FILE)
+    card = ship(early, "walled", dest_root=dest / "models", compress=False, iteration=0)
+    assert wall_of(dest / "models" / "walled" / "model.pth") == wall
+    assert card["files"][WALL_FILE]["sha256"] == file_sha256(parent / WALL_FILE)
+    assert set(card["pair_wall"]["terms"]) == {"O-O", "Li-O"}
+    assert "Runs with a pair wall (`pair_wall.json`" in (dest / "models" / "walled" / "card.md").read_text()
 
 
 def _overlapping(run) -> dict[int, bool]:

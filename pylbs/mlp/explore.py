@@ -29,7 +29,7 @@ from ..glasses import Composition, Glass, get_glass
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import mpi_comm
 from ..lammps_io import MODEL_DEVI_RAW, TRAJECTORY_FILE, dump_steps, read_model_devi, read_trajectory
-from ..potential import deepmd_commands, required_styles
+from ..potential import deepmd_commands, required_styles, wall_of
 from ..protocols.guard import GUARD_MIN_DISTANCES, closest_pairs
 from ..protocols.schedules import TIMESTEP_PS, Schedule, Stage, default_t_max
 from ..session import Session
@@ -100,7 +100,8 @@ def explore(start_data, models, out_dir, condition: Condition, *, system: str, o
     """Run ``condition`` from ``start_data`` with the first of ``models`` driving and all of them
     evaluating every ``out_freq`` steps; frames are dumped at the same steps. A finished
     exploration in ``out_dir`` (``exploration.json``) is returned without running. The models run
-    as their compressed copies where deepmd-kit can make them (``compress``, :mod:`pylbs.mlp.compress`)."""
+    as their compressed copies where deepmd-kit can make them (``compress``, :mod:`pylbs.mlp.compress`),
+    with the first model's pair wall when it has one (``pair_wall.json`` beside it)."""
     out = Path(out_dir).resolve()
     done = read_json(out / "exploration.json")
     if done is not None:
@@ -118,7 +119,8 @@ def explore(start_data, models, out_dir, condition: Condition, *, system: str, o
         start = out / "start_strained.data"
         write_lammps_data(rescaled_to_density(atoms, density_of(atoms) / (1 + condition.strain) ** 3), start)
     used = [m["md_model"] for m in md_models(models, comm or mpi_comm(), compress)]
-    commands = deepmd_commands(used, out_freq, out / MODEL_DEVI_RAW, zbl_core=zbl_core)
+    # the driving model's pair wall, as in production runs (the deviation is the models' alone)
+    commands = deepmd_commands(used, out_freq, out / MODEL_DEVI_RAW, zbl_core=zbl_core, wall=wall_of(models[0]))
     blew_up = None
     try:
         with Session(out, comm=comm, require=required_styles(commands), label=f"explore {system} {condition.name}") \

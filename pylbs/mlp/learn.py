@@ -51,6 +51,7 @@ from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import init_worker_process, mpi_comm, under_mpi_launcher
 from ..plotting import pyplot, save
 from ..potential.models import model_path
+from ..potential.pair_wall import WALL_FILE, wall_file_of, wall_of
 from ..progress import Progress
 from ..structure import read_lammps_data
 from .compress import md_models
@@ -207,6 +208,9 @@ class ActiveLearning:
             for extra in ("card.json",):  # its training steps and lineage, for the card of what ships next
                 if (source.parent / extra).exists():
                     shutil.copyfile(source.parent / extra, tmp / extra)
+            if wall_file_of(source) is not None:  # its pair wall: the loop explores and ships with it
+                wall_of(source)  # a broken wall file fails here, with its own message
+                shutil.copyfile(wall_file_of(source), tmp / WALL_FILE)
             tmp.rename(kept.parent)
         return kept
 
@@ -311,7 +315,7 @@ class ActiveLearning:
 
         pool = ThreadPoolExecutor(max(1, self.s.train_jobs))  # each thread waits on its dp subprocess
         try:
-            return list(pool.map(one, range(self.s.n_models)))
+            return self._with_wall(list(pool.map(one, range(self.s.n_models))))
         except BaseException:  # Ctrl-C reaches this thread only: stop the trainings of the others too
             TRAINING_STOP.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -319,6 +323,16 @@ class ActiveLearning:
             raise
         finally:
             pool.shutdown(wait=True)
+
+    def _with_wall(self, models: list[Path]) -> list[Path]:
+        """Lay the continued model's pair wall (``OUT/init/pair_wall.json``) beside every trained model:
+        the ensemble then explores, is checked at 2000 K and ships with the wall it will run with (the
+        models learn the teacher alone; the wall is what a stiffer reference adds, docs/mlp.md)."""
+        wall = wall_file_of(self.init_model) if self.init_model else None
+        for m in models if wall is not None else ():
+            if not (Path(m).parent / WALL_FILE).exists():
+                shutil.copyfile(wall, Path(m).parent / WALL_FILE)
+        return models
 
     def _sel(self, train) -> list[int]:
         """The ensemble's ``sel`` (max neighbours per type + 10 %, deepmd-kit's neighbor-stat on the

@@ -23,6 +23,7 @@ from ..errors import PylbsError
 from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
 from ..potential.models import MODEL_FILE, SHIPPED_DIR
+from ..potential.pair_wall import WALL_FILE, wall_file_of, wall_of
 from .compress import cached_copy_path
 from .datasets import TRAINING_DATA_DIR, dataset_systems, load_system
 from .evaluate import evaluate_model, format_table
@@ -76,6 +77,11 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
                              "changed: update pylbs.mlp.ship")
         files[compressed.name] = {"sha256": file_sha256(compressed), "bytes": compressed.stat().st_size,
                                   "table_step": table_step, "compress_s": round(time.perf_counter() - t0, 1)}
+
+    wall = wall_of(source)  # laid beside the loop's models when the continued model had one
+    if wall is not None:
+        shutil.copyfile(wall_file_of(source), dest / WALL_FILE)
+        files[WALL_FILE] = {"sha256": file_sha256(dest / WALL_FILE), "bytes": (dest / WALL_FILE).stat().st_size}
 
     settings = read_json(loop / "settings.json")
     datasets = [loop / "seed" / "data", *map(Path, record.get("initial_data", [])),
@@ -135,6 +141,9 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
                      "steps_total": steps + ((parent or {}).get("training") or {}).get("steps_total", 0)},
         "errors": errors,
         "error_table": {k: format_table(v) for k, v in errors.items()},
+        "pair_wall": ({"terms": wall.to_dict()["terms"], "errors": "the error tables are the model's alone, "
+                       "against the teacher; the wall adds what a stiffer reference adds at close contacts"}
+                      if wall is not None else None),
     }
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
@@ -248,6 +257,11 @@ def render(card: dict) -> str:
              + ".",
              *([f"- Continued from {_continued(card)}: iteration 0 started from its weights."]
                if card["hyperparameters"].get("continued_from") else []),
+             *([f"- Runs with a pair wall (`{WALL_FILE}`, docs/mlp.md), laid beside the model by the loop from "
+                "the model it continued: " + ", ".join(f"{k} to {t['rc_A']:.2f} A" for k, t in
+                                                      card["pair_wall"]["terms"].items())
+                + "; the error tables below are the model's alone, against the teacher."]
+               if card.get("pair_wall") else []),
              f"- Loop: {len(card['loop']['iterations'])} finished iteration(s); shipped: iteration "
              f"{card['loop']['iteration_shipped']}'s model"
              + ("" if card["loop"].get("iteration_shipped_explored", True) else
