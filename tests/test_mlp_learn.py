@@ -476,3 +476,16 @@ def test_a_resumed_iteration_adds_its_time_to_the_earlier_runs(tmp_path):
         time.sleep(0.1)
     wall = json.loads((tmp_path / "iter-000" / "wall_s.json").read_text())
     assert 0.3 <= wall["train"] < 5 and wall["explore"] == wall["label"] == 0.0
+
+
+def test_every_pair_under_the_guards_limit_is_an_overlap_whichever_atom_comes_first():
+    """The loop's overlap labelling looks the guard's table up by sorted element pair: a key written
+    the other way round (it once was ("Si", "O")) would never flag that pair."""
+    from pylbs.protocols.guard import GUARD_MIN_DISTANCES, closest_pairs
+
+    cell = np.eye(3) * 20.0
+    for (a, b), limit in GUARD_MIN_DISTANCES.items():
+        for first, second in ((a, b), (b, a)):
+            for factor, flagged in ((0.97, 1), (1.03, 0)):
+                pos = np.array([[5.0, 5.0, 5.0], [5.0 + factor * limit, 5.0, 5.0]])
+                assert len(closest_pairs(pos, cell, [first, second], GUARD_MIN_DISTANCES)) == flagged, (first, second)

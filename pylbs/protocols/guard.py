@@ -43,7 +43,7 @@ GUARD_DIR = "guard"
 #: Li-Li at 1.36-1.38 A with 6-7 eV/A: hard collisions a DFT-faithful liquid makes at 2000 K,
 #: not overlaps (docs/models.md, "Pair wall"); below 1.30 no contact has been checked.
 GUARD_MIN_DISTANCES = {
-    ("O", "O"): 1.7, ("B", "O"): 1.0, ("Si", "O"): 1.2, ("Li", "O"): 1.3,
+    ("O", "O"): 1.7, ("B", "O"): 1.0, ("O", "Si"): 1.2, ("Li", "O"): 1.3,
     ("B", "B"): 1.6, ("Si", "Si"): 2.0, ("B", "Si"): 1.8,
     ("Li", "Li"): 1.3, ("B", "Li"): 1.5, ("Li", "Si"): 1.7,
 }
