@@ -90,6 +90,7 @@ def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):
     start = ActiveLearning(out, s).fmp_glass(s.systems[0])  # the loop's own start glass, made already
     run = explore(start, [str(m) for m in models], dest / "explore", cond, system=s.systems[0], out_freq=s.out_freq,
                   compress=False)
+    assert run.pair_wall == wall.to_dict()["terms"]  # recorded with the run
     step = run.steps[-1]
     frame = frames_at(dest / "explore", [step])[0]
     wall_e = wall_energy_forces(wall, frame)[0]
@@ -102,7 +103,8 @@ def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):
     early = dest / "loop"
     shutil.copytree(out, early, ignore=shutil.ignore_patterns("explore", "label", "fmp"))
     (early / "record.json").unlink()
-    wall.write(early / "iter-000" / "train-0" / WALL_FILE)
+    (early / "init").mkdir()
+    wall.write(early / "init" / WALL_FILE)  # a model trained before the loop laid walls: the loop's own is shipped
     card = ship(early, "walled", dest_root=dest / "models", compress=False, iteration=0)
     assert wall_of(dest / "models" / "walled" / "model.pth") == wall
     assert card["files"][WALL_FILE]["sha256"] == file_sha256(parent / WALL_FILE)

@@ -90,6 +90,7 @@ class Exploration:
     max_devi_f: list
     blew_up: str | None = None
     overlap: list | None = None  # None: an exploration.json written before overlaps were recorded
+    pair_wall: dict | None = None  # the driving model's wall terms the run had (None: none, or not recorded)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,7 +121,8 @@ def explore(start_data, models, out_dir, condition: Condition, *, system: str, o
         write_lammps_data(rescaled_to_density(atoms, density_of(atoms) / (1 + condition.strain) ** 3), start)
     used = [m["md_model"] for m in md_models(models, comm or mpi_comm(), compress)]
     # the driving model's pair wall, as in production runs (the deviation is the models' alone)
-    commands = deepmd_commands(used, out_freq, out / MODEL_DEVI_RAW, zbl_core=zbl_core, wall=wall_of(models[0]))
+    wall = wall_of(models[0])
+    commands = deepmd_commands(used, out_freq, out / MODEL_DEVI_RAW, zbl_core=zbl_core, wall=wall)
     blew_up = None
     try:
         with Session(out, comm=comm, require=required_styles(commands), label=f"explore {system} {condition.name}") \
@@ -135,7 +137,7 @@ def explore(start_data, models, out_dir, condition: Condition, *, system: str, o
     keep = [k for k, s in enumerate(devi["step"]) if int(s) in dumped]
     steps = [int(devi["step"][k]) for k in keep]
     result = Exploration(system, condition.name, steps, [float(devi["max_devi_f"][k]) for k in keep], blew_up,
-                         overlapping_frames(out, steps))
+                         overlapping_frames(out, steps), wall.to_dict()["terms"] if wall is not None else None)
     write_json_atomic(out / "exploration.json", result.to_dict())
     return result
 

@@ -427,12 +427,13 @@ class ActiveLearning:
 
     def stability(self, models) -> dict:
         """The 2000 K stability check of the converged ensemble (:mod:`pylbs.mlp.stability`)."""
+        models = self._with_wall(models)  # iterations trained before the loop carried walls have none beside them
         return run_stability(models, self.out / "stability", self.stability_check(),
                              lambda name, n: self.fmp_glass(name, n), comm=self.comm, seed=self.s.seed,
                              compress=self.s.compress, zbl_core=self.s.zbl_core)
 
     # ------------------------------------------------------------ the loop
-    def _wall_file(self, k: int) -> Path:
+    def _wall_time_file(self, k: int) -> Path:
         return self.out / f"iter-{k:03d}" / "wall_s.json"
 
     @contextlib.contextmanager
@@ -444,7 +445,7 @@ class ActiveLearning:
         try:
             yield
         finally:
-            path = self._wall_file(k)
+            path = self._wall_time_file(k)
             wall = read_json(path) or {"train": 0.0, "explore": 0.0, "label": 0.0}
             wall[stage] += time.perf_counter() - t0
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -465,7 +466,7 @@ class ActiveLearning:
             with self._timed(k, "label"):
                 picks = self.select(k, runs)
                 labels = self.label_candidates(k, picks)
-            rec = self._iteration_record(k, models, runs, picks, labels, heldout, read_json(self._wall_file(k)))
+            rec = self._iteration_record(k, models, runs, picks, labels, heldout, read_json(self._wall_time_file(k)))
             self.record["iterations"][k:] = [rec]
             self._save()
             if rec["converged_exploration"]:

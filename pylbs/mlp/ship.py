@@ -78,9 +78,11 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
         files[compressed.name] = {"sha256": file_sha256(compressed), "bytes": compressed.stat().st_size,
                                   "table_step": table_step, "compress_s": round(time.perf_counter() - t0, 1)}
 
-    wall = wall_of(source)  # laid beside the loop's models when the continued model had one
+    # laid beside the loop's models when the continued model had one (OUT/init: models trained before that)
+    wall_src = wall_file_of(source) or wall_file_of(loop / "init" / MODEL_FILE)
+    wall = wall_of(wall_src.with_name(MODEL_FILE)) if wall_src else None
     if wall is not None:
-        shutil.copyfile(wall_file_of(source), dest / WALL_FILE)
+        shutil.copyfile(wall_src, dest / WALL_FILE)
         files[WALL_FILE] = {"sha256": file_sha256(dest / WALL_FILE), "bytes": (dest / WALL_FILE).stat().st_size}
 
     settings = read_json(loop / "settings.json")
@@ -257,9 +259,8 @@ def render(card: dict) -> str:
              + ".",
              *([f"- Continued from {_continued(card)}: iteration 0 started from its weights."]
                if card["hyperparameters"].get("continued_from") else []),
-             *([f"- Runs with a pair wall (`{WALL_FILE}`, docs/mlp.md), laid beside the model by the loop from "
-                "the model it continued: " + ", ".join(f"{k} to {t['rc_A']:.2f} A" for k, t in
-                                                      card["pair_wall"]["terms"].items())
+             *([f"- Runs with a pair wall (`{WALL_FILE}`, docs/mlp.md), the one of the model it continued: "
+                + ", ".join(f"{k} to {term['rc_A']:.2f} A" for k, term in card["pair_wall"]["terms"].items())
                 + "; the error tables below are the model's alone, against the teacher."]
                if card.get("pair_wall") else []),
              f"- Loop: {len(card['loop']['iterations'])} finished iteration(s); shipped: iteration "

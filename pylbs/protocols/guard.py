@@ -88,6 +88,7 @@ def closest_pairs(positions, cell, symbols, table: Mapping[tuple[str, str], floa
     from ase import Atoms
     from ase.neighborlist import neighbor_list
 
+    table = {tuple(sorted(k)): v for k, v in table.items()}  # looked up sorted: ("Si", "O") finds Si-O too
     atoms = Atoms(symbols=list(symbols), positions=positions, cell=cell, pbc=True)
     i, j, d = neighbor_list("ijd", atoms, max(table.values()))
     keep = i < j
