@@ -81,3 +81,18 @@ def test_cli_import_error_is_one_line(tmp_path, capsys):
     assert main(["mlp", "import", str(outcar), "--out", str(tmp_path / "ds")]) == 2
     err = capsys.readouterr().err
     assert "Ni" in err and "Traceback" not in err
+
+
+def test_testing_a_model_that_is_not_there_names_the_fix(tmp_path, capsys):
+    """``pylbs mlp test --model`` takes a file or a shipped name; anything else is a clear error, not
+    deepmd-kit's "cannot detect the backend" traceback."""
+    from pylbs.errors import PylbsError
+
+    try:
+        rc = main(["mlp", "test", "--model", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "t")])
+    except PylbsError as exc:
+        message = str(exc)
+    else:
+        assert rc != 0
+        message = capsys.readouterr().err
+    assert "give a model file (model.pth) or a shipped name (default, lbs-chgnet-r2scan" in message

@@ -163,7 +163,7 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--dest", default=None, help="models folder (default: pylbs/data/models)")
 
     q = msub.add_parser("test", help="MAE/MXE/shift table + JSON, parity plots, learning curve")
-    q.add_argument("--model", required=True)
+    q.add_argument("--model", required=True, help="model file, or a shipped name (default, lbs-chgnet-r2scan-2)")
     q.add_argument("--data", nargs="*", default=[], help="dataset folder(s): their test parts are evaluated")
     q.add_argument("--held-out", nargs="*", default=[], help="held-out datasets/folders (transferability)")
     q.add_argument("--lcurve", default=None, help="lcurve.out (default: next to the model)")
@@ -282,6 +282,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_test(args) -> int:
+    args.model = model_path(args.model)  # a shipped name (default, lbs-chgnet-r2scan-2) or a file
+    if not Path(args.model).is_file():
+        raise PylbsError(f"no model {args.model}: give a model file (model.pth) or a shipped name "
+                         f"({', '.join(['default', *shipped_models()])})")
     sets, held = {}, []
     for d in args.data:
         sets.update(dataset_systems(d, "test"))
