@@ -33,6 +33,7 @@ import numpy as np
 from pylbs.jsonio import read_json
 from pylbs.mlp.datasets import load_system
 from pylbs.mlp.label import frames_of_system, label_frames
+from pylbs.mlp.ship import record_wall
 from pylbs.mlp.wall_fit import contact_rows, fit_wall
 from pylbs.potential.models import model_path
 from pylbs.potential.pair_wall import WALL_FILE
@@ -107,6 +108,8 @@ def main(argv=None) -> int:
     if args.model:
         target = Path(model_path(args.model)).parent / WALL_FILE
         shutil.copy(out, target)
+        if (target.parent / "card.json").exists():  # a shipped model: its card lists the wall too
+            record_wall(target.parent.name, target.parent.parent)
         print(f"{target}: {args.model} now runs with this wall")
     return 0
 

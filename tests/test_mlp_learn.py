@@ -110,6 +110,15 @@ def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):
     assert card["files"][WALL_FILE]["sha256"] == file_sha256(parent / WALL_FILE)
     assert set(card["pair_wall"]["terms"]) == {"O-O", "Li-O"}
     assert "Runs with a pair wall (`pair_wall.json`" in (dest / "models" / "walled" / "card.md").read_text()
+    # a wall fitted after shipping (scripts/fit_pair_wall.py --model) is entered into the card by record_wall
+    from pylbs.mlp.ship import record_wall
+
+    refit = PairWall({"B-B": (600.0, 0.24, 2.0, 2.3)}, {"made_by": "scripts/fit_pair_wall.py ..."})
+    refit.write(dest / "models" / "walled" / WALL_FILE)
+    card = record_wall("walled", dest / "models")
+    assert card["files"][WALL_FILE]["sha256"] == file_sha256(dest / "models" / "walled" / WALL_FILE)
+    assert set(card["pair_wall"]["terms"]) == {"B-B"}
+    assert "`scripts/fit_pair_wall.py ...`): B-B to 2.30 A" in (dest / "models" / "walled" / "card.md").read_text()
 
 
 def _overlapping(run) -> dict[int, bool]:

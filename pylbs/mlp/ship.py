@@ -143,8 +143,8 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
                      "steps_total": steps + ((parent or {}).get("training") or {}).get("steps_total", 0)},
         "errors": errors,
         "error_table": {k: format_table(v) for k, v in errors.items()},
-        "pair_wall": ({"terms": wall.to_dict()["terms"], "errors": "the error tables are the model's alone, "
-                       "against the teacher; the wall adds what a stiffer reference adds at close contacts"}
+        "pair_wall": ({"terms": wall.to_dict()["terms"], "made_by": wall.about.get("made_by"),
+                       "errors": "the error tables are the model's alone, against the teacher"}
                       if wall is not None else None),
     }
     write_json_atomic(dest / CARD_FILE, card)
@@ -166,6 +166,24 @@ def add_section(name: str, key: str, value, dest_root=SHIPPED_DIR) -> dict:
     if card is None:
         raise PylbsError(f"{dest} has no {CARD_FILE}; ship the model first (pylbs mlp ship)")
     card[key] = value
+    write_json_atomic(dest / CARD_FILE, card)
+    (dest / "card.md").write_text(render(card))
+    return card
+
+
+def record_wall(name: str, dest_root=SHIPPED_DIR) -> dict:
+    """Enter the pair wall now beside a shipped model (laid there after shipping, e.g. by
+    scripts/fit_pair_wall.py --model) into its card: the file and its hash, and the terms."""
+    dest = Path(dest_root) / name
+    card = read_json(dest / CARD_FILE)
+    if card is None:
+        raise PylbsError(f"{dest} has no {CARD_FILE}; ship the model first (pylbs mlp ship)")
+    wall = wall_of(dest / MODEL_FILE)
+    if wall is None:
+        raise PylbsError(f"{dest} has no {WALL_FILE}; fit one (scripts/fit_pair_wall.py ... --model {name})")
+    card["files"][WALL_FILE] = {"sha256": file_sha256(dest / WALL_FILE), "bytes": (dest / WALL_FILE).stat().st_size}
+    card["pair_wall"] = {"terms": wall.to_dict()["terms"], "made_by": wall.about.get("made_by"),
+                         "errors": "the error tables are the model's alone, against the teacher"}
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
     return card
@@ -259,7 +277,8 @@ def render(card: dict) -> str:
              + ".",
              *([f"- Continued from {_continued(card)}: iteration 0 started from its weights."]
                if card["hyperparameters"].get("continued_from") else []),
-             *([f"- Runs with a pair wall (`{WALL_FILE}`, docs/mlp.md), the one of the model it continued: "
+             *([f"- Runs with a pair wall (`{WALL_FILE}`, docs/mlp.md"
+                + (f"; `{card['pair_wall']['made_by']}`" if card["pair_wall"].get("made_by") else "") + "): "
                 + ", ".join(f"{k} to {term['rc_A']:.2f} A" for k, term in card["pair_wall"]["terms"].items())
                 + "; the error tables below are the model's alone, against the teacher."]
                if card.get("pair_wall") else []),
