@@ -25,6 +25,7 @@ from pylbs.protocols.guard import GUARD_DIR, GUARD_MIN_DISTANCES
 
 def closeness(atoms, table) -> float:
     """The smallest distance / guard limit over all pairs of ``atoms`` (< 1: the guard would stop)."""
+    table = {tuple(sorted(k)): v for k, v in table.items()}  # looked up sorted, as closest_pairs does
     i, j, d = neighbor_list("ijd", atoms, max(table.values()))
     sym = np.asarray(atoms.get_chemical_symbols())
     limit = np.array([table.get(tuple(sorted((a, b))), 0.0) for a, b in zip(sym[i], sym[j])])

@@ -494,6 +494,7 @@ def test_every_pair_under_the_guards_limit_is_an_overlap_whichever_atom_comes_fi
     the other way round (it once was ("Si", "O")) would never flag that pair."""
     from pylbs.protocols.guard import GUARD_MIN_DISTANCES, closest_pairs
 
+    assert all(k == tuple(sorted(k)) for k in GUARD_MIN_DISTANCES)  # the table as every reader expects it
     cell = np.eye(3) * 20.0
     for (a, b), limit in GUARD_MIN_DISTANCES.items():
         for first, second in ((a, b), (b, a)):

@@ -16,6 +16,7 @@ from pylbs.mlp.compress import cached_copy_path
 from pylbs.mlp.datasets import dataset_systems, load_system
 from pylbs.mlp.ship import CARD_FILE, HELDOUT_DIR
 from pylbs.potential.models import ALIASES, DEFAULT_MODEL, model_path, shipped_models
+from pylbs.potential.pair_wall import WALL_FILE, wall_of
 
 if DEFAULT_MODEL not in shipped_models():  # issue 11: these run as soon as `pylbs mlp ship` ships it
     pytest.skip(f"the default DeepMD model ({DEFAULT_MODEL}) is not shipped yet", allow_module_level=True)
@@ -41,6 +42,10 @@ def test_default_is_the_shipped_model_and_its_files_are_the_cards():
     assert compressed.parent == MODEL.parent  # the shipped copy: no `dp compress` on first use
     for path in (MODEL, compressed):
         assert CARD["files"][path.name]["sha256"] == file_sha256(path)
+    wall = wall_of(MODEL)  # the default runs with its pair wall: the card lists that file and its terms
+    if wall is not None or WALL_FILE in CARD["files"]:
+        assert CARD["files"][WALL_FILE]["sha256"] == file_sha256(MODEL.parent / WALL_FILE)
+        assert CARD["pair_wall"]["terms"] == wall.to_dict()["terms"]
     assert sum(p.stat().st_size for p in MODEL.parent.rglob("*") if p.is_file()) < 20e6  # the issue's cap
     desc = CARD["hyperparameters"]["descriptor"]
     assert (desc["type"], desc["rcut"], desc["rcut_smth"]) == ("se_e2_a", 6.0, 5.8)  # the paper's descriptor
@@ -85,7 +90,7 @@ def test_lammps_matches_python_on_a_heldout_frame(which, fmp_plugin):
 #: NVE of the shipped model (the held-out glass doubled, velocities at 1000 K, dt 1 fs, the compressed
 #: copy as the MD runs it): max |E(t) - E0| per atom over NVE_PS. The bound is the FMP plugin's NVE test's
 #: (2e-3 eV/atom over 10 ps at 216 atoms) halved for a run 50x shorter; forces that are not the energy's
-#: gradient drift by far more. Measured when the model shipped: 7.3e-5 eV/atom over 1 ps (280 atoms,
+#: gradient drift by far more. Measured when the first default (lbs-chgnet-r2scan) shipped: 7.3e-5 eV/atom over 1 ps (280 atoms,
 #: mean T 709 K). The compressed model costs 144 ms per step at 280 atoms on one core (measured on this
 #: machine, alone): 0.2 ps from the start (no settling run: NVE conserves energy from the first step)
 #: keeps the test at ~30 s. Measured with it: 1.7e-4 eV/atom, mean T 653 K.

@@ -269,7 +269,8 @@ def render(card: dict) -> str:
              f"Made by `{card['command']}` from the loop's record; every number below is in `card.json`.", "",
              f"- Teacher: {t.get('name')} ({t.get('package')} {t.get('version')}, weights sha256 "
              f"`{str(t.get('weight_sha256'))[:16]}...`).",
-             "- Files: " + "; ".join(f"`{k}` {v['bytes'] / 1e6:.1f} MB" + (
+             "- Files: " + "; ".join(f"`{k}` " + (f"{v['bytes'] / 1e6:.1f} MB" if v["bytes"] >= 1e5
+                                                  else f"{v['bytes'] / 1e3:.1f} kB") + (
                  f" (table step {v['table_step']})" if "table_step" in v else "") for k, v in card["files"].items())
              + (f"; `{carried['folder']}/` {carried['bytes'] / 1e6:.1f} MB, the {carried['datasets']} training "
                 f"datasets (`pylbs mlp learn OUT --init-model {card['name']}` continues the model on them)"

@@ -16,8 +16,8 @@ from ..errors import PylbsError
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 MODEL_FILE = "model.pth"
 #: ``--mlp default`` -> this shipped model: the second one, which runs with its pair wall; it made
-#: 11 of 11 catalogue glasses without a guard stop where the first stopped on 2, and the 2000 K
-#: check stops on 2 of 11 glasses against 11 (docs/models.md).
+#: 11 of 11 catalogue glasses without a guard stop where the first stopped on 2, and the 2 ps 2000 K
+#: check stops on 2 of 11 glasses (guard Li limits 1.30 A; the first: 11 of 11 under 1.40 A), docs/models.md.
 DEFAULT_MODEL = "lbs-chgnet-r2scan-2"
 ALIASES = {"default": DEFAULT_MODEL}
 
