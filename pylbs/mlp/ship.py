@@ -80,10 +80,11 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
 
     # laid beside the loop's models when the continued model had one (OUT/init: models trained before that)
     wall_src = wall_file_of(source) or wall_file_of(loop / "init" / MODEL_FILE)
-    wall = wall_of(wall_src.with_name(MODEL_FILE)) if wall_src else None
-    if wall is not None:
+    if wall_src:
         shutil.copyfile(wall_src, dest / WALL_FILE)
-        files[WALL_FILE] = {"sha256": file_sha256(dest / WALL_FILE), "bytes": (dest / WALL_FILE).stat().st_size}
+    wall = _wall_entries(dest)
+    if wall is not None:
+        files[WALL_FILE] = wall[0]
 
     settings = read_json(loop / "settings.json")
     datasets = [loop / "seed" / "data", *map(Path, record.get("initial_data", [])),
@@ -143,9 +144,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
                      "steps_total": steps + ((parent or {}).get("training") or {}).get("steps_total", 0)},
         "errors": errors,
         "error_table": {k: format_table(v) for k, v in errors.items()},
-        "pair_wall": ({"terms": wall.to_dict()["terms"], "made_by": wall.about.get("made_by"),
-                       "errors": "the error tables are the model's alone, against the teacher"}
-                      if wall is not None else None),
+        "pair_wall": wall[1] if wall is not None else None,
     }
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
@@ -178,15 +177,23 @@ def record_wall(name: str, dest_root=SHIPPED_DIR) -> dict:
     card = read_json(dest / CARD_FILE)
     if card is None:
         raise PylbsError(f"{dest} has no {CARD_FILE}; ship the model first (pylbs mlp ship)")
-    wall = wall_of(dest / MODEL_FILE)
+    wall = _wall_entries(dest)
     if wall is None:
         raise PylbsError(f"{dest} has no {WALL_FILE}; fit one (scripts/fit_pair_wall.py ... --model {name})")
-    card["files"][WALL_FILE] = {"sha256": file_sha256(dest / WALL_FILE), "bytes": (dest / WALL_FILE).stat().st_size}
-    card["pair_wall"] = {"terms": wall.to_dict()["terms"], "made_by": wall.about.get("made_by"),
-                         "errors": "the error tables are the model's alone, against the teacher"}
+    card["files"][WALL_FILE], card["pair_wall"] = wall
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
     return card
+
+
+def _wall_entries(dest: Path) -> tuple[dict, dict] | None:
+    """The card's entries for the wall beside ``dest/model.pth``: its file (hash, size) and its terms."""
+    wall = wall_of(dest / MODEL_FILE)  # a broken file fails here, with its own message
+    if wall is None:
+        return None
+    return ({"sha256": file_sha256(dest / WALL_FILE), "bytes": (dest / WALL_FILE).stat().st_size},
+            {"terms": wall.to_dict()["terms"], "made_by": wall.about.get("made_by"),
+             "errors": "the error tables are the model's alone, against the teacher"})
 
 
 def _seed_labeller(loop: Path) -> dict | None:
