@@ -15,15 +15,8 @@ On 2 cores, torch's default thread pools oversubscribe the machine under MPI and
 make DeepMD MD about 15x slower: unless the user set them, every rank gets one
 OpenMP thread and one intra/inter-op thread.
 
-TorchScript's default (profiling) executor re-profiles a DeepMD model whenever the call changes,
-and ``pair_style deepmd`` with several models changes it every ``out_freq`` steps (the deviation
-step asks for atomic virials): 63 atoms, two tiny models, out_freq 10 ran at 111 ms/step against
-35 ms/step with the legacy executor, and its first steps cost ~7 s of profiling per LAMMPS run
-(``bench/bench_deepmd_executor.py``, 105 atoms: 136 -> 43 ms/step, one model 1.18x faster), with
-the same energies to the last printed digit. So on machines without a GPU ``import pylbs`` sets
-``TORCH_JIT_DISABLE_NEW_EXECUTOR`` unless the user set it (``PYLBS_TORCH_EXECUTOR=profiling``
-keeps torch's default; import pylbs before anything runs a model); on a GPU, where the profiling
-executor fuses kernels, torch's default stays until measured there.
+How TorchScript runs DeepMD models on CPU (the legacy executor, no graph optimisation) is
+pylbs.torchscript's concern; :func:`start_lammps` applies it to a session that runs DeepMD.
 
 ``liblammps.so`` also exports the reference BLAS of LAMMPS's bundled linalg
 library (``dgemm_`` and friends) and the Python module loads it RTLD_GLOBAL, so
@@ -42,6 +35,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import PluginMissingError
+from .torchscript import run_models_unoptimised
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "_lib"
 FMP_PLUGIN_FILE = PLUGIN_DIR / "fmplbsplugin.so"
@@ -54,21 +48,6 @@ THREAD_DEFAULTS = {
     "TF_INTRA_OP_PARALLELISM_THREADS": "1",
     "TF_INTER_OP_PARALLELISM_THREADS": "1",
 }
-
-
-def use_legacy_torch_jit_executor() -> bool:
-    """Set ``TORCH_JIT_DISABLE_NEW_EXECUTOR=1`` on a machine without an NVIDIA GPU (see the module
-    docstring), unless the user set it or asked for the profiling executor. Torch reads it once, at
-    its first TorchScript call, so ``import pylbs`` does this before anything loads a model."""
-    ours = os.environ.get("PYLBS_TORCH_EXECUTOR_SET") == "1"  # set by pylbs in a parent process
-    if os.environ.get("PYLBS_TORCH_EXECUTOR") == "profiling" or Path("/dev/nvidiactl").exists():
-        if ours:  # e.g. a GPU job submitted from a login node without one: not the user's choice
-            os.environ.pop("TORCH_JIT_DISABLE_NEW_EXECUTOR", None)
-            os.environ.pop("PYLBS_TORCH_EXECUTOR_SET", None)
-        return False
-    if "TORCH_JIT_DISABLE_NEW_EXECUTOR" not in os.environ:
-        os.environ.update(TORCH_JIT_DISABLE_NEW_EXECUTOR="1", PYLBS_TORCH_EXECUTOR_SET="1")
-    return True
 
 
 def deepmd_plugin_dir() -> str | None:
@@ -203,6 +182,8 @@ def start_lammps(log: str | os.PathLike | None = None, screen: bool = False,
         if not lmp.has_style(category, style):
             lmp.close()
             raise PluginMissingError(_missing_style_message(category, style))
+    if ("pair", "deepmd") in require:
+        run_models_unoptimised()  # this thread runs the session's models
     return lmp
 
 

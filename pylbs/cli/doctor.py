@@ -267,9 +267,12 @@ def _check_mpi_and_threads(r: _Report, user_env: dict, comm) -> None:
     r.data["threads"] = {"variables": threads, "cpus": cpus,
                          "other_dp": {k: v for k, v in sorted(os.environ.items())
                                       if k.startswith("DP_") and k not in THREAD_VARS},
-                         # pylbs.lammps_env.use_legacy_torch_jit_executor (set at import on CPU machines)
+                         # pylbs.torchscript.use_legacy_torch_jit_executor (set at import on CPU machines)
                          "torch_jit_executor": "legacy" if "TORCH_JIT_DISABLE_NEW_EXECUTOR" in os.environ
-                         else "profiling"}
+                         else "profiling",
+                         # pylbs.torchscript.run_models_unoptimised (where pylbs chose the legacy executor)
+                         "torch_graph_optimisation": "off" if os.environ.get("PYLBS_TORCH_EXECUTOR_SET") == "1"
+                         and os.environ.get("PYLBS_TORCH_OPTIMIZE") != "1" else "on"}
     for var in ("OMP_NUM_THREADS", "DP_INTRA_OP_PARALLELISM_THREADS"):
         value = os.environ.get(var, "")
         if value.isdigit() and int(value) * size > cpus:

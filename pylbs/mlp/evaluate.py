@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import PylbsError
 from ..plotting import pyplot, save
+from ..torchscript import run_models_unoptimised
 from .datasets import load_system
 
 
@@ -48,6 +49,7 @@ def error_metrics(e_pred, e_ref, f_pred, f_ref, natoms, v_pred=None, v_ref=None)
 def _load(model):
     from deepmd.infer import DeepPot
 
+    run_models_unoptimised()
     return DeepPot(str(model))
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import PylbsError
 from ..glasses import TYPE_MAP, element_pair
+from ..torchscript import run_models_unoptimised
 
 WALL_FILE = "pair_wall.json"
 
@@ -169,6 +170,7 @@ def model_calculator(model):
     """The ASE calculator of a DeepMD model file as pylbs runs it: DeepMD, plus its wall if it has one."""
     from deepmd.calculator import DP
 
+    run_models_unoptimised()
     dp = DP(model=str(model), type_dict={el: k for k, el in enumerate(TYPE_MAP)})
     wall = wall_of(model)
     if wall is None:
