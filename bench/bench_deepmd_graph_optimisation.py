@@ -67,7 +67,7 @@ def one(data: Path, models: str, steps: int, optimise: bool) -> dict:
     if optimise:
         env["PYLBS_TORCH_OPTIMIZE"] = "1"
     res = subprocess.run([sys.executable, "-c", CHILD, str(data), models, str(steps)], env=env,
-                         capture_output=True, text=True)
+                         cwd=data.parent, capture_output=True, text=True)
     if res.returncode:
         raise SystemExit(res.stderr[-3000:])
     return json.loads(res.stdout.strip().splitlines()[-1])
