@@ -59,8 +59,9 @@ def test_active_learning_loop(tmp_path, fmp_plugin):
 
 def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):
     """A continued model's pair wall goes with the loop: kept with the model in OUT/init, laid beside
-    every trained model, in the explorations' energies (thermo pe = model + wall on the dumped frame),
-    and shipped beside the model with the card saying so."""
+    every trained model, and in the explorations' energies (thermo pe = model + wall on the dumped
+    frame). Shipping it is checked with the early ship in
+    _shipping_the_model_writes_a_card_that_matches_the_record."""
     import shutil
     from dataclasses import replace
 
@@ -68,7 +69,6 @@ def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):
     from pylbs.lammps_io import THERMO_FILE, read_thermo
     from pylbs.mlp.explore import explore, frames_at, glass_conditions, system_glass
     from pylbs.mlp.learn import ActiveLearning
-    from pylbs.mlp.ship import ship
     from pylbs.potential import WALL_FILE, PairWall, model_calculator, wall_of
     from pylbs.potential.pair_wall import wall_energy_forces
 
@@ -99,26 +99,6 @@ def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):
     thermo = read_thermo(dest / "explore" / THERMO_FILE)
     pe = float(thermo["pe"][list(thermo["step"]).index(step)])
     assert pe == pytest.approx(frame.get_potential_energy(), abs=5e-3)  # dumped positions carry 6 digits
-    # shipped: the wall beside the model, in the file list and the card
-    early = dest / "loop"
-    shutil.copytree(out, early, ignore=shutil.ignore_patterns("explore", "label", "fmp"))
-    (early / "record.json").unlink()
-    (early / "init").mkdir()
-    wall.write(early / "init" / WALL_FILE)  # a model trained before the loop laid walls: the loop's own is shipped
-    card = ship(early, "walled", dest_root=dest / "models", compress=False, iteration=0)
-    assert wall_of(dest / "models" / "walled" / "model.pth") == wall
-    assert card["files"][WALL_FILE]["sha256"] == file_sha256(parent / WALL_FILE)
-    assert set(card["pair_wall"]["terms"]) == {"O-O", "Li-O"}
-    assert "Runs with a pair wall (`pair_wall.json`" in (dest / "models" / "walled" / "card.md").read_text()
-    # a wall fitted after shipping (scripts/fit_pair_wall.py --model) is entered into the card by record_wall
-    from pylbs.mlp.ship import record_wall
-
-    refit = PairWall({"B-B": (600.0, 0.24, 2.0, 2.3)}, {"made_by": "scripts/fit_pair_wall.py ..."})
-    refit.write(dest / "models" / "walled" / WALL_FILE)
-    card = record_wall("walled", dest / "models")
-    assert card["files"][WALL_FILE]["sha256"] == file_sha256(dest / "models" / "walled" / WALL_FILE)
-    assert set(card["pair_wall"]["terms"]) == {"B-B"}
-    assert "`scripts/fit_pair_wall.py ...`): B-B to 2.30 A" in (dest / "models" / "walled" / "card.md").read_text()
 
 
 def _overlapping(run) -> dict[int, bool]:
@@ -321,7 +301,26 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     early = dest / "early-loop"
     shutil.copytree(out, early, ignore=shutil.ignore_patterns("explore", "label", "fmp"))
     (early / "record.json").unlink()
+    from pylbs.potential import WALL_FILE, PairWall, wall_of
+
+    wall = PairWall({"O-O": (1000.0, 0.25, 2.3, 2.8), "Li-O": (3000.0, 0.2, 1.8, 2.2)})
+    (early / "init").mkdir()
+    wall.write(early / "init" / WALL_FILE)  # a model trained before the loop laid walls: the loop's own is shipped
     card = ship(early, "early", dest_root=dest, compress=False, iteration=0)
+    # shipped: the wall beside the model, in the file list and the card
+    assert wall_of(dest / "early" / "model.pth") == wall
+    assert card["files"][WALL_FILE]["sha256"] == file_sha256(early / "init" / WALL_FILE)
+    assert set(card["pair_wall"]["terms"]) == {"O-O", "Li-O"}
+    assert "Runs with a pair wall (`pair_wall.json`" in (dest / "early" / "card.md").read_text()
+    # a wall fitted after shipping (scripts/fit_pair_wall.py --model) is entered into the card by record_wall
+    from pylbs.mlp.ship import record_wall
+
+    refit = PairWall({"B-B": (600.0, 0.24, 2.0, 2.3)}, {"made_by": "scripts/fit_pair_wall.py ..."})
+    refit.write(dest / "early" / WALL_FILE)
+    walled = record_wall("early", dest)
+    assert walled["files"][WALL_FILE]["sha256"] == file_sha256(dest / "early" / WALL_FILE)
+    assert set(walled["pair_wall"]["terms"]) == {"B-B"}
+    assert "`scripts/fit_pair_wall.py ...`): B-B to 2.30 A" in (dest / "early" / "card.md").read_text()
     assert card["teacher"] == rec["teacher"] and card["loop"]["iteration_shipped_explored"] is False
     assert card["loop"]["iterations"] == [] and "its exploration had not finished" in (dest / "early" / "card.md").read_text()
     seed = json.loads((out / "seed" / "data" / "dataset.json").read_text())["systems"]["LBS-20-60-20"]["frames"]
