@@ -1,5 +1,5 @@
 """DeepMD in LAMMPS under TorchScript's two executors: torch's default (profiling) one and the legacy
-one that ``import pylbs`` selects on CPU machines (pylbs.lammps_env.use_legacy_torch_jit_executor).
+one that ``import pylbs`` selects on CPU machines (pylbs.torchscript.use_legacy_torch_jit_executor).
 
 Three cases, each in its own ``lmp`` process (torch reads the switch once per process), NVT at
 300 K, 1 fs, after 5 warm-up steps: one model; two models with model deviation every 10 steps

@@ -97,8 +97,10 @@ def worker_ase(data: str, model: str, steps: int, warmup: int) -> dict:
 
     from pylbs.glasses import TYPE_MAP
     from pylbs.structure import read_lammps_data
+    from pylbs.torchscript import run_models_unoptimised
 
     atoms = read_lammps_data(data)
+    run_models_unoptimised()  # as the LAMMPS side runs it (start_lammps)
     atoms.calc = DP(model=model, type_dict={el: k for k, el in enumerate(TYPE_MAP)})
     MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=__import__("numpy").random.default_rng(1))
     md = VelocityVerlet(atoms, timestep=1.0 * units.fs)

@@ -35,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import PluginMissingError
-from .torchscript import run_models_unoptimised
+from .torchscript import run_models_unoptimised, torch_cpu_library
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "_lib"
 FMP_PLUGIN_FILE = PLUGIN_DIR / "fmplbsplugin.so"
@@ -97,15 +97,6 @@ def plugin_search_path() -> list[str]:
         if d and d not in dirs:
             dirs.append(d)
     return dirs
-
-
-def torch_cpu_library() -> Path | None:
-    """``torch/lib/libtorch_cpu.so`` of this environment (found without importing torch)."""
-    spec = importlib.util.find_spec("torch")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    lib = Path(list(spec.submodule_search_locations)[0]) / "lib" / "libtorch_cpu.so"
-    return lib if lib.exists() else None
 
 
 def preload_torch_blas() -> bool:

@@ -13,20 +13,26 @@ fuses kernels, torch's default stays until measured there.
 
 Graph optimisation. The legacy executor still optimises a model's graph the first time it is called
 with each kind of input, and ``pair_style deepmd`` with model deviation calls every model with two
-kinds (with and without atomic virials): each LAMMPS run that loads two models pays ~5-10 s of it
-before MD starts, and every short run (the active-learning loop's explorations, the guard's
-checks, a campaign's many tasks, the tests) pays it again. Without it the first steps cost well
-under a second and later steps cost the same (``bench/bench_deepmd_graph_optimisation.py``: see
-README, "DeepMD speed on CPU"); the energies are the same to 1e-8 eV. So where pylbs chose the
-legacy executor it also runs models without graph optimisation (``PYLBS_TORCH_OPTIMIZE=1`` keeps
-it). The switch is torch's per-thread flag: :func:`run_models_unoptimised` sets it in the thread
-that will call the model (LAMMPS sessions and Python inference run in the main thread).
+kinds (with and without atomic virials): each LAMMPS run paid 6-15 s of it before MD started, in
+every short run (the active-learning loop's explorations, the guard's checks, a campaign's many
+tasks, the tests). Without it the default model's steps cost the same or less and the tests' tiny
+model's 1.18x more, with the same first-step energy (``bench/bench_deepmd_graph_optimisation.py``;
+README, "Performance notes"). So where pylbs chose the legacy executor it also runs models without
+graph optimisation (``PYLBS_TORCH_OPTIMIZE=1`` keeps it). The switch is torch's per-thread flag:
+:func:`run_models_unoptimised` sets it in the thread that will call the model (LAMMPS sessions and
+Python inference run in the main thread), through libtorch itself so a LAMMPS process need not
+import torch's Python package.
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import os
 from pathlib import Path
+
+#: torch::jit::setGraphExecutorOptimize(bool), exported by libtorch_cpu.so
+_SET_OPTIMIZE = "_ZN5torch3jit24setGraphExecutorOptimizeEb"
 
 
 def use_legacy_torch_jit_executor() -> bool:
@@ -44,13 +50,37 @@ def use_legacy_torch_jit_executor() -> bool:
     return True
 
 
-def run_models_unoptimised() -> bool:
-    """Turn TorchScript's graph optimisation off in the calling thread where pylbs chose the legacy
-    executor (and ``PYLBS_TORCH_OPTIMIZE`` is not ``1``); True if it did. Imports torch (~3 s the
-    first time in a process), so it is called only where a DeepMD model is about to run."""
-    if os.environ.get("PYLBS_TORCH_EXECUTOR_SET") != "1" or os.environ.get("PYLBS_TORCH_OPTIMIZE") == "1":
-        return False
-    import torch
+def torch_cpu_library() -> Path | None:
+    """``torch/lib/libtorch_cpu.so`` of this environment (found without importing torch)."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    lib = Path(list(spec.submodule_search_locations)[0]) / "lib" / "libtorch_cpu.so"
+    return lib if lib.exists() else None
 
-    torch._C._set_graph_executor_optimize(False)  # what torch.jit.optimized_execution(False) sets
+
+def graph_optimisation_off() -> bool:
+    """Does pylbs run models without graph optimisation here (it chose the legacy executor, and
+    ``PYLBS_TORCH_OPTIMIZE`` is not ``1``)?"""
+    return os.environ.get("PYLBS_TORCH_EXECUTOR_SET") == "1" and os.environ.get("PYLBS_TORCH_OPTIMIZE") != "1"
+
+
+def run_models_unoptimised() -> bool:
+    """Turn TorchScript's graph optimisation off in the calling thread where
+    :func:`graph_optimisation_off` says so; True if it did."""
+    if not graph_optimisation_off():
+        return False
+    lib = torch_cpu_library()
+    try:
+        setter = getattr(ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL), _SET_OPTIMIZE) if lib else None
+    except (OSError, AttributeError):  # another torch build: its Python package does the same (~2 s import)
+        setter = None
+    if setter is None:
+        import torch
+
+        torch._C._set_graph_executor_optimize(False)  # what torch.jit.optimized_execution(False) sets
+        return True
+    setter.argtypes = [ctypes.c_bool]
+    setter.restype = None
+    setter(False)
     return True

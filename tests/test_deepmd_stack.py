@@ -58,3 +58,44 @@ def test_committed_tiny_model_gives_its_recorded_energies(tiny_dp_model):
             f"{path.name} gives other energies with this deepmd-kit than with {ref['deepmd_kit']}: rebuild "
             f"the tiny model with `.venv/bin/python tests/tiny_dp.py` and commit tests/data/tiny_dp")
     np.testing.assert_allclose(forces[1], forces[0], rtol=0, atol=1e-8)  # measured: 6e-11 eV/A apart
+
+
+def test_graph_optimisation_changes_no_energy(tiny_dp_model):
+    """pylbs runs models without TorchScript's graph optimisation on CPU (pylbs.torchscript): the tiny
+    model's energies, forces and virials of three frames, evaluated three times (the legacy executor
+    optimises on the first calls), agree with the optimised graph's. Each mode runs in a thread of
+    its own: the switch is per thread, and a new thread starts optimised."""
+    import threading
+
+    import pytest
+    from deepmd.infer import DeepPot
+
+    from pylbs.torchscript import graph_optimisation_off, run_models_unoptimised
+
+    if not graph_optimisation_off():
+        pytest.skip("graph optimisation is on here (GPU machine or PYLBS_TORCH_OPTIMIZE=1)")
+    model, train = tiny_dp_model
+    types = np.loadtxt(train / "type.raw", dtype=int)
+    coord, box = np.load(train / "set.000" / "coord.npy")[:3], np.load(train / "set.000" / "box.npy")[:3]
+    results, errors = {}, []
+
+    def evaluate(unoptimised: bool):
+        try:
+            import torch
+
+            if unoptimised:
+                assert run_models_unoptimised()
+            results[unoptimised] = (torch._C._get_graph_executor_optimize(),
+                                    [DeepPot(str(model)).eval(coord, box, types)[:3] for _ in range(3)][-1])
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the test's thread)
+            errors.append(exc)
+
+    for unoptimised in (False, True):
+        t = threading.Thread(target=evaluate, args=(unoptimised,))
+        t.start()
+        t.join()
+    if errors:
+        raise errors[0]
+    assert (results[False][0], results[True][0]) == (True, False)
+    for a, b in zip(results[False][1], results[True][1]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-10)

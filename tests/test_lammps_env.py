@@ -77,3 +77,24 @@ def test_lmp_wrapper_preloads_torch_blas():
             "print(os.environ.get('LD_PRELOAD', ''))")
     out = sp.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert "libtorch_cpu.so" in out
+
+
+def test_a_deepmd_session_runs_models_without_graph_optimisation_and_imports_no_torch(fmp_plugin):
+    """pylbs.torchscript: where pylbs chose the legacy executor, a LAMMPS session that runs DeepMD turns
+    TorchScript's graph optimisation off in its thread (through libtorch: neither session imports
+    torch's Python package); PYLBS_TORCH_OPTIMIZE=1 keeps it. Same energies either way:
+    test_deepmd_stack.py::test_graph_optimisation_changes_no_energy."""
+    from pathlib import Path
+
+    import pytest
+
+    if Path("/dev/nvidiactl").exists():
+        pytest.skip("a GPU machine keeps torch's default executor")
+    probe = ("import sys; from pylbs.lammps_env import start_lammps; start_lammps(); fmp = 'torch' in sys.modules; "
+             "start_lammps(require=(('pair', 'deepmd'),)); dp = 'torch' in sys.modules; import torch; "
+             "print(fmp, dp, torch._C._get_graph_executor_optimize())")
+    ours = ("TORCH_JIT_DISABLE_NEW_EXECUTOR", "PYLBS_TORCH_EXECUTOR", "PYLBS_TORCH_EXECUTOR_SET", "PYLBS_TORCH_OPTIMIZE")
+    env = {k: v for k, v in os.environ.items() if k not in ours}
+    out = [subprocess.run([sys.executable, "-c", probe], env=dict(env, **extra), capture_output=True, text=True,
+                          check=True).stdout.strip() for extra in ({}, {"PYLBS_TORCH_OPTIMIZE": "1"})]
+    assert out == ["False False False", "False False True"]

@@ -129,7 +129,7 @@ def test_no_module_main_outside_the_cli(module):
 
 
 def test_import_pylbs_selects_the_legacy_torchscript_executor_on_cpu():
-    """DeepMD with model deviation ran 3x faster with it (pylbs.lammps_env); torch reads the variable
+    """DeepMD with model deviation ran 3x faster with it (pylbs.torchscript); torch reads the variable
     once, so it must be set by ``import pylbs``; PYLBS_TORCH_EXECUTOR=profiling keeps torch's."""
     import subprocess
     import sys
@@ -143,23 +143,3 @@ def test_import_pylbs_selects_the_legacy_torchscript_executor_on_cpu():
                           check=True).stdout.strip() for extra in ({}, {"PYLBS_TORCH_EXECUTOR": "profiling"})]
     assert out == ["1", "None"]
 
-
-def test_a_deepmd_session_runs_models_without_graph_optimisation_and_an_fmp_one_leaves_torch_alone():
-    """pylbs.torchscript: where pylbs chose the legacy executor, a LAMMPS session that runs DeepMD turns
-    TorchScript's graph optimisation off in its thread (the first calls of each model cost seconds of
-    it); PYLBS_TORCH_OPTIMIZE=1 keeps it; an FMP-only session does not even import torch. The same
-    energies either way are checked where LAMMPS meets deepmd's Python inference (test_deepmd_stack,
-    test_shipped_model), which now both run unoptimised."""
-    import subprocess
-    import sys
-
-    if Path("/dev/nvidiactl").exists():
-        pytest.skip("a GPU machine keeps torch's default executor")
-    probe = ("import sys; from pylbs.lammps_env import start_lammps; start_lammps(); fmp = 'torch' in sys.modules; "
-             "start_lammps(require=(('pair', 'deepmd'),)); import torch; "
-             "print(fmp, torch._C._get_graph_executor_optimize())")
-    ours = ("TORCH_JIT_DISABLE_NEW_EXECUTOR", "PYLBS_TORCH_EXECUTOR", "PYLBS_TORCH_EXECUTOR_SET", "PYLBS_TORCH_OPTIMIZE")
-    env = {k: v for k, v in os.environ.items() if k not in ours}
-    out = [subprocess.run([sys.executable, "-c", probe], env=dict(env, **extra), capture_output=True, text=True,
-                          check=True).stdout.strip() for extra in ({}, {"PYLBS_TORCH_OPTIMIZE": "1"})]
-    assert out == ["False False", "False True"]

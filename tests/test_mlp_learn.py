@@ -312,6 +312,11 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     assert card["files"][WALL_FILE]["sha256"] == file_sha256(early / "init" / WALL_FILE)
     assert set(card["pair_wall"]["terms"]) == {"O-O", "Li-O"}
     assert "Runs with a pair wall (`pair_wall.json`" in (dest / "early" / "card.md").read_text()
+    assert card["teacher"] == rec["teacher"] and card["loop"]["iteration_shipped_explored"] is False
+    assert card["loop"]["iterations"] == [] and "its exploration had not finished" in (dest / "early" / "card.md").read_text()
+    seed = json.loads((out / "seed" / "data" / "dataset.json").read_text())["systems"]["LBS-20-60-20"]["frames"]
+    assert card["data"]["training"]["LBS-20-60-20"]["frames"] == seed
+    assert card["loop"]["iteration_shipped"] == 0 and card["loop"]["converged"] == rec["converged"]
     # a wall fitted after shipping (scripts/fit_pair_wall.py --model) is entered into the card by record_wall
     from pylbs.mlp.ship import record_wall
 
@@ -321,11 +326,6 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     assert walled["files"][WALL_FILE]["sha256"] == file_sha256(dest / "early" / WALL_FILE)
     assert set(walled["pair_wall"]["terms"]) == {"B-B"}
     assert "`scripts/fit_pair_wall.py ...`): B-B to 2.30 A" in (dest / "early" / "card.md").read_text()
-    assert card["teacher"] == rec["teacher"] and card["loop"]["iteration_shipped_explored"] is False
-    assert card["loop"]["iterations"] == [] and "its exploration had not finished" in (dest / "early" / "card.md").read_text()
-    seed = json.loads((out / "seed" / "data" / "dataset.json").read_text())["systems"]["LBS-20-60-20"]["frames"]
-    assert card["data"]["training"]["LBS-20-60-20"]["frames"] == seed
-    assert card["loop"]["iteration_shipped"] == 0 and card["loop"]["converged"] == rec["converged"]
     assert "| LBS-20-60-20 |" in (dest / "tiny" / "card.md").read_text()
     # the validation sections scripts/model_validation.py and `pylbs mlp stability --card` add render as tables
     from pylbs.mlp.ship import add_section

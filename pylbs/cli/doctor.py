@@ -23,7 +23,8 @@ import sys
 from importlib import metadata
 
 from ..errors import PluginMissingError
-from ..lammps_env import FMP_PLUGIN_FILE, deepmd_plugin_dir, mpi_comm, start_lammps, torch_cpu_library
+from ..lammps_env import FMP_PLUGIN_FILE, deepmd_plugin_dir, mpi_comm, start_lammps
+from ..torchscript import graph_optimisation_off, torch_cpu_library
 
 # distribution name -> label, in the order printed
 PACKAGES = {"pylbs": "pylbs", "lammps": "lammps", "deepmd-kit": "deepmd-kit", "torch": "torch",
@@ -270,9 +271,7 @@ def _check_mpi_and_threads(r: _Report, user_env: dict, comm) -> None:
                          # pylbs.torchscript.use_legacy_torch_jit_executor (set at import on CPU machines)
                          "torch_jit_executor": "legacy" if "TORCH_JIT_DISABLE_NEW_EXECUTOR" in os.environ
                          else "profiling",
-                         # pylbs.torchscript.run_models_unoptimised (where pylbs chose the legacy executor)
-                         "torch_graph_optimisation": "off" if os.environ.get("PYLBS_TORCH_EXECUTOR_SET") == "1"
-                         and os.environ.get("PYLBS_TORCH_OPTIMIZE") != "1" else "on"}
+                         "torch_graph_optimisation": "off" if graph_optimisation_off() else "on"}
     for var in ("OMP_NUM_THREADS", "DP_INTRA_OP_PARALLELISM_THREADS"):
         value = os.environ.get(var, "")
         if value.isdigit() and int(value) * size > cpus:
@@ -325,7 +324,8 @@ def _fmt(report: dict) -> str:
         lines.append(f"  {var}={info['value'] if info['value'] is not None else ''} ({info['source']})")
     for var, value in th["other_dp"].items():
         lines.append(f"  {var}={value} (user)")
-    lines.append(f"  TorchScript executor: {th['torch_jit_executor']} (DeepMD in LAMMPS; README, Performance)")
+    lines.append(f"  TorchScript executor: {th['torch_jit_executor']}, graph optimisation {th['torch_graph_optimisation']} "
+                 "(DeepMD in LAMMPS; README, Performance notes)")
     g = report["gpu"]
     gpu = ", ".join(g["devices"]) if g["devices"] else ("none (nvidia-smi lists no GPU)" if g["nvidia_smi"]
                                                       else "none (no nvidia-smi)")
