@@ -7,7 +7,8 @@ The paper ran its MLP MD through ASE; pylbs runs it in LAMMPS. Same model, same
 * LAMMPS serial, LAMMPS ``mpirun -np 2``
 * ASE (``deepmd.calculator.DP`` + ``VelocityVerlet``) with 1 and 2 torch threads (ASE has no
   domain decomposition; 2 threads is its way of using the same two cores)
-* the compressed model (``dp --pt compress``) vs the uncompressed one, LAMMPS serial and ASE.
+* the compressed model (``dp --pt compress``) vs the uncompressed one, LAMMPS serial and ASE;
+  and, for a model with a pair wall, the compressed copy with its wall as pylbs runs it.
 
 Each case runs in its own process with its own thread settings. Prints steps/s and the
 ratios (target: LAMMPS >= 5x ASE). Without --model it trains the tests' tiny se_e2_a model
@@ -71,13 +72,17 @@ def structure(path: Path, n_atoms: int):
 
 # ----------------------------------------------------------------- workers (one process per case)
 
-def worker_lammps(data: str, model: str, steps: int, warmup: int) -> dict:
+def worker_lammps(data: str, model: str, steps: int, warmup: int, wall_of_model: str | None = None) -> dict:
+    """``wall_of_model``: also run that model's pair wall, as pylbs does (pylbs.potential.deepmd_commands)."""
     from pylbs.lammps_env import mpi_comm, start_lammps
+    from pylbs.potential import deepmd_commands, required_styles, wall_of
 
     comm = mpi_comm()
-    lmp = start_lammps(require=(("pair", "deepmd"),), comm=comm)
+    pair = (deepmd_commands([model], wall=wall_of(wall_of_model)) if wall_of_model
+            else [f"pair_style deepmd {model}", "pair_coeff * * Li B Si O"])
+    lmp = start_lammps(require=required_styles(pair), comm=comm)
     lmp.commands_list(["units metal", "atom_style charge", "boundary p p p", "atom_modify map array",
-                       f"read_data {data}", f"pair_style deepmd {model}", "pair_coeff * * Li B Si O",
+                       f"read_data {data}", *pair,
                        "timestep 0.001", "velocity all create 300 1 dist gaussian", "fix md all nve",
                        "thermo 1000", f"run {warmup}"])
     comm.Barrier()
@@ -110,14 +115,15 @@ def worker_ase(data: str, model: str, steps: int, warmup: int) -> dict:
     return {"steps_per_s": steps / (time.perf_counter() - t0), "threads": int(os.environ.get("OMP_NUM_THREADS", 1))}
 
 
-def run_case(kind: str, data: Path, model: Path, steps: int, warmup: int, ranks: int = 1, threads: int = 1) -> dict:
+def run_case(kind: str, data: Path, model: Path, steps: int, warmup: int, ranks: int = 1, threads: int = 1,
+             wall_of_model: Path | None = None) -> dict:
     env = dict(os.environ)
     for key in ("OMP_NUM_THREADS", "DP_INTRA_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS"):
         env[key] = str(threads)
     for key in ("DP_INTER_OP_PARALLELISM_THREADS", "TF_INTER_OP_PARALLELISM_THREADS"):
         env[key] = "1"
     cmd = [sys.executable, __file__, "--worker", kind, "--data", str(data), "--model", str(model),
-           "--steps", str(steps), "--warmup", str(warmup)]
+           "--steps", str(steps), "--warmup", str(warmup)] + (["--wall-of", str(wall_of_model)] if wall_of_model else [])
     if ranks > 1:
         cmd = [str(VENV_BIN / "mpirun"), "-np", str(ranks)] + cmd
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -135,9 +141,11 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--worker", choices=("lammps", "ase"), default=None, help=argparse.SUPPRESS)
     p.add_argument("--data", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--wall-of", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
-        out = (worker_lammps if a.worker == "lammps" else worker_ase)(a.data, a.model, a.steps, a.warmup)
+        out = (worker_lammps(a.data, a.model, a.steps, a.warmup, a.wall_of) if a.worker == "lammps"
+               else worker_ase(a.data, a.model, a.steps, a.warmup))
         if a.worker == "ase" or int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", 0))) == 0:
             print("BENCH " + json.dumps(out), flush=True)
         return 0
@@ -157,9 +165,15 @@ def main() -> int:
     if compressed:
         cases.update({"lammps_1rank_compressed": ("lammps", compressed, 1, 1),
                       "ase_1thread_compressed": ("ase", compressed, 1, 1)})
+    from pylbs.potential import wall_of
+
+    walled = wall_of(model) is not None
+    if compressed and walled:  # as pylbs runs it: the compressed copy plus the model's pair wall
+        cases["lammps_1rank_compressed_wall"] = ("lammps", compressed, 1, 1)
     res = {}
     for name, (kind, m, ranks, threads) in cases.items():
-        res[name] = run_case(kind, data, m, a.steps, a.warmup, ranks, threads)
+        res[name] = run_case(kind, data, m, a.steps, a.warmup, ranks, threads,
+                             wall_of_model=model if name.endswith("_wall") else None)
         r = res[name]
         print(f"  {name:26s} " + (f"{r['steps_per_s']:8.2f} steps/s" if "steps_per_s" in r else f"ERROR {r['error']}"),
               flush=True)
@@ -179,6 +193,8 @@ def main() -> int:
         print(f"  compressed/uncompressed, LAMMPS serial:     {ratio('lammps_1rank_compressed', 'lammps_1rank')}")
         print(f"  compressed/uncompressed, ASE serial:        {ratio('ase_1thread_compressed', 'ase_1thread')}")
         print(f"  LAMMPS compressed / ASE uncompressed:       {ratio('lammps_1rank_compressed', 'ase_1thread')}")
+    if "lammps_1rank_compressed_wall" in cases:
+        print(f"  with / without the pair wall, compressed:   {ratio('lammps_1rank_compressed_wall', 'lammps_1rank_compressed')}")
     (work / "bench.json").write_text(json.dumps(res, indent=1))
     print(f"results: {work / 'bench.json'}")
     return 0

@@ -13,10 +13,11 @@ fuses kernels, torch's default stays until measured there.
 
 Graph optimisation. The legacy executor still optimises a model's graph the first time it is called
 with each kind of input, and ``pair_style deepmd`` with model deviation calls every model with two
-kinds (with and without atomic virials): each LAMMPS run paid 6-15 s of it before MD started, in
-every short run (the active-learning loop's explorations, the guard's checks, a campaign's many
-tasks, the tests). Without it the default model's steps cost the same or less and the tests' tiny
-model's 1.18x more, with the same first-step energy (``bench/bench_deepmd_graph_optimisation.py``;
+kinds (with and without atomic virials): each LAMMPS run paid 5-12 s of it before MD started (13.3
+-> 3.2 s to the 10th step for two tiny models, 6.6 -> 1.9 s for the default model), in every short
+run (the active-learning loop's explorations, the guard's checks, a campaign's many tasks, the
+tests). Without it later steps cost 0.76-0.93x as much on a quiet core (the tiny model's 1.18x on
+shared ones), with the same first-step energy (``bench/bench_deepmd_graph_optimisation.py``;
 README, "Performance notes"). So where pylbs chose the legacy executor it also runs models without
 graph optimisation (``PYLBS_TORCH_OPTIMIZE=1`` keeps it). The switch is torch's per-thread flag:
 :func:`run_models_unoptimised` sets it in the thread that will call the model (LAMMPS sessions and
