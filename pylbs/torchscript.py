@@ -13,7 +13,7 @@ fuses kernels, torch's default stays until measured there.
 
 Graph optimisation. The legacy executor still optimises a model's graph the first time it is called
 with each kind of input, and ``pair_style deepmd`` with model deviation calls every model with two
-kinds (with and without atomic virials): each LAMMPS run paid 5-12 s of it before MD started (13.3
+kinds (with and without atomic virials): each LAMMPS run paid ~5-12 s of it before MD started (13.3
 -> 3.2 s to the 10th step for two tiny models, 6.6 -> 1.9 s for the default model), in every short
 run (the active-learning loop's explorations, the guard's checks, a campaign's many tasks, the
 tests). Without it later steps cost 0.76-0.93x as much on a quiet core (the tiny model's 1.18x on
@@ -28,6 +28,7 @@ import torch's Python package.
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -61,9 +62,28 @@ def torch_cpu_library() -> Path | None:
 
 
 def graph_optimisation_off() -> bool:
-    """Does pylbs run models without graph optimisation here (it chose the legacy executor, and
-    ``PYLBS_TORCH_OPTIMIZE`` is not ``1``)?"""
-    return os.environ.get("PYLBS_TORCH_EXECUTOR_SET") == "1" and os.environ.get("PYLBS_TORCH_OPTIMIZE") != "1"
+    """Does pylbs run models without graph optimisation here (torch is installed, pylbs chose the
+    legacy executor, and ``PYLBS_TORCH_OPTIMIZE`` is not ``1``)?"""
+    return (os.environ.get("PYLBS_TORCH_EXECUTOR_SET") == "1" and os.environ.get("PYLBS_TORCH_OPTIMIZE") != "1"
+            and importlib.util.find_spec("torch") is not None)
+
+
+@functools.lru_cache(maxsize=1)
+def _libtorch_setter():
+    """libtorch's setGraphExecutorOptimize: from the copy this process already runs (LAMMPS's deepmd
+    plugin, torch's Python package), else from torch's own file; None if neither exports it."""
+    for name, mode in (("libtorch_cpu.so", getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_LOCAL),
+                       (str(torch_cpu_library() or ""), ctypes.RTLD_LOCAL)):
+        if not name:
+            continue
+        try:
+            setter = getattr(ctypes.CDLL(name, mode=mode), _SET_OPTIMIZE)
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes = [ctypes.c_bool]
+        setter.restype = None
+        return setter
+    return None
 
 
 def run_models_unoptimised() -> bool:
@@ -71,17 +91,11 @@ def run_models_unoptimised() -> bool:
     :func:`graph_optimisation_off` says so; True if it did."""
     if not graph_optimisation_off():
         return False
-    lib = torch_cpu_library()
-    try:
-        setter = getattr(ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL), _SET_OPTIMIZE) if lib else None
-    except (OSError, AttributeError):  # another torch build: its Python package does the same (~2 s import)
-        setter = None
-    if setter is None:
+    setter = _libtorch_setter()
+    if setter is None:  # another torch build: its Python package does the same (~2 s import)
         import torch
 
         torch._C._set_graph_executor_optimize(False)  # what torch.jit.optimized_execution(False) sets
         return True
-    setter.argtypes = [ctypes.c_bool]
-    setter.restype = None
     setter(False)
     return True

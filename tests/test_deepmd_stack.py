@@ -85,8 +85,9 @@ def test_graph_optimisation_changes_no_energy(tiny_dp_model):
 
             if unoptimised:
                 assert run_models_unoptimised()
+            dp = DeepPot(str(model))
             results[unoptimised] = (torch._C._get_graph_executor_optimize(),
-                                    [DeepPot(str(model)).eval(coord, box, types)[:3] for _ in range(3)][-1])
+                                    [dp.eval(coord, box, types)[:3] for _ in range(3)][-1])
         except BaseException as exc:  # noqa: BLE001  (re-raised in the test's thread)
             errors.append(exc)
 
@@ -99,3 +100,31 @@ def test_graph_optimisation_changes_no_energy(tiny_dp_model):
     assert (results[False][0], results[True][0]) == (True, False)
     for a, b in zip(results[False][1], results[True][1]):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-10)
+
+
+def test_without_libtorchs_symbol_the_switch_goes_through_torch(monkeypatch):
+    """A torch build whose libtorch_cpu.so does not export setGraphExecutorOptimize: torch's Python
+    package turns the optimisation off instead (in the calling thread only)."""
+    import threading
+
+    import pytest
+    import torch
+
+    import pylbs.torchscript as ts
+
+    if not ts.graph_optimisation_off():
+        pytest.skip("graph optimisation is on here (GPU machine or PYLBS_TORCH_OPTIMIZE=1)")
+    monkeypatch.setattr(ts, "_SET_OPTIMIZE", "no_such_symbol")
+    ts._libtorch_setter.cache_clear()
+    seen = []
+
+    def switch():
+        seen.append((ts._libtorch_setter(), ts.run_models_unoptimised(), torch._C._get_graph_executor_optimize()))
+
+    try:
+        t = threading.Thread(target=switch)
+        t.start()
+        t.join()
+    finally:
+        ts._libtorch_setter.cache_clear()
+    assert seen == [(None, True, False)]
