@@ -142,4 +142,3 @@ def test_import_pylbs_selects_the_legacy_torchscript_executor_on_cpu():
     out = [subprocess.run([sys.executable, "-c", probe], env=dict(env, **extra), capture_output=True, text=True,
                           check=True).stdout.strip() for extra in ({}, {"PYLBS_TORCH_EXECUTOR": "profiling"})]
     assert out == ["1", "None"]
-

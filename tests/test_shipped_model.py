@@ -42,8 +42,9 @@ def test_default_is_the_shipped_model_and_its_files_are_the_cards():
     assert compressed.parent == MODEL.parent  # the shipped copy: no `dp compress` on first use
     for path in (MODEL, compressed):
         assert CARD["files"][path.name]["sha256"] == file_sha256(path)
-    wall = wall_of(MODEL)  # the default runs with its pair wall: the card lists that file and its terms
-    if wall is not None or WALL_FILE in CARD["files"]:
+    wall = wall_of(MODEL)  # a wall beside the model is in its card (file, hash, terms), and only then
+    assert (wall is None) == (WALL_FILE not in CARD["files"]) == (CARD.get("pair_wall") is None)
+    if wall is not None:
         assert CARD["files"][WALL_FILE]["sha256"] == file_sha256(MODEL.parent / WALL_FILE)
         assert CARD["pair_wall"]["terms"] == wall.to_dict()["terms"]
     assert sum(p.stat().st_size for p in MODEL.parent.rglob("*") if p.is_file()) < 20e6  # the cap
