@@ -3,6 +3,8 @@
 
     python scripts/fit_pair_wall.py DATA [DATA ...] --reference gfn1-xtb --work runs/wallfit \
         [--model lbs-chgnet-r2scan-2] [--workers 2]
+    python scripts/fit_pair_wall.py HOT-DATA [...] --against-model lbs-chgnet-r2scan-2 \
+        --pairs O-O Li-O Li-Si --work runs/wallfit-teacher [--model lbs-chgnet-r2scan-2]
 
 DATA are teacher-labelled deepmd/npy sets (``train``/``test`` folders of systems, as in a shipped
 model's ``training-data/``): their forces are the teacher's. Every frame is labelled again by the
@@ -16,6 +18,14 @@ Wall cation-cation pairs only, and only where the reference is right: by default
 B-Si, where DFT on clusters confirms GFN1-xTB (Li-Li, Li-Si, Si-Si: xTB is 2-3x too stiff). Anion
 pairs (Li-O, B-O, O-O) are bonds or near-bond distances, where a difference between two methods is
 a difference in structure, not a missing wall.
+
+``--against-model MODEL``: the reference is the teacher itself (the forces in DATA) and the soft
+side is the model as it runs (network plus its wall, if any). This is for contacts the network
+rarely saw in training and so pushes apart less than its teacher does (the 2000 K stops on O-O
+and Li-O, docs/models.md): there the teacher is right by construction, since it is what the model
+is meant to follow. DATA should then be frames of the model's own hot liquids (e.g.
+``scripts/stability_frames.py`` + ``pylbs mlp label``), where such contacts occur. The new terms
+are added to the model's wall; pairs it already walls cannot be fitted again this way.
 """
 
 from __future__ import annotations
@@ -36,10 +46,13 @@ from pylbs.mlp.label import frames_of_system, label_frames
 from pylbs.mlp.ship import record_wall
 from pylbs.mlp.wall_fit import contact_rows, fit_wall
 from pylbs.potential.models import model_path
-from pylbs.potential.pair_wall import WALL_FILE
+from pylbs.potential.pair_wall import WALL_FILE, PairWall, model_calculator, sorted_pair, wall_of
 
 #: Fit window per pair (A): well past the closest contacts, up to where the two methods agree.
-WINDOWS = {"B-B": 2.4, "Li-Li": 2.5, "B-Li": 2.3, "B-Si": 2.6, "Li-Si": 2.5, "Si-Si": 2.8}
+#: For pairs with an anion, below every real first-shell distance (Li-O bonds ~1.9-2.1 A,
+#: O-O edges of BO3/BO4/SiO4 ~2.35-2.65 A): a wall there would change structure, not contacts.
+WINDOWS = {"B-B": 2.4, "Li-Li": 2.5, "B-Li": 2.3, "B-Si": 2.6, "Li-Si": 2.5, "Si-Si": 2.8,
+           "Li-O": 1.7, "O-O": 2.15}
 #: Where DFT (scripts/cluster_contact_check.py) agrees with GFN1-xTB at close contacts; for Li-Li,
 #: Li-Si and Si-Si xTB is 2-3x stiffer than DFT, so a wall fitted to it there would be wrong.
 XTB_CONFIRMED = ("B-B", "B-Li", "B-Si")
@@ -53,48 +66,94 @@ def systems(data: list[Path]) -> list[Path]:
     return found
 
 
+def reference_forces(folder: Path, system, atoms, reference: str, work: Path, workers: int):
+    """(kept frame indices, teacher forces, reference forces): the frames the reference labelled."""
+    rel = folder.relative_to(folder.parents[2])
+    label_frames(atoms, work / "labels" / rel, calculator=reference, n_workers=workers, name=str(rel), progress=False)
+    keep, f_teacher, f_ref = [], [], []
+    for k in range(len(atoms)):
+        result = json.loads((work / "labels" / rel / "frames" / f"{k:06d}.json").read_text())
+        if result["status"] == "ok":
+            keep.append(k)
+            f_teacher.append(np.asarray(system["forces"][k]))
+            f_ref.append(np.asarray(result["forces"]))
+    return keep, f_teacher, f_ref
+
+
+def model_forces(system, atoms, calc):
+    """(every frame, the model's forces as it runs, the teacher's forces from the data)."""
+    f_model = []
+    for a in atoms:
+        a = a.copy()
+        a.calc = calc
+        f_model.append(a.get_forces())
+    return list(range(len(atoms))), f_model, [np.asarray(f) for f in system["forces"]]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", type=Path, help="teacher-labelled deepmd/npy sets")
     p.add_argument("--reference", default="gfn1-xtb", help="the stiffer labeller (pylbs.mlp.label)")
+    p.add_argument("--against-model", metavar="MODEL",
+                   help="fit the teacher (DATA's forces) minus this model as it runs (a shipped name or a "
+                        "model file); the new terms are added to its wall")
     p.add_argument("--work", type=Path, required=True, help="folder for the reference's labels and the fit")
     p.add_argument("--pairs", nargs="+", default=list(XTB_CONFIRMED),
                    help="element pairs to wall (default: where DFT confirms GFN1-xTB, docs/models.md)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--model", help="a shipped model to lay the wall beside (pylbs/data/models/NAME/)")
     args = p.parse_args(argv)
-    windows = {k: WINDOWS.get(k, 2.5) for k in args.pairs}
-    frames, f_teacher, f_ref, sources = [], [], [], []
+    pairs = ["-".join(sorted_pair(k)) for k in args.pairs]
+    windows = {k: WINDOWS.get(k, 2.5) for k in pairs}
+    base = PairWall()
+    if args.against_model:
+        model_file = Path(model_path(args.against_model))
+        base = wall_of(model_file) or base
+        again = sorted(set(pairs) & {"-".join(k) for k in base.terms})
+        if again:
+            sys.exit(f"{model_file.parent / WALL_FILE} already walls {', '.join(again)}; fitting the teacher minus "
+                     "the walled model there would stack a second wall on the first: leave them out of --pairs")
+        calc = model_calculator(model_file)
+    frames, f_soft, f_ref, sources = [], [], [], []
     t0 = time.perf_counter()
     for folder in systems(args.data):
-        rel = folder.relative_to(folder.parents[2])
         system = load_system(folder)
         atoms = frames_of_system(system)
-        work = args.work / "labels" / rel
-        label_frames(atoms, work, calculator=args.reference, n_workers=args.workers, name=str(rel), progress=False)
-        for k, a in enumerate(atoms):
-            result = json.loads((work / "frames" / f"{k:06d}.json").read_text())
-            if result["status"] != "ok":
-                continue
-            frames.append(a)
-            f_teacher.append(np.asarray(system["forces"][k]))
-            f_ref.append(np.asarray(result["forces"]))
+        if args.against_model:
+            keep, soft, ref = model_forces(system, atoms, calc)
+        else:
+            keep, soft, ref = reference_forces(folder, system, atoms, args.reference, args.work, args.workers)
+        frames += [atoms[k] for k in keep]
+        f_soft += soft
+        f_ref += ref
         info = ((read_json(folder.parents[1] / "dataset.json") or {}).get("systems") or {}).get(folder.name) or {}
-        sources.append({"system": str(rel), "frames": len(atoms), "teacher": (info.get("labeller") or {}).get("name")})
+        sources.append({"system": str(folder.relative_to(folder.parents[2])), "frames": len(atoms),
+                        "teacher": (info.get("labeller") or {}).get("name")})
     label_s = time.perf_counter() - t0
-    rows = contact_rows(frames, f_teacher, f_ref, windows)
-    wall, report = fit_wall(frames, rows, args.pairs)
-    wall = type(wall)(wall.terms, {
-        "made_by": "python scripts/fit_pair_wall.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-        "reference": args.reference, "data": [str(d) for d in args.data], "frames": len(frames),
-        "systems": sources, "labelling_s": round(label_s, 1), "fit": report,
-        "meaning": ("added to the DeepMD model: the force by which the reference pushes close pairs apart harder "
-                    "than the teacher the model was distilled from")})
+    rows = contact_rows(frames, f_soft, f_ref, windows)
+    fitted, report = fit_wall(frames, rows, pairs)
+    command = "python scripts/fit_pair_wall.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    if args.against_model:
+        about = {"made_by": " && ".join(c for c in (base.about.get("made_by"), command) if c),
+                 "reference": "the teacher (DATA's forces)", "soft_side": f"{model_file} as it runs",
+                 "data": [str(d) for d in args.data], "frames": len(frames), "systems": sources,
+                 "model_forces_s": round(label_s, 1), "fit": report, "extends": base.about or None,
+                 "meaning": ("added to the DeepMD model: for the pairs of this fit, the force by which the teacher "
+                             "pushes close pairs apart harder than the model (network plus its earlier wall) does")}
+        wall = PairWall({**base.terms, **fitted.terms}, about)
+    else:
+        wall = PairWall(fitted.terms, {
+            "made_by": command, "reference": args.reference, "data": [str(d) for d in args.data],
+            "frames": len(frames), "systems": sources, "labelling_s": round(label_s, 1), "fit": report,
+            "meaning": ("added to the DeepMD model: the force by which the reference pushes close pairs apart "
+                        "harder than the teacher the model was distilled from")})
     args.work.mkdir(parents=True, exist_ok=True)
     out = wall.write(args.work / WALL_FILE)
-    print(f"{len(frames)} frames, {report['rows']} close pairs; rms difference {report['rms_before_eV_per_A']:.3f} "
-          f"-> {report['rms_after_eV_per_A']:.3f} eV/A after the wall")
-    for pair, (a, rho, r_in, rc) in sorted(wall.terms.items()):
+    soft_name = "model" if args.against_model else "teacher"
+    ref_name = "teacher" if args.against_model else "reference"
+    print(f"{len(frames)} frames, {report['rows']} close pairs; rms {ref_name} - {soft_name} "
+          f"{report['rms_before_eV_per_A']:.3f} -> {report['rms_after_eV_per_A']:.3f} eV/A after the wall")
+    for pair, (a, rho, r_in, rc) in sorted(fitted.terms.items()):
         name = "-".join(pair)
         print(f"{name:6s} A {a:10.4g} eV  rho {rho:.2f}  taper {r_in:.2f}-{rc:.2f} A  "
               f"E(1.6 A) {float(wall.pair_energy(pair, 1.6)):.3f} eV  F(1.6 A) {float(wall.pair_force(pair, 1.6)):.2f} eV/A")
@@ -102,7 +161,7 @@ def main(argv=None) -> int:
             print(f"    {', '.join(report['pairs'][name]['at_grid_edge'])} at the edge of its grid: the best fit may lie "
                   "outside it (pylbs.mlp.wall_fit.RHO_GRID / the window)")
         for b in report["pairs"][name]["bins"]:
-            print(f"    {b['r_A'][0]:.1f}-{b['r_A'][1]:.1f} A  n {b['n']:4d}  reference - teacher "
+            print(f"    {b['r_A'][0]:.1f}-{b['r_A'][1]:.1f} A  n {b['n']:4d}  {ref_name} - {soft_name} "
                   f"{b['reference_minus_teacher']:+.2f}  wall {b['wall']:+.2f} eV/A")
     print(out)
     if args.model:

@@ -40,3 +40,48 @@ def test_fit_with_noise_gets_the_walls_force_where_it_acts():
     for pair in TRUE.terms:
         assert float(wall.pair_force(pair, 1.7)) == pytest.approx(float(TRUE.pair_force(pair, 1.7)), rel=0.15)
         assert float(wall.pair_force(pair, 2.4)) == 0.0
+
+
+def test_a_wall_against_the_model_adds_the_teachers_missing_push_to_the_models_own(tiny_dp_model, tmp_path):
+    """``scripts/fit_pair_wall.py --against-model``: the data's forces are the teacher's, here the
+    model as it runs (network + its B-B wall) plus a known O-O and Li-Si wall. The fit finds that
+    wall exactly and adds it to the model's own, whose terms and history it keeps."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from pylbs.mlp.datasets import frames_from_atoms, write_dataset
+    from pylbs.potential.pair_wall import WALL_FILE, model_calculator, wall_of
+
+    spec = importlib.util.spec_from_file_location("fit_pair_wall", Path(__file__).parents[1] / "scripts" / "fit_pair_wall.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    model, _ = tiny_dp_model
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copyfile(model.parent / "model.pth", folder / "model.pth")
+    own = PairWall({"B-B": (2500.0, 0.14, 1.8, 2.1)}, {"made_by": "python scripts/fit_pair_wall.py first"})
+    own.write(folder / WALL_FILE)
+    missing = PairWall({"Li-Si": (400.0, 0.18, 1.7, 2.0), "O-O": (3000.0, 0.14, 1.8, 2.1)})
+    calc = model_calculator(folder / "model.pth")
+    frames = []
+    for seed in range(6):
+        a = _glass(seed=seed, n=60, box=8.5)
+        a.calc = calc
+        energy, forces = a.get_potential_energy(), a.get_forces() + wall_energy_forces(missing, a)[1]
+        a.calc = SinglePointCalculator(a, energy=energy, forces=forces)
+        frames.append(a)
+    write_dataset({"G": frames_from_atoms(frames)}, tmp_path / "data", test_fraction=0.0)
+    args = [str(tmp_path / "data"), "--against-model", str(folder / "model.pth"), "--work", str(tmp_path / "fit")]
+    assert script.main(args + ["--pairs", "O-O", "Li-Si"]) == 0
+    wall = wall_of(tmp_path / "fit" / "model.pth")  # the fit's pair_wall.json, read as a model beside it would
+    assert set(wall.terms) == {("B", "B"), ("O", "O"), ("Li", "Si")}
+    assert wall.terms[("B", "B")] == own.terms[("B", "B")]
+    for pair, (a, rho, r_in, rc) in missing.terms.items():
+        assert wall.terms[pair][1:] == pytest.approx((rho, r_in, rc)) and wall.terms[pair][0] == pytest.approx(a, rel=1e-6)
+    assert wall.about["made_by"].startswith("python scripts/fit_pair_wall.py first && python scripts/fit_pair_wall.py ")
+    assert wall.about["extends"] == own.about and wall.about["fit"]["rms_after_eV_per_A"] < 1e-5
+    with pytest.raises(SystemExit, match="already walls B-B"):  # a second wall stacked on the first
+        script.main(args + ["--pairs", "B-B", "O-O"])
