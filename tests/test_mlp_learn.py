@@ -262,7 +262,11 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     for part in ("train", "test"):
         for name, folder in dataset_systems(out / "seed" / "data", part).items():
             kept = dataset_systems(carried[0], part)[name]
-            assert np.array_equal(np.load(kept / "set.000" / "force.npy"), np.load(folder / "set.000" / "force.npy"))
+            # carried as float32 (half the bytes under the 20 MB cap), rounded from the labels, energies exact
+            for array, dtype in (("force", np.float32), ("coord", np.float32), ("box", np.float32),
+                                 ("energy", np.float64)):
+                shipped, labelled = (np.load(f / "set.000" / f"{array}.npy") for f in (kept, folder))
+                assert shipped.dtype == dtype and np.array_equal(shipped, labelled.astype(dtype)), array
     from dataclasses import replace
 
     from pylbs.errors import PylbsError
@@ -278,6 +282,22 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     assert follow.seed_data() == kept / "training-data" / "00-seed"
     assert follow.initial_data == [(out / "seed" / "data").resolve()]
     assert file_sha256(kept / "model.pth") == file_sha256(model)
+    # resumed after the model it continues got a wall: it keeps running its copy as kept, and says so
+    import contextlib
+    import io
+
+    from pylbs.potential import WALL_FILE, PairWall, wall_file_of
+
+    PairWall({"O-O": (1000.0, 0.25, 2.3, 2.8)}).write(model.parent / WALL_FILE)
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            again = ActiveLearning(dest / "follow", replace(s, init_model=str(model)), initial_data=[out / "seed" / "data"])
+    finally:
+        (model.parent / WALL_FILE).unlink()
+    assert wall_file_of(again.init_model) is None
+    assert f"now runs with {model.parent / WALL_FILE}" in said.getvalue(), said.getvalue()
+    assert "with no pair wall (as it was kept)" in said.getvalue()
     assert "`training-data/` " in (dest / "tiny" / "card.md").read_text()
     # over the 20 MB (here: over 1 kB) nothing is replaced: the shipped model stays as it was
     import pylbs.mlp.ship as ship_module
@@ -301,7 +321,7 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     early = dest / "early-loop"
     shutil.copytree(out, early, ignore=shutil.ignore_patterns("explore", "label", "fmp"))
     (early / "record.json").unlink()
-    from pylbs.potential import WALL_FILE, PairWall, wall_of
+    from pylbs.potential import wall_of
 
     wall = PairWall({"O-O": (1000.0, 0.25, 2.3, 2.8), "Li-O": (3000.0, 0.2, 1.8, 2.2)})
     (early / "init").mkdir()
@@ -363,7 +383,16 @@ def test_training_from_an_earlier_model_starts_from_its_weights(tiny_dp_model, t
     if start == "frozen":  # the fixture's model is its compressed copy, which holds no networks to start from
         with pytest.raises(PylbsError, match="compressed copy"):
             train_and_freeze([train], [train], tmp_path / "no", settings, init_model=model)
-    again = train_and_freeze([train], [train], tmp_path / "next", settings, init_model=init)
+    data = train
+    if start == "frozen":  # a shipped model continues on the float32 copy of its data it carries
+        import shutil
+
+        from pylbs.mlp.datasets import copy_dataset_compact
+
+        shutil.copytree(train, tmp_path / "labelled" / "train" / train.name)
+        data = copy_dataset_compact(tmp_path / "labelled", tmp_path / "carried") / "train" / train.name
+        assert np.load(data / "set.000" / "force.npy").dtype == np.float32
+    again = train_and_freeze([data], [data], tmp_path / "next", settings, init_model=init)
     types = np.loadtxt(train / "type.raw", dtype=int)
     coord, box = np.load(train / "set.000" / "coord.npy")[:3], np.load(train / "set.000" / "box.npy")[:3]
     old, new = DeepPot(str(model)), DeepPot(str(again))

@@ -38,6 +38,7 @@ import contextlib
 import json
 import multiprocessing
 import shutil
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -212,7 +213,25 @@ class ActiveLearning:
                 wall_of(source)  # a broken wall file fails here, with its own message
                 shutil.copyfile(wall_file_of(source), tmp / WALL_FILE)
             tmp.rename(kept.parent)
+        else:
+            self._say_if_wall_changed(kept)
         return kept
+
+    def _say_if_wall_changed(self, kept: Path) -> None:
+        """A resumed loop keeps the model (and wall) it started from; say so when the source's wall has
+        changed since, so nobody reads this loop's models as continuing the newer wall."""
+        try:
+            source = Path(model_path(self.s.init_model))
+        except PylbsError:  # the shipped name is gone: the kept copy is all there is
+            return
+        theirs, ours = wall_file_of(source), wall_file_of(kept)
+        if (theirs and theirs.read_bytes()) == (ours and ours.read_bytes()):
+            return
+        if (self.comm or mpi_comm()).Get_rank() == 0:
+            now = f"now runs with {theirs}" if theirs else "now has no pair wall"
+            kept_as = f"the wall kept with it, {ours}" if ours else "no pair wall (as it was kept)"
+            print(f"[pylbs] note: {source} {now}; this loop continues the copy in {kept.parent} with "
+                  f"{kept_as}. Start a new OUT to continue the model as it is now.", file=sys.stderr, flush=True)
 
     def _carried_seed(self) -> Path | None:
         """The seed data the continued model carries (``OUT/init/training-data/NN-seed``), if any; refused

@@ -25,7 +25,7 @@ from ..jsonio import read_json, write_json_atomic
 from ..potential.models import MODEL_FILE, SHIPPED_DIR
 from ..potential.pair_wall import WALL_FILE, wall_file_of, wall_of
 from .compress import cached_copy_path
-from .datasets import TRAINING_DATA_DIR, dataset_systems, load_system
+from .datasets import TRAINING_DATA_DIR, copy_dataset_compact, dataset_systems, load_system
 from .evaluate import evaluate_model, format_table
 from .train import _run_dp
 
@@ -97,7 +97,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     sets = {k: _joined(v) for k, v in sets.items()}
     carried = dest / TRAINING_DATA_DIR  # so a loop elsewhere can continue this model (--init-model NAME)
     for j, d in enumerate(datasets):
-        shutil.copytree(d, carried / f"{j:02d}-{_dataset_label(loop, d)}")
+        copy_dataset_compact(d, carried / f"{j:02d}-{_dataset_label(loop, d)}")
     carried_bytes = sum(p.stat().st_size for p in carried.rglob("*") if p.is_file()) if datasets else 0
     held = f"heldout-{settings['held_out']}"
     shutil.rmtree(dest / HELDOUT_DIR, ignore_errors=True)  # shipped with the model: its card's check set
