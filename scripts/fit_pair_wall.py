@@ -93,22 +93,36 @@ def model_forces(system, atoms, calc):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", type=Path, help="teacher-labelled deepmd/npy sets")
-    p.add_argument("--reference", default="gfn1-xtb", help="the stiffer labeller (pylbs.mlp.label)")
+    p.add_argument("--reference", help="the stiffer labeller (pylbs.mlp.label; default gfn1-xtb)")
     p.add_argument("--against-model", metavar="MODEL",
                    help="fit the teacher (DATA's forces) minus this model as it runs (a shipped name or a "
                         "model file); the new terms are added to its wall")
     p.add_argument("--work", type=Path, required=True, help="folder for the reference's labels and the fit")
-    p.add_argument("--pairs", nargs="+", default=list(XTB_CONFIRMED),
-                   help="element pairs to wall (default: where DFT confirms GFN1-xTB, docs/models.md)")
+    p.add_argument("--pairs", nargs="+",
+                   help="element pairs to wall (default with --reference: where DFT confirms GFN1-xTB, "
+                        "docs/models.md; with --against-model they must be given)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--model", help="a shipped model to lay the wall beside (pylbs/data/models/NAME/)")
     args = p.parse_args(argv)
-    pairs = ["-".join(sorted_pair(k)) for k in args.pairs]
+    if args.against_model and args.reference:
+        sys.exit("--against-model fits the teacher (DATA's forces) minus the model; --reference fits a labeller "
+                 "minus the teacher: give one of them")
+    if args.against_model and not args.pairs:
+        sys.exit(f"--against-model needs --pairs (e.g. O-O Li-O Li-Si; windows are set for {', '.join(WINDOWS)})")
+    args.reference = args.reference or "gfn1-xtb"
+    pairs = ["-".join(sorted_pair(k)) for k in (args.pairs or XTB_CONFIRMED)]
+    unset = [k for k in pairs if k not in WINDOWS]
+    if args.against_model and unset:  # B-O, O-Si: a 2.5 A default window would reach into the bonds
+        sys.exit(f"no fit window is set for {', '.join(unset)} (scripts/fit_pair_wall.py WINDOWS): a wall there "
+                 "would reach real bonds")
     windows = {k: WINDOWS.get(k, 2.5) for k in pairs}
     base = PairWall()
     if args.against_model:
         model_file = Path(model_path(args.against_model))
         base = wall_of(model_file) or base
+        if args.model and Path(model_path(args.model)).resolve() != model_file.resolve():
+            sys.exit(f"--model {args.model} is not --against-model {args.against_model}: the wall fitted against one "
+                     "model (and holding its earlier terms) belongs beside that model only")
         again = sorted(set(pairs) & {"-".join(k) for k in base.terms})
         if again:
             sys.exit(f"{model_file.parent / WALL_FILE} already walls {', '.join(again)}; fitting the teacher minus "
@@ -133,8 +147,11 @@ def main(argv=None) -> int:
     rows = contact_rows(frames, f_soft, f_ref, windows)
     fitted, report = fit_wall(frames, rows, pairs)
     command = "python scripts/fit_pair_wall.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    fitted = type(fitted)({k: v for k, v in fitted.terms.items() if v[0] > 0})  # A = 0: no wall, and no block
     if args.against_model:
+        # the earlier command laid its wall beside the model (--model), so the two in order make this file
         about = {"made_by": " && ".join(c for c in (base.about.get("made_by"), command) if c),
+                 "bins": "each bin's reference_minus_teacher is the teacher minus the model here",
                  "reference": "the teacher (DATA's forces)", "soft_side": f"{model_file} as it runs",
                  "data": [str(d) for d in args.data], "frames": len(frames), "systems": sources,
                  "model_forces_s": round(label_s, 1), "fit": report, "extends": base.about or None,
@@ -153,6 +170,9 @@ def main(argv=None) -> int:
     ref_name = "teacher" if args.against_model else "reference"
     print(f"{len(frames)} frames, {report['rows']} close pairs; rms {ref_name} - {soft_name} "
           f"{report['rms_before_eV_per_A']:.3f} -> {report['rms_after_eV_per_A']:.3f} eV/A after the wall")
+    for name in pairs:
+        if sorted_pair(name) not in fitted.terms:
+            print(f"{name}: no wall (the fit's amplitude is 0: the {ref_name} pushes no harder than the {soft_name})")
     for pair, (a, rho, r_in, rc) in sorted(fitted.terms.items()):
         name = "-".join(pair)
         print(f"{name:6s} A {a:10.4g} eV  rho {rho:.2f}  taper {r_in:.2f}-{rc:.2f} A  "

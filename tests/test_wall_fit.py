@@ -44,8 +44,10 @@ def test_fit_with_noise_gets_the_walls_force_where_it_acts():
 
 def test_a_wall_against_the_model_adds_the_teachers_missing_push_to_the_models_own(tiny_dp_model, tmp_path):
     """``scripts/fit_pair_wall.py --against-model``: the data's forces are the teacher's, here the
-    model as it runs (network + its B-B wall) plus a known O-O and Li-Si wall. The fit finds that
-    wall exactly and adds it to the model's own, whose terms and history it keeps."""
+    model as it runs (network + its wall) plus a known O-O and Li-Si wall. The fit finds that wall
+    exactly and adds it to the model's own, whose terms and history it keeps. The model's own Li-O
+    term acts at ordinary distances, on the fitted pairs' atoms: a fit against the bare network
+    would be far off."""
     import importlib.util
     import shutil
     from pathlib import Path
@@ -62,7 +64,8 @@ def test_a_wall_against_the_model_adds_the_teachers_missing_push_to_the_models_o
     folder = tmp_path / "model"
     folder.mkdir()
     shutil.copyfile(model.parent / "model.pth", folder / "model.pth")
-    own = PairWall({"B-B": (2500.0, 0.14, 1.8, 2.1)}, {"made_by": "python scripts/fit_pair_wall.py first"})
+    own = PairWall({"B-B": (2500.0, 0.14, 1.8, 2.1), "Li-O": (3000.0, 0.2, 1.8, 2.2)},
+                   {"made_by": "python scripts/fit_pair_wall.py first"})
     own.write(folder / WALL_FILE)
     missing = PairWall({"Li-Si": (400.0, 0.18, 1.7, 2.0), "O-O": (3000.0, 0.14, 1.8, 2.1)})
     calc = model_calculator(folder / "model.pth")
@@ -77,11 +80,18 @@ def test_a_wall_against_the_model_adds_the_teachers_missing_push_to_the_models_o
     args = [str(tmp_path / "data"), "--against-model", str(folder / "model.pth"), "--work", str(tmp_path / "fit")]
     assert script.main(args + ["--pairs", "O-O", "Li-Si"]) == 0
     wall = wall_of(tmp_path / "fit" / "model.pth")  # the fit's pair_wall.json, read as a model beside it would
-    assert set(wall.terms) == {("B", "B"), ("O", "O"), ("Li", "Si")}
-    assert wall.terms[("B", "B")] == own.terms[("B", "B")]
+    assert set(wall.terms) == {("B", "B"), ("Li", "O"), ("O", "O"), ("Li", "Si")}
+    assert all(wall.terms[pair] == own.terms[pair] for pair in own.terms)
+    own_push = [wall_energy_forces(PairWall({"Li-O": own.terms[("Li", "O")]}), a)[1] for a in frames]
+    assert max(np.abs(f).max() for f in own_push) > 1.0  # what leaving the model's wall out would add
     for pair, (a, rho, r_in, rc) in missing.terms.items():
         assert wall.terms[pair][1:] == pytest.approx((rho, r_in, rc)) and wall.terms[pair][0] == pytest.approx(a, rel=1e-6)
     assert wall.about["made_by"].startswith("python scripts/fit_pair_wall.py first && python scripts/fit_pair_wall.py ")
     assert wall.about["extends"] == own.about and wall.about["fit"]["rms_after_eV_per_A"] < 1e-5
-    with pytest.raises(SystemExit, match="already walls B-B"):  # a second wall stacked on the first
-        script.main(args + ["--pairs", "B-B", "O-O"])
+    with pytest.raises(SystemExit, match="already walls Li-O"):  # a second wall stacked on the first
+        script.main(args + ["--pairs", "Li-O", "O-O"])
+    for wrong, why in ((["--pairs", "B-O"], "no fit window is set for B-O"), ([], "needs --pairs"),
+                       (["--pairs", "O-O", "--reference", "gfn1-xtb"], "give one of them"),
+                       (["--pairs", "O-O", "--model", str(model)], "belongs beside that model only")):
+        with pytest.raises(SystemExit, match=why):
+            script.main(args + wrong)

@@ -224,6 +224,8 @@ class ActiveLearning:
             source = Path(model_path(self.s.init_model))
         except PylbsError:  # the shipped name is gone: the kept copy is all there is
             return
+        if not source.is_file():  # moved, deleted, or relative to another folder: nothing to compare
+            return
         theirs, ours = wall_file_of(source), wall_file_of(kept)
         if (theirs and theirs.read_bytes()) == (ours and ours.read_bytes()):
             return
