@@ -8,7 +8,8 @@ import pytest
 
 from pylbs.errors import PylbsError
 from pylbs.glasses import TYPE_MAP
-from pylbs.mlp.datasets import dataset_systems, load_system, read_frames, split_indices, write_dataset
+from pylbs.mlp.datasets import (copy_dataset_compact, dataset_systems, load_system, read_frames, split_indices,
+                                 write_dataset)
 
 OUTCAR = Path(__file__).parent / "data" / "vasp" / "OUTCAR_Ni18_ase"  # from ASE's sdist (LGPL), see README
 
@@ -104,3 +105,35 @@ def test_fmp_configurations_bfree_strained_crystal(tmp_path, fmp_plugin):
         v[k] = -d
         em, _ = single(v)
         assert -(ep - em) / (2 * d) == pytest.approx(w[k, k], abs=0.05 * abs(w[k, k]) + 0.05)
+
+
+def test_a_carried_copy_is_float32_where_it_can_be_and_leaves_the_label_cache(tmp_path):
+    """What a shipped model carries (pylbs.mlp.ship): positions, forces, boxes and virials rounded to
+    float32, energies exact, the labelling cache (JSON copies of every label) left out, its report kept."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from pylbs.mlp.datasets import frames_from_atoms
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for k in range(10):
+        a = Atoms("Li2B2Si2O8", positions=rng.random((14, 3)) * 7, cell=[7, 7.1, 6.9], pbc=True)
+        a.calc = SinglePointCalculator(a, energy=-1234.567891234 - k, forces=rng.normal(size=(14, 3)),
+                                       stress=rng.normal(size=6) * 1e-3)
+        frames.append(a)
+    write_dataset({"G": frames_from_atoms(frames)}, tmp_path / "data")
+    for name in ("frames/000000.json", "heartbeat.json", "report.json"):
+        (tmp_path / "data" / "labelling" / "G" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / "labelling" / "G" / name).write_text("{}")
+    copy = copy_dataset_compact(tmp_path / "data", tmp_path / "carried")
+    assert sorted(p.name for p in (copy / "labelling" / "G").iterdir()) == ["report.json"]
+    for part in ("train", "test"):
+        a, b = dataset_systems(tmp_path / "data", part)["G"], dataset_systems(copy, part)["G"]
+        for array in ("coord", "force", "box", "virial", "energy"):
+            old, new = np.load(a / "set.000" / f"{array}.npy"), np.load(b / "set.000" / f"{array}.npy")
+            want = np.float64 if array == "energy" else np.float32
+            assert new.dtype == want and np.array_equal(new, old.astype(want)), array
+        s_old, s_new = load_system(a), load_system(b)  # dpdata reads it as the same frames
+        np.testing.assert_allclose(s_new["forces"], s_old["forces"], rtol=1e-6, atol=1e-6)
+        assert np.array_equal(s_new["energies"], s_old["energies"])

@@ -239,11 +239,16 @@ CARRIED_FLOAT32 = ("coord.npy", "box.npy", "force.npy", "virial.npy")
 
 def copy_dataset_compact(src, dest) -> Path:
     """Copy a dataset (``write_dataset``'s layout) to ``dest`` with :data:`CARRIED_FLOAT32` arrays as
-    float32; deepmd-kit casts what it reads to its own precision."""
+    float32; deepmd-kit casts what it reads to its own precision. A labelling run's per-frame cache
+    (``labelling/<system>/frames/``, ``pylbs mlp label``'s resume files) repeats the labels in JSON
+    and is left out; its ``report.json`` (throughput, screening) is kept."""
     import shutil
 
+    def cache(folder, names):
+        return {"frames", "heartbeat.json"} & set(names) if Path(folder).parent.name == "labelling" else set()
+
     src, dest = Path(src), Path(dest)
-    shutil.copytree(src, dest)
+    shutil.copytree(src, dest, ignore=cache)
     for path in dest.glob("*/*/set.*/*.npy"):
         if path.name in CARRIED_FLOAT32:
             data = np.load(path)
