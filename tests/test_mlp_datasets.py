@@ -122,12 +122,13 @@ def test_a_carried_copy_is_float32_where_it_can_be_and_leaves_the_label_cache(tm
         a.calc = SinglePointCalculator(a, energy=-1234.567891234 - k, forces=rng.normal(size=(14, 3)),
                                        stress=rng.normal(size=6) * 1e-3)
         frames.append(a)
-    write_dataset({"G": frames_from_atoms(frames)}, tmp_path / "data")
+    write_dataset({"G": frames_from_atoms(frames), "frames": frames_from_atoms(frames)}, tmp_path / "data")
     for name in ("frames/000000.json", "heartbeat.json", "report.json"):
         (tmp_path / "data" / "labelling" / "G" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "data" / "labelling" / "G" / name).write_text("{}")
     copy = copy_dataset_compact(tmp_path / "data", tmp_path / "carried")
     assert sorted(p.name for p in (copy / "labelling" / "G").iterdir()) == ["report.json"]
+    assert dataset_systems(copy, "train")["frames"].is_dir()  # a system of that name is data, not cache
     for part in ("train", "test"):
         a, b = dataset_systems(tmp_path / "data", part)["G"], dataset_systems(copy, part)["G"]
         for array in ("coord", "force", "box", "virial", "energy"):

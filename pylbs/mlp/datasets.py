@@ -244,10 +244,11 @@ def copy_dataset_compact(src, dest) -> Path:
     and is left out; its ``report.json`` (throughput, screening) is kept."""
     import shutil
 
-    def cache(folder, names):
-        return {"frames", "heartbeat.json"} & set(names) if Path(folder).parent.name == "labelling" else set()
-
     src, dest = Path(src), Path(dest)
+
+    def cache(folder, names):
+        return {"frames", "heartbeat.json"} & set(names) if Path(folder).parent == src / "labelling" else set()
+
     shutil.copytree(src, dest, ignore=cache)
     for path in dest.glob("*/*/set.*/*.npy"):
         if path.name in CARRIED_FLOAT32:
