@@ -101,6 +101,7 @@ def follow(folder: Path, steps: int) -> dict:
     type_mass = np.asarray(lmp.numpy.extract_atom("mass"))  # per type, index 0 unused
     mu_amu = None
     track = {"step": [], "stop_pair_A": [], "push_eV_per_A": [], "radial_ke_eV": []}
+    path = []  # the frames, kept in memory (a few hundred frames of a few hundred atoms)
     crossings: dict[tuple[int, int], dict] = {}
 
     def callback(_caller, step, nlocal, tag, x, _f):
@@ -121,6 +122,7 @@ def follow(folder: Path, steps: int) -> dict:
         # the pair's relative coordinate: mu r'' = mu (f_b/m_b - f_a/m_a).u (> 0 pushes apart), and the
         # kinetic energy of its radial motion, 1/2 mu r'^2 (LAMMPS metal units: eV/A, A/ps, g/mol)
         track["step"].append(int(step))
+        path.append(atoms)
         track["stop_pair_A"].append(r)
         track["push_eV_per_A"].append(float(mu_amu * (force[b] / mb - force[a] / ma) @ u))
         rdot = float((vel[b] - vel[a]) @ u)
@@ -154,36 +156,74 @@ def follow(folder: Path, steps: int) -> dict:
     lmp.close()
     r = np.array(track["stop_pair_A"])
     turn = int(np.argmin(r))
-    # the kinetic energy the pair's radial motion brought in: the most it had while closing on the turn
     closing = np.flatnonzero(np.diff(r[:turn + 1]) < 0)
+    # the kinetic energy the pair's radial motion brought in: the most it had while closing on the turn
     came_in = float(max(track["radial_ke_eV"][k] for k in closing)) if len(closing) else 0.0
-    # the energy the push took from the closing pair on its way in (trapezoids over the steps): ~0 for
-    # atoms that fall into each other, the collision's depth in energy for a hard collision
-    push = np.array(track["push_eV_per_A"])
-    climbed = float(-np.sum(0.5 * (push[closing] + push[closing + 1]) * np.diff(r)[closing])) if len(closing) else 0.0
-    return {"folder": str(folder), "event": event["what"], "restart_step": start, "steps": steps,
-            "blew_up": blew_up,
-            "stop_pair": {"atoms": stop_ids, "elements": event["closest"]["elements"], "reduced_mass_amu": mu_amu,
-                          "closest_A": float(r[turn]), "closest_step": track["step"][turn], "final_A": float(final),
-                          "radial_ke_in_eV": came_in, "climbed_eV": climbed,
-                          "push_at_closest_eV_per_A": track["push_eV_per_A"][turn],
-                          "every_step": track},
-            "crossings": sorted(crossings.values(), key=lambda c: c["first_step"])}
+    result = {"folder": str(folder), "event": event["what"], "restart_step": start, "steps": steps,
+              "blew_up": blew_up,
+              "stop_pair": {"atoms": stop_ids, "elements": event["closest"]["elements"], "reduced_mass_amu": mu_amu,
+                            "closest_A": float(r[turn]), "closest_step": track["step"][turn], "final_A": float(final),
+                            "radial_ke_in_eV": came_in, "push_at_closest_eV_per_A": track["push_eV_per_A"][turn],
+                            **work_on_the_way_in(r, np.array(track["push_eV_per_A"]), turn), "every_step": track},
+              "crossings": sorted(crossings.values(), key=lambda c: c["first_step"])}
+    return result, path[:turn + 1]
+
+
+def work_on_the_way_in(r, push, turn: int) -> dict:
+    """The work of the push on the closing pair up to its turn (trapezoids over the steps), split by sign:
+    ``pulled_in_eV``, what an attraction gave the pair's radial motion, and ``climbed_eV``, what a
+    repulsion took from it. Atoms falling into each other climb ~nothing; a hard collision climbs the
+    kinetic energy it came in with, whether that was thermal or given by a pull just before."""
+    closing = np.flatnonzero(np.diff(r[:turn + 1]) < 0)
+    work = -0.5 * (push[closing] + push[closing + 1]) * np.diff(r)[closing]  # > 0: against a repulsion
+    return {"climbed_eV": float(work[work > 0].sum()), "pulled_in_eV": float(-work[work < 0].sum())}
+
+
+def teacher_on_the_path(path, pair, teacher: str, every: int) -> dict:
+    """The teacher's push on the pair on the frames of its way in (every ``every``-th and the turn)."""
+    from pylbs.mlp.teachers import teacher_calculator
+
+    calc = teacher_calculator(teacher)
+    a, b = pair
+    keep = sorted(set(range(0, len(path), every)) | {len(path) - 1})
+    r, push = [], []
+    for k in keep:
+        atoms = path[k].copy()
+        atoms.calc = calc
+        f, m = atoms.get_forces(), atoms.get_masses()
+        u = atoms.get_distance(a, b, mic=True, vector=True)
+        r.append(float(np.linalg.norm(u)))
+        u /= r[-1]
+        push.append(float(m[a] * m[b] / (m[a] + m[b]) * (f[b] / m[b] - f[a] / m[a]) @ u))
+    return {"teacher": teacher, "path_index": keep, "stop_pair_A": r, "push_eV_per_A": push,
+            **work_on_the_way_in(np.array(r), np.array(push), len(r) - 1)}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("folders", nargs="+", type=Path)
-    ap.add_argument("--steps", type=int, default=500, help="steps after the last good restart (default 500)")
+    ap.add_argument("--steps", type=int, default=500, help="steps after the restart (default 500)")
+    ap.add_argument("--teacher", help="also the push of this teacher (pylbs.mlp.teachers) on the stop pair's "
+                                      "way in, on the same frames")
+    ap.add_argument("--teacher-every", type=int, default=2, help="every n-th frame of the way in (default 2)")
     args = ap.parse_args(argv)
     for folder in args.folders:
-        r = follow(folder.resolve(), args.steps)
-        write_json_atomic(folder / "aftermath.json", r)
+        r, path = follow(folder.resolve(), args.steps)
         sp = r["stop_pair"]
+        if args.teacher:
+            sp["teacher_on_the_way_in"] = teacher_on_the_path(path, [i - 1 for i in sp["atoms"]], args.teacher,
+                                                              args.teacher_every)
+        write_json_atomic(folder / "aftermath.json", r)
         print(f"{folder}: {r['event']}")
         print(f"  stop pair {'-'.join(sp['elements'])}: closest {sp['closest_A']:.3f} A (step {sp['closest_step']}, "
-              f"push {sp['push_at_closest_eV_per_A']:.1f} eV/A), came in with {sp['radial_ke_in_eV']:.2f} eV of radial "
-              f"kinetic energy and climbed {sp['climbed_eV']:.2f} eV against the push, {sp['final_A']:.3f} A after {r['steps']} steps{'; BLEW UP: ' + r['blew_up'] if r['blew_up'] else ''}")
+              f"push {sp['push_at_closest_eV_per_A']:.1f} eV/A); on the way in the model's pull gave it "
+              f"{sp['pulled_in_eV']:.2f} eV and its push took {sp['climbed_eV']:.2f} eV (most radial kinetic energy "
+              f"{sp['radial_ke_in_eV']:.2f} eV); {sp['final_A']:.3f} A after {r['steps']} steps"
+              f"{'; BLEW UP: ' + r['blew_up'] if r['blew_up'] else ''}")
+        if args.teacher:
+            t = sp["teacher_on_the_way_in"]
+            print(f"  {args.teacher} on the same frames: pull {t['pulled_in_eV']:.2f} eV, push {t['climbed_eV']:.2f} eV, "
+                  f"{t['push_eV_per_A'][-1]:.1f} eV/A at the turn")
         for c in r["crossings"]:
             print(f"  {'-'.join(c['elements'])} {c['atoms']}: under {c['limit_A']:.2f} A for {c['fs_under']} fs "
                   f"(from step {c['first_step']}), closest {c['closest_A']:.3f} A at step {c['closest_step']}, "
