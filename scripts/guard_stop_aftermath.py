@@ -22,7 +22,8 @@ energy the push took from it on the way in. Atoms falling into each other (the f
 is for) come in with about kT, climb nothing and stay under the limit; a hard collision comes in
 with many kT, climbs them against a steep push and is over the limit again within a few fs.
 
-Writes ``aftermath.json`` into each folder and prints one line per crossing.
+Writes ``aftermath.json`` into each folder (with ``--write-path`` also the frames of the way in, for
+a check with another reference) and prints the stop pair's numbers and one line per crossing.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from pylbs.protocols.guard import Guard
 #: commands of the run's log.lammps that are replayed after read_restart (the potential, its
 #: neighbour settings, the time step and the thermostat); everything else (dumps, progress
 #: callbacks, velocity creation) belongs to the original run's bookkeeping
+RESULT_FILE = "aftermath.json"
+PATH_FILE = "aftermath_path.extxyz"
 #: LAMMPS metal units: mass (g/mol) x velocity (A/ps) squared -> eV
 MVV2E = 1.0364269e-4
 
@@ -206,6 +209,8 @@ def main(argv=None) -> int:
     ap.add_argument("--teacher", help="also the push of this teacher (pylbs.mlp.teachers) on the stop pair's "
                                       "way in, on the same frames")
     ap.add_argument("--teacher-every", type=int, default=2, help="every n-th frame of the way in (default 2)")
+    ap.add_argument("--write-path", action="store_true",
+                    help=f"also write the frames of the way in (restart to turn) to {PATH_FILE} in each folder")
     args = ap.parse_args(argv)
     for folder in args.folders:
         r, path = follow(folder.resolve(), args.steps)
@@ -213,7 +218,13 @@ def main(argv=None) -> int:
         if args.teacher:
             sp["teacher_on_the_way_in"] = teacher_on_the_path(path, [i - 1 for i in sp["atoms"]], args.teacher,
                                                               args.teacher_every)
-        write_json_atomic(folder / "aftermath.json", r)
+        write_json_atomic(folder / RESULT_FILE, r)
+        if args.write_path:
+            from ase.io import write
+
+            for k, atoms in enumerate(path):
+                atoms.info["step"] = r["restart_step"] + k
+            write(folder / PATH_FILE, path, format="extxyz")
         print(f"{folder}: {r['event']}")
         print(f"  stop pair {'-'.join(sp['elements'])}: closest {sp['closest_A']:.3f} A (step {sp['closest_step']}, "
               f"push {sp['push_at_closest_eV_per_A']:.1f} eV/A); on the way in the model's pull gave it "
