@@ -9,8 +9,8 @@ Each folder is a guarded MLP run that stopped (``guard/event.json``; a `pylbs ml
 glass, an anneal replica). The run is taken up again from its restart one guard check before the
 last good one (the run keeps two), with the commands its own ``log.lammps`` ran (its potential and
 wall, its thermostat), on one process, for ``--steps`` steps. One process instead of the run's
-ranks changes the rounding only: the stop is met again (the same distance to ~1e-7 A over the
-tens of steps measured), then passed. Every step the pairs are checked against the guard limits
+ranks changes the rounding only: the stop is met again (the same distance to 4e-6 A or better on
+the 14 stops measured), then passed. Every step the pairs are checked against the guard limits
 the run was judged by (its ``stability.json`` request, else pylbs's current ones); atoms are LAMMPS
 ids, as in ``event.json``.
 
@@ -19,7 +19,9 @@ limit again at the end. For the stop's own pair also: its distance, the push on 
 its relative coordinate, mu (f_b/m_b - f_a/m_a).u, > 0 pushes apart) and the kinetic energy of its
 radial motion at every step; the most radial kinetic energy it brought in while closing, and the
 energy the push took from it on the way in. Atoms falling into each other (the failure the guard
-is for) come in with about kT, climb nothing and stay under the limit; a hard collision comes in
+is for) come in with about kT, climb nothing and stay under the limit (the radial kinetic energy is
+read at post_force, where velocities lag the positions by half a step: approximate near the turn;
+pull and push come from positions and forces only); a hard collision comes in
 with many kT, climbs them against a steep push and is over the limit again within a few fs.
 
 Writes ``aftermath.json`` into each folder (with ``--write-path`` also the frames of the way in, for
