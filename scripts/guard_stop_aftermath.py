@@ -39,7 +39,7 @@ import numpy as np
 from pylbs.glasses import TYPE_MAP
 from pylbs.jsonio import read_json, write_json_atomic
 from pylbs.lammps_env import start_lammps
-from pylbs.protocols.guard import Guard
+from pylbs.protocols.guard import Guard, closest_pairs
 
 #: commands of the run's log.lammps that are replayed after read_restart (the potential, its
 #: neighbour settings, the time step and the thermostat); everything else (dumps, progress
@@ -65,6 +65,13 @@ def replayed_commands(log: Path) -> list[str]:
     return cmds + [fix]
 
 
+def pair_push(forces, masses, a: int, b: int, u) -> float:
+    """The force on the relative coordinate of atoms a and b along the unit vector u (a to b):
+    mu (f_b/m_b - f_a/m_a).u in eV/A, > 0 pushes them apart (with equal masses, half the force difference)."""
+    mu = masses[a] * masses[b] / (masses[a] + masses[b])
+    return float(mu * (forces[b] / masses[b] - forces[a] / masses[a]) @ u)
+
+
 def guard_limits(folder: Path) -> dict[tuple[str, str], float]:
     """The limits the run was judged by (its stability request), else pylbs's own."""
     request = (read_json(folder / "stability.json") or {}).get("request", {})
@@ -76,7 +83,6 @@ def guard_limits(folder: Path) -> dict[tuple[str, str], float]:
 
 def follow(folder: Path, steps: int) -> dict:
     from ase import Atoms
-    from ase.neighborlist import neighbor_list
 
     event = read_json(folder / "guard" / "event.json")
     progress = read_json(folder / "progress.json")
@@ -84,7 +90,6 @@ def follow(folder: Path, steps: int) -> dict:
         raise SystemExit(f"{folder}: no guard/event.json or progress.json (not a guard-stopped run)")
     cmds = replayed_commands(folder / "log.lammps")
     limits = guard_limits(folder)
-    cutoff = max(limits.values())
 
     # the run alternates two restart files: the other one is a check earlier, so the pair's approach is
     # followed for one more check interval (it is used only if it is older than the last good one)
@@ -122,28 +127,25 @@ def follow(folder: Path, steps: int) -> dict:
         u = atoms.get_distance(a, b, mic=True, vector=True)
         r = float(np.linalg.norm(u))
         u /= r
-        ma, mb = type_mass[types[a]], type_mass[types[b]]
-        mu_amu = ma * mb / (ma + mb)
+        masses = type_mass[types]
+        mu_amu = masses[a] * masses[b] / (masses[a] + masses[b])
         # the pair's relative coordinate: mu r'' = mu (f_b/m_b - f_a/m_a).u (> 0 pushes apart), and the
         # kinetic energy of its radial motion, 1/2 mu r'^2 (LAMMPS metal units: eV/A, A/ps, g/mol)
         track["step"].append(int(step))
         path.append(atoms)
         track["stop_pair_A"].append(r)
-        track["push_eV_per_A"].append(float(mu_amu * (force[b] / mb - force[a] / ma) @ u))
+        track["push_eV_per_A"].append(pair_push(force, masses, a, b, u))
         rdot = float((vel[b] - vel[a]) @ u)
         track["radial_ke_eV"].append(0.5 * mu_amu * rdot ** 2 * MVV2E)
-        i, j, d = neighbor_list("ijd", atoms, cutoff)
-        keep = i < j
-        for a, b, dist in zip(i[keep], j[keep], d[keep]):
-            key = tuple(sorted((symbols[a], symbols[b])))
-            if dist < limits.get(key, 0.0):
-                c = crossings.setdefault((int(a), int(b)), {
-                    "atoms": [int(a) + 1, int(b) + 1], "elements": list(key), "limit_A": limits[key],
-                    "first_step": int(step), "steps_under": 0, "closest_A": np.inf, "closest_step": None})
-                c["steps_under"] += 1
-                c["last_step"] = int(step)
-                if dist < c["closest_A"]:
-                    c["closest_A"], c["closest_step"] = float(dist), int(step)
+        for i, j, dist, limit in closest_pairs(atoms.positions, cell, symbols, limits):  # the guard's own test
+            key = tuple(sorted((symbols[i], symbols[j])))
+            c = crossings.setdefault((i, j), {
+                "atoms": [i + 1, j + 1], "elements": list(key), "limit_A": limit,
+                "first_step": int(step), "steps_under": 0, "closest_A": np.inf, "closest_step": None})
+            c["steps_under"] += 1
+            c["last_step"] = int(step)
+            if dist < c["closest_A"]:
+                c["closest_A"], c["closest_step"] = float(dist), int(step)
 
     lmp.command("fix aftermath all external pf/callback 1 1")
     lmp.set_fix_external_callback("aftermath", callback, None)
@@ -195,11 +197,9 @@ def teacher_on_the_path(path, pair, teacher: str, every: int) -> dict:
     for k in keep:
         atoms = path[k].copy()
         atoms.calc = calc
-        f, m = atoms.get_forces(), atoms.get_masses()
         u = atoms.get_distance(a, b, mic=True, vector=True)
         r.append(float(np.linalg.norm(u)))
-        u /= r[-1]
-        push.append(float(m[a] * m[b] / (m[a] + m[b]) * (f[b] / m[b] - f[a] / m[a]) @ u))
+        push.append(pair_push(atoms.get_forces(), atoms.get_masses(), a, b, u / r[-1]))
     return {"teacher": teacher, "path_index": keep, "stop_pair_A": r, "push_eV_per_A": push,
             **work_on_the_way_in(np.array(r), np.array(push), len(r) - 1)}
 
