@@ -214,7 +214,7 @@ class Session:
                      restart_every_ps: float = 10.0, thermo_every: int = 100, dump_every_ps: float | None = 1.0,
                      prepare: Sequence[str] = (), t_bound_K: float | None = None,
                      pe_bound_eV_per_atom: float = 1000.0,
-                     check: Callable[["Session", int], None] | None = None) -> dict:
+                     check: Callable[..., bool | None] | None = None) -> dict:
         """Run ``schedule`` stage by stage with checkpoints in ``self.workdir``; resume if possible.
 
         Fresh start: read ``data_file``/``atoms``, run ``prepare`` commands (e.g. a
@@ -228,10 +228,11 @@ class Session:
         A temperature above ``t_bound_K`` (default 10x the hottest stage, at least
         10,000 K), a non-finite or ``|pe|`` above ``pe_bound_eV_per_atom`` raises
         SimulationError; the restarts written so far are kept.
-        ``check(session, step)``, if given, runs on every rank after every chunk
-        and before its checkpoint: an exception it raises stops the run with
-        ``progress.json`` still pointing at the last good restart (used by the
-        MLP guard, pylbs.protocols.guard).
+        ``check(session, step, final=...)``, if given, runs on every rank after every chunk
+        and before its checkpoint (``final``: the schedule's last chunk): an exception it
+        raises stops the run with ``progress.json`` still pointing at the last good
+        restart; a true return skips this chunk's checkpoint, so a state under review is
+        never the one a resume starts from (used by the MLP guard, pylbs.protocols.guard).
         Returns a dict: steps, resumed (bool), stages_run, stages_skipped, wall_s.
         """
         wd = self.workdir
@@ -310,10 +311,11 @@ class Session:
                 self.command(sr.run(step, last))
                 step = last
                 self._check_blowup(t_bound, pe_bound_eV_per_atom)
-                if check is not None:
-                    check(self, step)
-                self._checkpoint(step, k, sr.stage.name, request, done=(k == len(plan) - 1 and step >= sr.stop_step),
-                                 extra={"total_steps": total, "label": self.label, "rate": reporter.rates(step)})
+                final = k == len(plan) - 1 and step >= sr.stop_step
+                hold = check(self, step, final=final) if check is not None else False
+                if not hold:
+                    self._checkpoint(step, k, sr.stage.name, request, done=final,
+                                     extra={"total_steps": total, "label": self.label, "rate": reporter.rates(step)})
                 if step >= sr.stop_step:
                     break
             self.command(sr.unfix())

@@ -356,11 +356,15 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
 
     add_section("tiny", "stability", {"command": "pylbs mlp stability ...", "guard_stops": 1, "check": {
         "temperature_K": 2000.0, "ps": 100.0, "time_scale": 0.05, "atoms": 300, "simulated_ps": 5.0}, "glasses": {
-        "LBS-20-60-20": {"stopped": False, "ps": 5.0, "closest_A": {"B-O": 1.21, "O-O": 2.01, "O-Si": 1.48}},
-        "LBS-40-40-20": {"stopped": True, "ps": 2.7, "why": "B-Si at 1.765 A"}}}, dest_root=dest)
+        "LBS-20-60-20": {"stopped": False, "ps": 5.0, "closest_A": {"B-O": 1.21, "O-O": 2.01, "O-Si": 1.48},
+                         "contacts": [{"elements": ["Li", "Li"], "closest_A": 1.2512}]},
+        "LBS-40-40-20": {"stopped": True, "ps": 2.7, "why": "B-Si at 1.765 A", "request": {
+            "guard_limits_A": {"B-Si": 1.8}, "guard_confirm_ps": 0.02, "guard_floor_fraction": 0.8}}}},
+        dest_root=dest)
     md = (dest / "tiny" / "card.md").read_text()
-    assert "guard stops: **1 of 2**" in md and "| LBS-20-60-20 | 5 ps, no stop | 1.21, 1.48, 2.01, –, – |" in md
-    assert "| LBS-40-40-20 | stopped at 2.70 ps | B-Si at 1.765 A |" in md
+    assert "guard stops: **1 of 2**" in md and "| LBS-20-60-20 | 5 ps, no stop | 1.21, 1.48, 2.01, –, – | Li-Li 1.251 |" in md
+    assert "| LBS-40-40-20 | stopped at 2.70 ps | B-Si at 1.765 A | – |" in md
+    assert "Guard limits (A): B-Si 1.8. A pair under its limit is a contact; the run stops when one is still under 20 fs" in md
 
 
 @pytest.mark.parametrize("start", ["checkpoint", "frozen"])

@@ -194,10 +194,10 @@ def test_resume_and_overlap_guard(tiny_dp_model, start_data, tmp_path, monkeypat
     class Killed(Exception):
         pass
 
-    def killed_at_150(self, session, step):
+    def killed_at_150(self, session, step, **kw):
         if step == 150:
             raise Killed("simulated kill")
-        original(self, session, step)
+        return original(self, session, step, **kw)
 
     monkeypatch.setattr(guard_module.GuardRun, "__call__", killed_at_150)
     with pytest.raises(Killed):
@@ -205,16 +205,22 @@ def test_resume_and_overlap_guard(tiny_dp_model, start_data, tmp_path, monkeypat
     monkeypatch.setattr(guard_module.GuardRun, "__call__", original)
     assert json.loads((tmp_path / "progress.json").read_text())["step"] == 100
 
-    strict = Guard({**LENIENT, ("B", "O"): 1.6}, check_every_ps=0.05)  # every BO3 bond (1.37 A) "overlaps"
+    # every BO3 bond (1.37 A) "overlaps" and stays so: seen at the check of step 150 (a contact: no
+    # checkpoint), still under 50 fs later (> confirm_ps) -> stopped at 200, last good still 100 (the floor,
+    # 0.8 x 1.6 = 1.28 A, would stop it at 150: set lower here)
+    strict = Guard({**LENIENT, ("B", "O"): 1.6}, check_every_ps=0.05, floor_fraction=0.5)
     with pytest.raises(UnphysicalEventError, match="lower T_max") as err:
         run_mlp_replica(start_data, [model], tmp_path, sched, guard=strict, **kw)
     e = err.value
-    assert (e.step, e.last_good_step) == (150, 100)
+    assert (e.step, e.last_good_step) == (200, 100)
     assert json.loads((tmp_path / "progress.json").read_text())["step"] == 100  # no checkpoint of a bad chunk
     from ase.io import read
     frames = read(e.frames_file, index=":")
-    assert len(frames) >= 1 and frames[-1].info["step"] == 150 and len(frames[-1]) == 105
-    assert json.loads((tmp_path / "guard" / "event.json").read_text())["kind"] == "overlap"
+    assert frames[-1].info["step"] == 200 and len(frames[-1]) == 105
+    assert frames[0].info.get("step", None) != 200 and len(frames) >= 2  # the contact's frames since step 100
+    event = json.loads((tmp_path / "guard" / "event.json").read_text())
+    assert event["kind"] == "overlap" and "still under the limit 50 fs after" in event["rule"]
+    assert event["closest"]["elements"] == ["B", "O"] or event["closest"]["elements"] == ["O", "B"]
 
     r = run_mlp_replica(start_data, [model], tmp_path, sched, guard=good, **kw)
     assert r["timing"]["resumed"] and r["steps"] == 300

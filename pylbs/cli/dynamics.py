@@ -27,7 +27,7 @@ from ..errors import AnalysisError, PylbsError
 from ..lammps_io import THERMO_FILE, read_thermo
 from ..glasses import parse_pair_values
 from ..potential import fmp_commands
-from ..protocols.guard import DEFAULT_MAX_DEVI_F, Guard
+from ..protocols.guard import DEFAULT_CONFIRM_PS, DEFAULT_MAX_DEVI_F, Guard
 from ..protocols.diffusion import run_diffusion
 from ..protocols.schedules import PAPER_TEMPERATURES_K, RELAX_START_COMMANDS
 from ..protocols.tg import run_tg_heating
@@ -44,6 +44,9 @@ def _potential_args(p):
     g2 = p.add_argument_group("unphysical-event guard of --mlp runs (pylbs.protocols.guard)")
     g2.add_argument("--max-devi-f", type=float, default=DEFAULT_MAX_DEVI_F,
                     help="stop when the models' max force deviation exceeds this (eV/A)")
+    g2.add_argument("--guard-confirm-fs", type=float, default=DEFAULT_CONFIRM_PS * 1000,
+                    help="guard: fs a pair may stay under its limit before it is an overlap "
+                         "(default %(default)g: collisions clear sooner); 0: stop at the first check under it")
     g2.add_argument("--min-distance", nargs="+", default=(), metavar="A-B=D",
                     help="per-pair closest approach in A overriding GUARD_MIN_DISTANCES, e.g. Li-O=1.3")
     g2.add_argument("--zbl-core", type=float, nargs=2, default=None, metavar=("INNER", "OUTER"),
@@ -73,7 +76,7 @@ def _potential(args) -> dict:
     if args.mlp:
         return {"models": args.mlp, "zbl_core": tuple(args.zbl_core) if args.zbl_core else None,
                 "compress": args.compress,
-                "guard": Guard(parse_pair_values(args.min_distance, "--min-distance"), max_devi_f=args.max_devi_f)}
+                "guard": Guard(parse_pair_values(args.min_distance, "--min-distance"), confirm_ps=args.guard_confirm_fs / 1000, max_devi_f=args.max_devi_f)}
     if args.fmp is not None:
         return {"potential": fmp_commands(args.fmp or None)}
     raise PylbsError("running a protocol needs a potential: --fmp [PARAM_FILE] or --mlp MODEL")

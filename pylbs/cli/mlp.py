@@ -36,6 +36,7 @@ from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
 from ..mpiutil import on_rank0
 from ..potential.models import ALIASES, SHIPPED_DIR, model_path, shipped_models
+from ..protocols.guard import DEFAULT_CONFIRM_PS, Guard
 from ..potential.pair_wall import wall_of
 
 
@@ -148,6 +149,9 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--atoms", type=int, default=c.atoms, help=f"atoms per glass (default {c.atoms})")
     q.add_argument("--fmp-time-scale", type=float, default=0.005,
                    help="time scale of the FMP melt-quench that makes each start glass (default 0.005)")
+    q.add_argument("--guard-confirm-fs", type=float, default=DEFAULT_CONFIRM_PS * 1000,
+                   help="fs a pair may stay under its guard limit before it is an overlap (default %(default)g: "
+                        "collisions clear sooner); 0: stop at the first check under it (the rule before 2026-12-03)")
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--out", required=True, help="folder: OUT/fmp/ start glasses, OUT/<glass>/ runs, "
                                                 "OUT/stability.json")
@@ -365,10 +369,12 @@ def cmd_stability(args) -> int:
     comm = mpi_comm()
 
     results = run_stability(models, out, check, lambda name, n: fmp_start_glass(
-        out, name, get_glass(name), n, args.fmp_time_scale, args.seed, comm), comm=comm, seed=args.seed)
+        out, name, get_glass(name), n, args.fmp_time_scale, args.seed, comm), comm=comm, seed=args.seed,
+        guard=Guard(confirm_ps=args.guard_confirm_fs / 1000))
     command = (f"pylbs mlp stability --mlp {' '.join(args.mlp)} --glasses {' '.join(args.glasses)} --temperature "
                f"{args.temperature:g} --ps {args.ps:g} --time-scale {args.time_scale:g} --atoms {args.atoms} "
-               f"--fmp-time-scale {args.fmp_time_scale:g} --seed {args.seed} --out {args.out}")
+               f"--fmp-time-scale {args.fmp_time_scale:g} --seed {args.seed} --guard-confirm-fs "
+               f"{args.guard_confirm_fs:g} --out {args.out}")
     summary = {"command": f"mpirun -np {comm.Get_size()} {command}" if comm.Get_size() > 1 else command,
                "models": models, "check": check.to_dict(), "fmp_time_scale": args.fmp_time_scale,
                "ranks": comm.Get_size(), "guard_stops": sum(r["stopped"] for r in results.values()),

@@ -13,7 +13,7 @@ from ..errors import PylbsError
 from ..glasses import glass_of_symbols, parse_pair_values
 from ..lammps_env import mpi_comm
 from ..lammps_io import FINAL_DATA, SUMMARY_FILE
-from ..protocols.guard import DEFAULT_MAX_DEVI_F, Guard
+from ..protocols.guard import DEFAULT_CONFIRM_PS, DEFAULT_MAX_DEVI_F, Guard
 from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.mlp_quench import mlp_folder_name, run_mlp_quench
 from ..protocols.schedules import EMIN_MAX_ITER, emin_commands, t_max_for
@@ -45,6 +45,9 @@ def add_mlp_arguments(p) -> None:
                         "`pylbs analyze REPLICA_FOLDER --formation`")
     g.add_argument("--max-devi-f", type=float, default=DEFAULT_MAX_DEVI_F,
                    help="guard: stop when the models' max force deviation exceeds this (eV/A)")
+    g.add_argument("--guard-confirm-fs", type=float, default=DEFAULT_CONFIRM_PS * 1000,
+                   help="guard: fs a pair may stay under its limit before it is an overlap "
+                        "(default %(default)g: collisions clear sooner); 0: stop at the first check under it")
     g.add_argument("--min-distance", nargs="+", default=(), metavar="A-B=D",
                    help="guard: per-pair closest approach in A overriding GUARD_MIN_DISTANCES, e.g. Li-O=1.3 O-O=1.6")
     g.add_argument("--emin-max-iter", type=int, default=EMIN_MAX_ITER,
@@ -119,7 +122,7 @@ def quench_with_mlp(args, comm, glass=None) -> int:
                        time_scale=args.time_scale if args.mlp_time_scale is None else args.mlp_time_scale,
                        anneal_holds_ps=args.anneal_hold_ps, sample_frames=args.sample_frames, density=args.density,
                        t_max_source=source, cool_frame_every_K=args.cool_frame_every_K,
-                       guard=Guard(parse_pair_values(args.min_distance, "--min-distance"),
+                       guard=Guard(parse_pair_values(args.min_distance, "--min-distance"), confirm_ps=args.guard_confirm_fs / 1000,
                                    max_devi_f=args.max_devi_f), comm=comm,
                        zbl_core=tuple(args.zbl_core) if args.zbl_core else None, emin=args.emin_max_iter > 0,
                        emin_commands=emin_commands(max(args.emin_max_iter, 1)), compress=args.compress)

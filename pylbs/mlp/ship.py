@@ -363,28 +363,36 @@ def _stability_lines(v: dict) -> list[str]:
     out = [f"NVT at {ch.get('temperature_K'):g} K for {ch.get('simulated_ps'):g} ps (the criterion's "
            f"{ch.get('ps'):g} ps x time scale {ch.get('time_scale'):g}), {ch.get('atoms')} atoms per glass; "
            f"guard stops: **{v.get('guard_stops')} of {len(v.get('glasses', {}))}**.", "",
-           "| glass | result | closest approach (A): B-O, Si-O, O-O, Li-O, B-B |", "|---|---|---|"]
+           "| glass | result | closest approach (A): B-O, Si-O, O-O, Li-O, B-B | contacts that cleared (closest, A) |",
+           "|---|---|---|---|"]
     if v.get("teacher_check"):
         out[1:1] = ["", f"Forces on each stop's pair, model vs teacher: `{v['teacher_check']}`."]
     if v.get("pair_wall"):
         terms = v["pair_wall"]["terms"]
         out[1:1] = ["", "Run with the model's pair wall (`pair_wall.json`; docs/mlp.md): " + ", ".join(
             f"{k} (to {t['rc_A']:.2f} A)" for k, t in terms.items()) + "."]
-    limits = next((r["request"]["guard_limits_A"] for r in v.get("glasses", {}).values()
-                   if "guard_limits_A" in r.get("request", {})), None)
-    if limits:
-        out[1:1] = ["", "Guard limits (A): " + ", ".join(f"{k} {x:g}" for k, x in limits.items()) + "."]
+    request = next((r["request"] for r in v.get("glasses", {}).values() if "guard_limits_A" in r.get("request", {})),
+                   None)
+    if request:
+        rule = ("" if "guard_confirm_ps" not in request else
+                f" A pair under its limit is a contact; the run stops when one is still under "
+                f"{request['guard_confirm_ps'] * 1000:g} fs later, or under {request['guard_floor_fraction']:g} of "
+                f"its limit (pylbs.protocols.guard).")
+        out[1:1] = ["", "Guard limits (A): " + ", ".join(f"{k} {x:g}" for k, x in request["guard_limits_A"].items())
+                    + "." + rule]
     for g, r in v.get("glasses", {}).items():
+        seen = ", ".join(f"{'-'.join(c['elements'])} {c['closest_A']:.3f}" for c in r.get("contacts", [])) or "–"
         if r.get("stopped"):
             at = "" if r.get("ps") is None else f" at {r['ps']:.2f} ps"
             push = r.get("separating_force_eV_per_A")  # scripts/guard_stop_vs_teacher.py
             out.append(f"| {g} | stopped{at} | {r['why']}" + ("" if not push else
                        f" Pushed apart by {push['model']:+.1f} eV/A (model), {push['teacher']:+.1f} eV/A (teacher).")
-                       + " |")
+                       + f" | {seen} |")
         else:
             c = r.get("closest_A", {})
             out.append(f"| {g} | {r['ps']:g} ps, no stop | " + ", ".join(
-                "–" if c.get(k) is None else f"{c[k]:.2f}" for k in ("B-O", "O-Si", "O-O", "Li-O", "B-B")) + " |")
+                "–" if c.get(k) is None else f"{c[k]:.2f}" for k in ("B-O", "O-Si", "O-O", "Li-O", "B-B"))
+                + f" | {seen} |")
     return out
 
 

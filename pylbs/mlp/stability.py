@@ -29,7 +29,7 @@ from ..lammps_env import mpi_comm
 from ..lammps_io import FINAL_DATA, TRAJECTORY_FILE, read_trajectory
 from ..mpiutil import on_rank0
 from ..potential import wall_of
-from ..protocols.guard import Guard, guarded_potential, run_guarded_md
+from ..protocols.guard import CONTACTS_FILE, GUARD_DIR, Guard, guarded_potential, run_guarded_md
 from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.runner import portable_request
 from ..protocols.schedules import Schedule, Stage
@@ -105,7 +105,8 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
     # what a glass's result belongs to: a rerun with other models or settings must not read it back
     request = {"models": [str(Path(m).resolve()) for m in models], "temperature_K": check.temperature_K,
                "simulated_ps": schedule.total_ps, "atoms": check.atoms, "seed": int(seed),
-               "guard_limits_A": {f"{a}-{b}": v for (a, b), v in guard.table().items()}}  # the verdict's rule
+               "guard_limits_A": {f"{a}-{b}": v for (a, b), v in guard.table().items()},  # the verdict's rule
+               "guard_confirm_ps": guard.confirm_ps, "guard_floor_fraction": guard.floor_fraction}
     wall = wall_of(models[0])
     if wall is not None:  # the driving model's wall is part of it (only recorded when there is one)
         request["pair_wall"] = wall.to_dict()["terms"]
@@ -146,6 +147,8 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
             done["request"] = request
 
             def measure(done=done, folder=folder):
+                contacts = folder / GUARD_DIR / CONTACTS_FILE
+                done["contacts"] = read_json(contacts)["contacts"] if contacts.exists() else []
                 if not done["stopped"]:
                     traj = read_trajectory(folder / TRAJECTORY_FILE, unwrap=False)
                     done["closest_A"] = closest_approach(traj.atoms(k) for k in range(len(traj.steps)))
@@ -161,12 +164,16 @@ def summary_lines(results: dict[str, dict]) -> list[str]:
     """One line per glass, then the count of guard stops."""
     lines = []
     for name, r in results.items():
+        contacts = r.get("contacts", [])
+        seen = "" if not contacts else "; contacts that cleared: " + ", ".join(
+            f"{'-'.join(c['elements'])} {c['closest_A']:.3f}" for c in contacts)
         if r["stopped"]:
             at = "" if r.get("ps") is None else f" at {r['ps']:.2f} ps"
-            lines.append(f"{name:<14} STOPPED{at}: {r['why']}")
+            lines.append(f"{name:<14} STOPPED{at}: {r['why']}{seen}")
         else:
             close = ", ".join(f"{k} {v:.2f}" for k, v in r.get("closest_A", {}).items())
-            lines.append(f"{name:<14} {r['ps']:.2f} ps, no guard stop ({r['wall_s']:.0f} s); closest (A): {close}")
+            lines.append(f"{name:<14} {r['ps']:.2f} ps, no guard stop ({r['wall_s']:.0f} s); closest (A): {close}{seen}")
     stops = sum(r["stopped"] for r in results.values())
-    lines.append(f"guard stops: {stops} of {len(results)} glasses")
+    n_contacts = sum(len(r.get("contacts", [])) for r in results.values())
+    lines.append(f"guard stops: {stops} of {len(results)} glasses; contacts under a limit that cleared: {n_contacts}")
     return lines
