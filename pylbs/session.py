@@ -311,7 +311,7 @@ class Session:
                 self.command(sr.run(step, last))
                 step = last
                 self._check_blowup(t_bound, pe_bound_eV_per_atom)
-                final = k == len(plan) - 1 and step >= sr.stop_step
+                final = step >= total  # (a zero-length last stage must not hide the last chunk)
                 hold = check(self, step, final=final) if check is not None else False
                 if not hold:
                     self._checkpoint(step, k, sr.stage.name, request, done=final,

@@ -205,22 +205,30 @@ def test_resume_and_overlap_guard(tiny_dp_model, start_data, tmp_path, monkeypat
     monkeypatch.setattr(guard_module.GuardRun, "__call__", original)
     assert json.loads((tmp_path / "progress.json").read_text())["step"] == 100
 
-    # every BO3 bond (1.37 A) "overlaps" and stays so: seen at the check of step 150 (a contact: no
-    # checkpoint), still under 50 fs later (> confirm_ps) -> stopped at 200, last good still 100 (the floor,
-    # 0.8 x 1.6 = 1.28 A, would stop it at 150: set lower here)
-    strict = Guard({**LENIENT, ("B", "O"): 1.6}, check_every_ps=0.05, floor_fraction=0.5)
+    # every BO3 bond (1.37 A) "overlaps" and stays so. Checked every 10 fs from the restart at step 100: seen
+    # at 110 (a contact: no checkpoint), 120, and at 130, 20 fs (confirm_ps) after 110 -> stopped at 130, the
+    # last good restart still 100. (The floor, 0.8 x 1.6 = 1.28 A, would stop it at 110: set lower here.)
+    strict = Guard({**LENIENT, ("B", "O"): 1.6}, check_every_ps=0.01, floor_fraction=0.5)
     with pytest.raises(UnphysicalEventError, match="lower T_max") as err:
         run_mlp_replica(start_data, [model], tmp_path, sched, guard=strict, **kw)
     e = err.value
-    assert (e.step, e.last_good_step) == (200, 100)
+    assert (e.step, e.last_good_step) == (130, 100)
     assert json.loads((tmp_path / "progress.json").read_text())["step"] == 100  # no checkpoint of a bad chunk
     from ase.io import read
     frames = read(e.frames_file, index=":")
-    assert frames[-1].info["step"] == 200 and len(frames[-1]) == 105
-    assert frames[0].info.get("step", None) != 200 and len(frames) >= 2  # the contact's frames since step 100
+    assert frames[-1].info["step"] == 130 and len(frames[-1]) == 105
     event = json.loads((tmp_path / "guard" / "event.json").read_text())
-    assert event["kind"] == "overlap" and "still under the limit 50 fs after" in event["rule"]
-    assert event["closest"]["elements"] == ["B", "O"] or event["closest"]["elements"] == ["O", "B"]
+    assert event["kind"] == "overlap" and event["rule"].startswith("still under the limit 20 fs after it was first "
+                                                                   "seen there (step 110)")
+    assert sorted(event["closest"]["elements"]) == ["B", "O"] and event["n_pairs"] > 10
+    # with the default floor the same run stops as soon as a B-O bond is under 1.28 A, before the 20 fs are
+    # up (measured: none at 110, one at 120)
+    floor = Guard({**LENIENT, ("B", "O"): 1.6}, check_every_ps=0.01)
+    with pytest.raises(UnphysicalEventError) as err:
+        run_mlp_replica(start_data, [model], tmp_path, sched, guard=floor, **kw)
+    assert (err.value.step, err.value.last_good_step) == (120, 100)
+    event = json.loads((tmp_path / "guard" / "event.json").read_text())
+    assert event["rule"] == "under 0.8 of the limit" and event["closest"]["distance_A"] < 1.28
 
     r = run_mlp_replica(start_data, [model], tmp_path, sched, guard=good, **kw)
     assert r["timing"]["resumed"] and r["steps"] == 300

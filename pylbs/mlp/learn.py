@@ -25,7 +25,8 @@ One iteration (folder ``OUT/iter-<k>``):
 Converged when, on every explored condition, under ``candidate_goal`` (1 %) of the
 frames are candidates and none failed, AND an NVT run at ``stability_K`` (2000 K, the
 temperature at which the paper's model let atoms overlap) of every catalogue glass
-finishes with no guard stop. Every step resumes: trainings restart from their
+finishes with no guard stop (the guard's default rule: a pair that stays under its limit,
+not one that collides and clears; :mod:`pylbs.protocols.guard`). Every step resumes: trainings restart from their
 checkpoints, explorations and labels that finished are skipped. ``record.json`` keeps
 every iteration (frames explored, candidates, accurate, failed, deviation histograms,
 errors against the teacher on a held-out glass never trained on) and

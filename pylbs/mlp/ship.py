@@ -374,7 +374,8 @@ def _stability_lines(v: dict) -> list[str]:
     request = next((r["request"] for r in v.get("glasses", {}).values() if "guard_limits_A" in r.get("request", {})),
                    None)
     if request:
-        rule = ("" if "guard_confirm_ps" not in request else
+        rule = (" The run stopped at the first check that saw a pair under its limit (the rule before 2026-12-03)."
+                if "guard_confirm_ps" not in request else
                 f" A pair under its limit is a contact; the run stops when one is still under "
                 f"{request['guard_confirm_ps'] * 1000:g} fs later, or under {request['guard_floor_fraction']:g} of "
                 f"its limit (pylbs.protocols.guard).")
