@@ -363,7 +363,7 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
         dest_root=dest)
     md = (dest / "tiny" / "card.md").read_text()
     assert "guard stops: **1 of 2**" in md and "| LBS-20-60-20 | 5 ps, no stop | 1.21, 1.48, 2.01, –, – | Li-Li 1.251 |" in md
-    assert "| LBS-40-40-20 | stopped at 2.70 ps | B-Si at 1.765 A | – |" in md
+    assert "| LBS-40-40-20 | stopped at 2.70 ps | B-Si at 1.765 A | not recorded (rule before 2026-12-03) |" in md
     assert "Guard limits (A): B-Si 1.8. A pair under its limit is a contact; the run stops when one is still under 20 fs" in md
 
 

@@ -382,7 +382,8 @@ def _stability_lines(v: dict) -> list[str]:
         out[1:1] = ["", "Guard limits (A): " + ", ".join(f"{k} {x:g}" for k, x in request["guard_limits_A"].items())
                     + "." + rule]
     for g, r in v.get("glasses", {}).items():
-        seen = ", ".join(f"{'-'.join(c['elements'])} {c['closest_A']:.3f}" for c in r.get("contacts", [])) or "–"
+        seen = (", ".join(f"{'-'.join(c['elements'])} {c['closest_A']:.3f}" for c in r["contacts"]) or "–"
+                if "contacts" in r else "not recorded (rule before 2026-12-03)")
         if r.get("stopped"):
             at = "" if r.get("ps") is None else f" at {r['ps']:.2f} ps"
             push = r.get("separating_force_eV_per_A")  # scripts/guard_stop_vs_teacher.py
