@@ -377,8 +377,9 @@ def _stability_lines(v: dict) -> list[str]:
         rule = (" The run stopped at the first check that saw a pair under its limit (the rule before 2026-12-03)."
                 if "guard_confirm_ps" not in request else
                 f" A pair under its limit is a contact; the run stops when one is still under "
-                f"{request['guard_confirm_ps'] * 1000:g} fs later, or under {request['guard_floor_fraction']:g} of "
-                f"its limit (pylbs.protocols.guard).")
+                f"{request['guard_confirm_ps'] * 1000:g} fs later (at the next check, where checks are further apart), "
+                f"or under {request['guard_floor_fraction']:g} of its limit (pylbs.protocols.guard); the earlier "
+                f"rule stopped at the first check under a limit.")
         out[1:1] = ["", "Guard limits (A): " + ", ".join(f"{k} {x:g}" for k, x in request["guard_limits_A"].items())
                     + "." + rule]
     for g, r in v.get("glasses", {}).items():

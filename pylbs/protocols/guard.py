@@ -13,8 +13,9 @@ call with a retrained model resumes from it. The paper saw atoms overlap near 20
 An overlap is a state, a collision an event. A pair seen under its limit is a *contact*: the
 guard holds the checkpoint (the last good restart stays the one before it) and looks again at
 every check; the pair must be back over its limit within ``confirm_ps``, or the run stops. A
-contact clears when the pair is over its limit at two checks in a row (or at the run's last),
-so a pair held too close that vibrates across its limit is one long contact. A pair under
+contact clears when the pair is over its limit at two checks in a row (or at the run's last);
+back under after one check over it, it is the same contact, so a pair held too close that vibrates
+across its limit usually stops the run. A pair under
 ``floor_fraction`` of its limit stops the run at once, and so does a pair still under its limit
 at the run's last check. Cleared contacts are kept in ``guard/contacts.json``. Where checks
 are further apart than ``confirm_ps`` (0.5 ps in a 100 ps run), a pair under its limit at two
