@@ -165,7 +165,7 @@ def test_cli_makes_the_start_glass_writes_the_summary_and_exits_1_on_a_stop(tmp_
     assert summary["guard_stops"] == 1 and summary["check"]["simulated_ps"] == pytest.approx(0.05)
     assert summary["command"].startswith("pylbs mlp stability --mlp ") and "--time-scale 0.0005" in summary["command"]
     assert (out / "fmp" / "LBS-20-60-20-n60" / "final.data").exists()  # the FMP start glass, made once
-    assert capsys.readouterr().out.splitlines()[-1] == "guard stops: 1 of 1 glasses"
+    assert capsys.readouterr().out.splitlines()[-1] == "guard stops: 1 of 1 glasses; contacts under a limit that cleared: 0"
 
 
 def _script(name):
