@@ -19,13 +19,17 @@ from pylbs.potential.models import model_path
 GLASSES = ("LBS-20-60-20", "LBS-40-40-20")
 
 
-def _brute_force_closest(atoms, cutoff):
-    """Smallest distance per element pair by the minimum image over every pair (orthorhombic cell)."""
+def _all_distances(atoms):
+    """(symbols, distance matrix) by the minimum image over every pair (orthorhombic cell): no neighbour list."""
     pos, cell = atoms.positions, np.diag(atoms.cell[:])
-    sym = atoms.get_chemical_symbols()
     d = pos[:, None, :] - pos[None, :, :]
     d -= cell * np.round(d / cell)
-    r = np.linalg.norm(d, axis=-1)
+    return atoms.get_chemical_symbols(), np.linalg.norm(d, axis=-1)
+
+
+def _brute_force_closest(atoms, cutoff):
+    """Smallest distance per element pair over every pair."""
+    sym, r = _all_distances(atoms)
     out = {}
     for i in range(len(sym)):
         for j in range(i + 1, len(sym)):
@@ -78,12 +82,8 @@ def test_the_shipped_model_passes_a_short_check_with_the_frames_closest_approach
 
 
 def _under_limits(atoms, table):
-    """{(i, j): d} of the pairs under their limit, by the minimum image over every pair (orthorhombic cell)."""
-    pos, cell = atoms.positions, np.diag(atoms.cell[:])
-    sym = atoms.get_chemical_symbols()
-    d = pos[:, None, :] - pos[None, :, :]
-    d -= cell * np.round(d / cell)
-    r = np.linalg.norm(d, axis=-1)
+    """{(i, j): d} of the pairs under their limit, over every pair."""
+    sym, r = _all_distances(atoms)
     return {(i, j): r[i, j] for i in range(len(sym)) for j in range(i + 1, len(sym))
             if r[i, j] < table.get(tuple(sorted((sym[i], sym[j]))), 0.0)}
 
