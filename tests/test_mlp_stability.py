@@ -88,7 +88,7 @@ def _under_limits(atoms, table):
             if r[i, j] < table.get(tuple(sorted((sym[i], sym[j]))), 0.0)}
 
 
-def test_a_contact_that_clears_is_a_collision_not_a_stop(tmp_path, start_data, fmp_plugin):
+def test_a_contact_that_clears_is_a_collision_not_a_stop(tmp_path, start_data, fmp_plugin, monkeypatch):
     """At 2000 K B-O bonds dip under a limit of 1.25 A for a few fs and come back (B-O vibrates with a ~25 fs
     period; measured from this start: three pairs at 1.22-1.24 A at one check, over 1.25 at the next two):
     with the default rule each dip is a contact that clears, recorded as the dumped frames show it (every
@@ -128,6 +128,105 @@ def test_a_contact_that_clears_is_a_collision_not_a_stop(tmp_path, start_data, f
                            guard=Guard(tight, confirm_ps=0.0))["LBS-20-60-20"]
     assert strict["stopped"] and strict["step"] == min(c["first_step"] for c in expected)
     assert "strict rule" in strict["why"]
+
+    # killed while a contact is open, then resumed: the same contacts as the run never killed, none twice,
+    # none lost. No checkpoint is written while a contact is open, and contacts that cleared after the last
+    # checkpoint are dropped from guard/contacts.json on resume, to be met again in the replay. Measured here:
+    # one contact at each of steps 10, 30 and 50, each over its limit at the next check (the cleared step)
+    # and confirmed at the one after, so every check from 10 on has one open.
+    from pylbs.protocols import guard as guard_module
+
+    assert [c["first_step"] for c in got] == [10, 30, 50] and all(c["checks"] == 1 for c in got)
+    original = guard_module.GuardRun.__call__
+
+    class Killed(Exception):
+        pass
+
+    def kill_at(at):
+        def killed(self, session, step, **kw):
+            if step == at:
+                assert self.open, "the kill must fall while a contact is open"
+                raise Killed("simulated kill")
+            return original(self, session, step, **kw)
+        return killed
+
+    def killed_and_resumed(folder, limits, at):
+        monkeypatch.setattr(guard_module.GuardRun, "__call__", kill_at(at))
+        with pytest.raises(Killed):
+            run_stability([model_path("default")], folder, check, lambda name, n: start_data, guard=Guard(limits))
+        monkeypatch.setattr(guard_module.GuardRun, "__call__", original)
+        run = folder / "LBS-20-60-20"
+        at_kill = (json.loads((run / "progress.json").read_text())["step"] if (run / "progress.json").exists() else 0,
+                   len(json.loads((run / "guard" / "contacts.json").read_text())["contacts"])
+                   if (run / "guard" / "contacts.json").exists() else 0)
+        resumed = run_stability([model_path("default")], folder, check, lambda name, n: start_data,
+                                guard=Guard(limits))["LBS-20-60-20"]
+        assert not resumed["stopped"]
+        return at_kill, sorted(resumed["contacts"], key=lambda c: (c["first_step"], c["atoms"]))
+
+    # killed at 40 (the second contact open, the first written at 30): no checkpoint yet, so the resumed run
+    # starts over, drops the first contact from the file and meets it again
+    at_kill, contacts = killed_and_resumed(tmp_path / "killed", tight, 40)
+    assert at_kill == (0, 1)
+    assert [(c["atoms"], c["first_step"], c["cleared_step"]) for c in contacts] == \
+        [(c["atoms"], c["first_step"], c["cleared_step"]) for c in got]
+    assert [c["closest_A"] for c in contacts] == pytest.approx([c["closest_A"] for c in got], abs=1e-6)
+    # a limit between the deepest contact's distance and the others' leaves it alone (first seen at 30):
+    # checkpoints at 10 and 20, killed at 40 while it is open, resumed from the restart at step 20
+    deepest = min(got, key=lambda c: c["closest_A"])
+    limit = (deepest["closest_A"] + min(c["closest_A"] for c in got if c is not deepest)) / 2
+    at_kill, contacts = killed_and_resumed(tmp_path / "killed-mid", {("B", "O"): limit}, 40)
+    assert deepest["first_step"] == 30 and at_kill == (20, 0)
+    assert [(c["atoms"], c["first_step"], c["cleared_step"]) for c in contacts] == \
+        [(deepest["atoms"], 30, deepest["cleared_step"])]
+    assert contacts[0]["closest_A"] == pytest.approx(deepest["closest_A"], abs=1e-6)
+
+
+def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_path):
+    """The criterion's full-length runs (about an hour a glass on 2 cores) are made over several sittings:
+    each `pylbs mlp stability --card` at 100 ps adds its glasses to the shipped card's record (a glass run
+    again replaces its row), the card says how many of the 11 have run and whether the criterion is met,
+    and a run under another guard rule cannot join the record. A shortened check is not the criterion."""
+    import shutil
+
+    from pylbs.glasses import CATALOG
+    from pylbs.mlp.ship import CRITERION_SECTION, add_criterion_glasses
+    from pylbs.potential.models import SHIPPED_DIR
+
+    assert StabilityCheck().full_length and StabilityCheck(ps=200.0, time_scale=0.5, atoms=400).full_length
+    assert not any(c.full_length for c in (StabilityCheck(time_scale=0.1), StabilityCheck(temperature_K=1800.0),
+                                           StabilityCheck(atoms=150)))
+    (tmp_path / "m").mkdir()
+    shutil.copy(SHIPPED_DIR / "lbs-chgnet-r2scan-2" / "card.json", tmp_path / "m" / "card.json")  # a real card
+    shortened = json.loads((tmp_path / "m" / "card.json").read_text())["stability"]
+    rule = {"temperature_K": 2000.0, "simulated_ps": 100.0, "atoms": 300, "guard_limits_A": {"O-O": 1.7, "B-O": 1.0},
+            "guard_confirm_ps": 0.02, "guard_floor_fraction": 0.8, "seed": 1}
+
+    def run(glass, request=(), **result):
+        return {"command": f"pylbs mlp stability --glasses {glass} ...", "ranks": 1, "check": StabilityCheck(
+            glasses=(glass,)).to_dict(), "glasses": {glass: {
+                "stopped": False, "ps": 100.0, "wall_s": 4800.0, "closest_A": {"B-O": 1.15, "O-O": 1.81},
+                "contacts": [], "request": {**rule, **dict(request)}, **result}}}
+
+    add_criterion_glasses("m", run("LBS-40-40-20"), tmp_path)
+    add_criterion_glasses("m", run("LBS-10-20-70", {"seed": 2}), tmp_path)  # another sitting's seed joins
+    card = add_criterion_glasses("m", run("LBS-40-40-20", stopped=True, ps=37.5, why="O-O at 1.2 A"), tmp_path)
+    assert list(card[CRITERION_SECTION]["glasses"]) == ["LBS-40-40-20", "LBS-10-20-70"]
+    assert card["stability"] == shortened  # the shortened check's section is its own
+    md = (tmp_path / "m" / "card.md").read_text()
+    assert ("Run: **2 of 11** glasses; guard stops: **1**; the criterion (every glass, no stop) is **not met**: "
+            "not yet run: LBS-20-60-20, LBS-10-50-40, ") in md
+    assert "| LBS-10-20-70 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 80 min (1) |" in md
+    assert "| LBS-40-40-20 | stopped at 37.50 ps | O-O at 1.2 A | – | 80 min (1) |" in md
+    assert "| LBS-20-60-20 | not run yet | – | – | – |" in md
+    assert "- LBS-10-20-70: `pylbs mlp stability --glasses LBS-10-20-70 ...`" in md
+    with pytest.raises(PylbsError, match=r"guard_confirm_ps.* run LBS-5-35-60 with the recorded settings"):
+        add_criterion_glasses("m", run("LBS-5-35-60", {"guard_confirm_ps": 0.0}), tmp_path)
+    for glass in CATALOG:  # every glass through with no stop: met
+        card = add_criterion_glasses("m", run(glass), tmp_path)
+    assert len(card[CRITERION_SECTION]["glasses"]) == 11
+    assert "Run: **11 of 11** glasses; guard stops: **0**; the criterion (every glass, no stop) is **met**." in (
+        tmp_path / "m" / "card.md").read_text()
 
 
 def test_bad_requests_name_the_fix(tmp_path):

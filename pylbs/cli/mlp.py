@@ -30,7 +30,7 @@ from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
-from ..mlp.ship import add_section, ship
+from ..mlp.ship import add_criterion_glasses, add_section, ship
 from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summary_lines
 from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
@@ -156,7 +156,9 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="folder: OUT/fmp/ start glasses, OUT/<glass>/ runs, "
                                                 "OUT/stability.json")
     q.add_argument("--card", action="store_true",
-                   help="also write the result into the shipped model's card (section stability)")
+                   help="also write the result into the shipped model's card: a shortened check replaces its "
+                        "section 'stability'; the full 100 ps adds its glasses to the section "
+                        "'stability_criterion', which collects them run by run")
     add_quiet(q)
 
     q = msub.add_parser("ship", help="an active-learning loop's model -> pylbs/data/models/NAME with its card")
@@ -385,7 +387,9 @@ def cmd_stability(args) -> int:
 
     def report():
         write_json_atomic(out / "stability.json", summary)
-        if args.card:
+        if args.card and check.full_length:  # the criterion's own runs: kept glass by glass
+            add_criterion_glasses(first.parent.name, summary)
+        elif args.card:
             add_section(first.parent.name, "stability", summary)
         print("\n".join(summary_lines(results)))
     on_rank0(comm, report)

@@ -65,6 +65,14 @@ class StabilityCheck:
     def to_dict(self) -> dict:
         return {**asdict(self), "glasses": list(self.glasses), "simulated_ps": self.schedule().total_ps}
 
+    @property
+    def full_length(self) -> bool:
+        """Whether this check is the criterion's own run (the defaults: 100 ps at 2000 K on 300 atoms, or
+        longer or larger), as opposed to a shortened one: the card keeps the two apart."""
+        criterion = StabilityCheck()
+        return (self.temperature_K == criterion.temperature_K and self.atoms >= criterion.atoms
+                and self.schedule().total_ps >= criterion.ps - 1e-9)
+
 
 def closest_approach(frames, cutoff: float = CLOSEST_CUTOFF_A) -> dict[str, float]:
     """The smallest distance of each element pair (``"B-O"``, keys sorted) over ``frames`` (ase.Atoms,
