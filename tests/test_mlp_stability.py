@@ -214,6 +214,7 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     assert list(card[CRITERION_SECTION]["glasses"]) == ["LBS-40-40-20", "LBS-10-20-70"]
     assert card["stability"] == shortened  # the shortened check's section is its own
     md = (tmp_path / "m" / "card.md").read_text()
+    assert "300 atoms per glass, checked by the guard every 0.5 ps; one run per glass" in md
     assert ("Run: **2 of 11** glasses; guard stops: **1**; the criterion (every glass, no stop) is **not met**: "
             "not yet run: LBS-20-60-20, LBS-10-50-40, ") in md
     assert "| LBS-10-20-70 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 80 min (1) |" in md

@@ -25,6 +25,7 @@ from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
 from ..potential.models import MODEL_FILE, SHIPPED_DIR
 from ..potential.pair_wall import WALL_FILE, wall_file_of, wall_of
+from ..protocols.guard import Guard, check_interval_ps
 from .compress import cached_copy_path
 from .datasets import TRAINING_DATA_DIR, copy_dataset_compact, dataset_systems, load_system
 from .evaluate import evaluate_model, format_table
@@ -192,6 +193,8 @@ def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> di
         raise PylbsError(f"{dest} has no {CARD_FILE}; ship the model first (pylbs mlp ship)")
     record = card.get(CRITERION_SECTION) or {"glasses": {}}
     record["check"] = {k: v for k, v in summary["check"].items() if k != "glasses"}
+    # the check's guard looks at the default interval (the CLI sets none): say how often that is
+    record["check"]["guard_every_ps"] = check_interval_ps(Guard(), record["check"]["simulated_ps"])
     record["command"] = (f"pylbs mlp stability --mlp {name} --glasses GLASS --ps {record['check']['ps']:g} "
                          f"--time-scale {record['check']['time_scale']:g} --atoms {record['check']['atoms']} --card")
     for glass, result in summary["glasses"].items():
@@ -455,7 +458,7 @@ def _criterion_lines(v: dict) -> list[str]:
     missing = [g for g in CATALOG if g not in runs]
     met = not missing and not stops
     out = [f"NVT at {ch.get('temperature_K'):g} K for {ch.get('simulated_ps'):g} ps, {ch.get('atoms')} atoms per glass, "
-           "one run per glass, entered as each finished (over several sittings: about an hour a glass on 2 "
+           f"checked by the guard every {ch.get('guard_every_ps', 0):g} ps; one run per glass, entered as each finished (over several sittings: about an hour a glass on 2 "
            f"cores). Run: **{len(runs)} of {len(CATALOG)}** glasses; guard stops: **{stops}**; the criterion (every "
            f"glass, no stop) is **{'met' if met else 'not met'}**"
            + (f": not yet run: {', '.join(missing)}." if missing else "."), "",
