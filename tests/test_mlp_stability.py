@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,7 +68,8 @@ def test_a_stop_is_recorded_and_the_next_glass_still_runs(tmp_path, tiny_dp_mode
 def test_the_shipped_model_passes_a_short_check_with_the_frames_closest_approach(tmp_path, start_data,
                                                                                  fmp_plugin):
     check = StabilityCheck(ps=100.0, time_scale=0.0005, atoms=105, glasses=("LBS-20-60-20",))
-    res = run_stability([model_path("default")], tmp_path, check, lambda name, n: start_data)
+    # the shipped compressed copy (in the repository: no dp process), as `pylbs mlp stability` runs it
+    res = run_stability([model_path("default")], tmp_path, check, lambda name, n: start_data, compress=True)
     r = res["LBS-20-60-20"]
     assert not r["stopped"] and r["steps"] == 50 and r["ps"] == pytest.approx(0.05)
     traj = read_trajectory(tmp_path / "LBS-20-60-20" / TRAJECTORY_FILE, unwrap=False)
@@ -79,6 +82,31 @@ def test_the_shipped_model_passes_a_short_check_with_the_frames_closest_approach
     assert r["closest_A"] == pytest.approx(expected, abs=1e-9)
     assert r["closest_A"]["B-O"] > r["guard_limits_A"]["B-O"]  # what "no guard stop" means
     assert closest_approach(frames[:1], 2.5) == pytest.approx(_brute_force_closest(frames[0], 2.5), abs=1e-9)
+    # how the verdict was reached: the model's sha256, how often the guard looked (1/200 of the run but at
+    # least every 10 steps, so every 0.01 ps here; 0.5 ps at 100 ps), the
+    # frames the closest approach is over, this sitting's steps, ranks and threads
+    card = json.loads((Path(model_path("default")).parent / "card.json").read_text())
+    assert r["model_sha256"] == card["files"]["model.pth"]["sha256"]
+    assert r["guard_every_ps"] == pytest.approx(0.01) and r["closest_frames"] == len(frames)
+    assert r["sitting_steps"] == 50 and r["ranks"] == 1
+    assert r["omp_threads"] == (int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS") else None)
+    # a run finished before pylbs recorded these gets them from its own files when read back: the sha256 from
+    # the compressed copy the log names (its name carries the sha's first 12 digits), ranks from the log
+    result = tmp_path / "LBS-20-60-20" / "stability.json"
+    filled = ("model_sha256", "ranks", "guard_every_ps", "closest_frames", "sitting_steps")
+    old = {k: v for k, v in r.items() if k not in filled + ("omp_threads",)}
+    result.write_text(json.dumps(old))
+    back = run_stability([model_path("default")], tmp_path, check, lambda name, n: pytest.fail("finished"),
+                         compress=True)
+    b = back["LBS-20-60-20"]
+    assert {k: b[k] for k in filled} == {k: r[k] for k in filled} and b["omp_threads"] == (r["omp_threads"] or 1)
+    assert len(b["recorded_after_the_run"]) == 5 and json.loads(result.read_text()) == b
+    log = tmp_path / "LBS-20-60-20" / "log.lammps"
+    log.write_text(log.read_text().replace(".compressed-", ".other-"))  # a log that does not prove the model
+    result.write_text(json.dumps(old))
+    b = run_stability([model_path("default")], tmp_path, check, lambda name, n: pytest.fail("finished"),
+                      compress=True)
+    assert "model_sha256" not in b["LBS-20-60-20"] and b["LBS-20-60-20"]["ranks"] == 1
 
 
 def _under_limits(atoms, table):
@@ -161,7 +189,15 @@ def test_a_contact_that_clears_is_a_collision_not_a_stop(tmp_path, start_data, f
                    if (run / "guard" / "contacts.json").exists() else 0)
         resumed = run_stability([model_path("default")], folder, check, lambda name, n: start_data,
                                 guard=Guard(limits))["LBS-20-60-20"]
-        assert not resumed["stopped"]
+        assert not resumed["stopped"] and resumed["sitting_steps"] == 60 - at_kill[0]
+        # and the count a result finished before pylbs recorded it gets from the log, where both sittings are
+        from pylbs.mlp.stability import _recorded_after_the_run
+
+        (folder / "log").mkdir()
+        shutil.copy(run / "log.lammps", folder / "log" / "log.lammps")
+        assert "Loop time of" in (folder / "log" / "log.lammps").read_text().split("units metal")[1]  # the kill's
+        assert _recorded_after_the_run(folder / "log", {"stopped": False}, {"model_sha256": "0" * 64, "guard_every_ps":
+                                       0.01})["sitting_steps"] == resumed["sitting_steps"]
         return at_kill, sorted(resumed["contacts"], key=lambda c: (c["first_step"], c["atoms"]))
 
     # killed at 40 (the second contact open, the first written at 30): no checkpoint yet, so the resumed run
@@ -183,51 +219,95 @@ def test_a_contact_that_clears_is_a_collision_not_a_stop(tmp_path, start_data, f
 
 
 def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_path):
-    """The criterion's full-length runs (about an hour a glass on 2 cores) are made over several sittings:
-    each `pylbs mlp stability --card` at 100 ps adds its glasses to the shipped card's record (a glass run
-    again replaces its row), the card says how many of the 11 have run and whether the criterion is met,
-    and a run under another guard rule cannot join the record. A shortened check is not the criterion."""
-    import shutil
-
+    """The criterion's full-length runs (one to two hours a glass on 2 cores) are made over several sittings:
+    each `pylbs mlp stability --card` at 100 ps adds its runs to the shipped card's record, the card says how
+    many of the 11 have run and whether the criterion is met. A glass run again keeps its earlier run (a stop
+    is never erased), the same run entered twice is kept once, and a run of another model, guard rule, guard
+    interval or pair wall cannot join, even when it is the record's only glass. A shortened check is not the
+    criterion: it replaces the card's own section."""
     from pylbs.glasses import CATALOG
-    from pylbs.mlp.ship import CRITERION_SECTION, add_criterion_glasses
+    from pylbs.mlp.ship import CRITERION_SECTION, enter_stability
     from pylbs.potential.models import SHIPPED_DIR
 
     assert StabilityCheck().full_length and StabilityCheck(ps=200.0, time_scale=0.5, atoms=400).full_length
     assert not any(c.full_length for c in (StabilityCheck(time_scale=0.1), StabilityCheck(temperature_K=1800.0),
                                            StabilityCheck(atoms=150)))
-    (tmp_path / "m").mkdir()
-    shutil.copy(SHIPPED_DIR / "lbs-chgnet-r2scan-2" / "card.json", tmp_path / "m" / "card.json")  # a real card
-    shortened = json.loads((tmp_path / "m" / "card.json").read_text())["stability"]
+    real = json.loads((SHIPPED_DIR / "lbs-chgnet-r2scan-2" / "card.json").read_text())
+    sha = real["files"]["model.pth"]["sha256"]
     rule = {"temperature_K": 2000.0, "simulated_ps": 100.0, "atoms": 300, "guard_limits_A": {"O-O": 1.7, "B-O": 1.0},
-            "guard_confirm_ps": 0.02, "guard_floor_fraction": 0.8, "seed": 1}
+            "guard_confirm_ps": 0.02, "guard_floor_fraction": 0.8, "seed": 1, "pair_wall": real["pair_wall"]["terms"]}
+
+    def fresh(name):  # a real card, its record of the criterion started again
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "card.json").write_text(json.dumps({k: v for k, v in real.items() if k != CRITERION_SECTION}))
+        return name
 
     def run(glass, request=(), **result):
-        return {"command": f"pylbs mlp stability --glasses {glass} ...", "ranks": 1, "check": StabilityCheck(
-            glasses=(glass,)).to_dict(), "glasses": {glass: {
-                "stopped": False, "ps": 100.0, "wall_s": 4800.0, "closest_A": {"B-O": 1.15, "O-O": 1.81},
-                "contacts": [], "request": {**rule, **dict(request)}, **result}}}
+        command = (f"pylbs mlp stability --mlp lbs-chgnet-r2scan-2 --glasses {glass} --temperature 2000 --ps 100 "
+                   f"--time-scale 1 --atoms 300 --fmp-time-scale 0.005 --seed 1 --guard-confirm-fs 20 --out /x/{glass}")
+        return {"command": command, "check": StabilityCheck(glasses=(glass,)).to_dict(),
+                "pair_wall": real["pair_wall"], "glasses": {glass: {
+                    "stopped": False, "steps": 100000, "ps": 100.0, "wall_s": 4800.0, "sitting_steps": 100000,
+                    "ranks": 1, "omp_threads": 1, "model_sha256": sha, "guard_every_ps": 0.5, "closest_frames": 51,
+                    "closest_A": {"B-O": 1.15, "O-O": 1.81}, "contacts": [], "request": {**rule, **dict(request)},
+                    **result}}}
 
-    add_criterion_glasses("m", run("LBS-40-40-20"), tmp_path)
-    add_criterion_glasses("m", run("LBS-10-20-70", {"seed": 2}), tmp_path)  # another sitting's seed joins
-    card = add_criterion_glasses("m", run("LBS-40-40-20", stopped=True, ps=37.5, why="O-O at 1.2 A"), tmp_path)
-    assert list(card[CRITERION_SECTION]["glasses"]) == ["LBS-40-40-20", "LBS-10-20-70"]
+    m = fresh("m")
+    shortened = run("LBS-20-60-20")
+    shortened["check"] = StabilityCheck(time_scale=0.1).to_dict()
+    card = enter_stability("m", shortened, StabilityCheck(time_scale=0.1).full_length, tmp_path)
+    assert card["stability"] == shortened and CRITERION_SECTION not in card  # a shortened check: its own section
+    enter_stability(m, run("LBS-40-40-20"), True, tmp_path)
+    enter_stability(m, run("LBS-10-20-70", {"seed": 2}, ranks=2, sitting_steps=99000, wall_s=3000.0), True, tmp_path)
+    enter_stability(m, run("LBS-40-40-20", stopped=True, ps=37.5, why="O-O at 1.2 A"), True, tmp_path)
+    card = enter_stability(m, run("LBS-40-40-20", stopped=True, ps=37.5, why="O-O at 1.2 A"), True, tmp_path)
+    record = card[CRITERION_SECTION]
+    assert [r["glass"] for r in record["runs"]] == ["LBS-40-40-20", "LBS-10-20-70", "LBS-40-40-20"]  # twice: once
     assert card["stability"] == shortened  # the shortened check's section is its own
-    md = (tmp_path / "m" / "card.md").read_text()
-    assert "300 atoms per glass, checked by the guard every 0.5 ps; one run per glass" in md
-    assert ("Run: **2 of 11** glasses; guard stops: **1**; the criterion (every glass, no stop) is **not met**: "
-            "not yet run: LBS-20-60-20, LBS-10-50-40, ") in md
-    assert "| LBS-10-20-70 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 80 min (1) |" in md
-    assert "| LBS-40-40-20 | stopped at 37.50 ps | O-O at 1.2 A | – | 80 min (1) |" in md
+    assert record["command"] == ("pylbs mlp stability --mlp lbs-chgnet-r2scan-2 --glasses GLASS --temperature 2000 "
+                                 "--ps 100 --time-scale 1 --atoms 300 --fmp-time-scale 0.005 --seed 1 "
+                                 "--guard-confirm-fs 20 --out OUT --card")
+    md = (tmp_path / m / "card.md").read_text()
+    assert f"on every catalogue glass (`{record['command']}`):" in md
+    assert ("Run: **2 of 11** glasses; guard stops: **1** in 3 run(s); the criterion (every glass, no stop) is "
+            "**not met**: not yet run: LBS-20-60-20, LBS-10-50-40, ") in md
+    assert "| closest approach (A) over the 51 frames dumped every 2 ps: B-O, Si-O, O-O, Li-O, B-B |" in md
+    assert "| LBS-10-20-70 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 50 min (2 x 1, 99 % of the run) |" in md
+    assert "| LBS-40-40-20 | stopped at 37.50 ps | O-O at 1.2 A | – | 80 min (1 x 1) |" in md
+    assert "| LBS-40-40-20 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 80 min (1 x 1) |" in md
     assert "| LBS-20-60-20 | not run yet | – | – | – |" in md
-    assert "- LBS-10-20-70: `pylbs mlp stability --glasses LBS-10-20-70 ...`" in md
-    with pytest.raises(PylbsError, match=r"guard_confirm_ps.* run LBS-5-35-60 with the recorded settings"):
-        add_criterion_glasses("m", run("LBS-5-35-60", {"guard_confirm_ps": 0.0}), tmp_path)
-    for glass in CATALOG:  # every glass through with no stop: met
-        card = add_criterion_glasses("m", run(glass), tmp_path)
-    assert len(card[CRITERION_SECTION]["glasses"]) == 11
-    assert "Run: **11 of 11** glasses; guard stops: **0**; the criterion (every glass, no stop) is **met**." in (
-        tmp_path / "m" / "card.md").read_text()
+    assert ("Guard limits (A): O-O 1.7, B-O 1. The guard looks every 0.5 ps. A pair under its limit is a contact; "
+            "the run stops when one is still under it 20 fs later (at the next check, 0.5 ps later), or under 0.8 "
+            "of its limit.") in md
+    assert "Run with the model's pair wall (`pair_wall.json`; docs/mlp.md): B-B (to 2.30 A)" in md
+    assert f"- LBS-10-20-70: `{run('LBS-10-20-70')['command']}` (entered " in md
+
+    # refused, naming the fix, the card left as it was: another guard rule, interval or wall, another model,
+    # a run that does not say which model ran; also against the record's only glass, run again
+    lone = fresh("lone")
+    enter_stability(lone, run("LBS-40-40-20"), True, tmp_path)
+    before = (tmp_path / lone / "card.json").read_bytes(), (tmp_path / lone / "card.md").read_bytes()
+    for bad, match in ((run("LBS-40-40-20", {"guard_confirm_ps": 0.0}), r"guard_confirm_ps.* run LBS-40-40-20 with "
+                        "the recorded settings"),
+                       (run("LBS-40-40-20", guard_every_ps=0.25), r"\(guard_every_ps: recorded guard_every_ps = 0.5\)"),
+                       (run("LBS-5-35-60", {"pair_wall": None}), r"\(pair_wall: recorded pair_wall = "),
+                       (run("LBS-5-35-60", model_sha256="0" * 64), r"is of another model \(sha256 000000000000"),
+                       (run("LBS-5-35-60", model_sha256=None), r"does not record which model ran.* --mlp lone")):
+        with pytest.raises(PylbsError, match=match):
+            enter_stability(lone, bad, True, tmp_path)
+        assert ((tmp_path / lone / "card.json").read_bytes(), (tmp_path / lone / "card.md").read_bytes()) == before
+
+    # a stop stays counted when the glass later runs through: every glass through and the criterion still unmet
+    for glass in CATALOG:
+        card = enter_stability(m, run(glass, {"seed": 3}), True, tmp_path)
+    assert len(card[CRITERION_SECTION]["runs"]) == 14
+    assert "Run: **11 of 11** glasses; guard stops: **1** in 14 run(s); the criterion (every glass, no stop) is " \
+           "**not met**." in (tmp_path / m / "card.md").read_text()
+    met = fresh("met")
+    for glass in CATALOG:
+        enter_stability(met, run(glass), True, tmp_path)
+    assert "Run: **11 of 11** glasses; guard stops: **0** in 11 run(s); the criterion (every glass, no stop) is " \
+           "**met**." in (tmp_path / met / "card.md").read_text()
 
 
 def test_bad_requests_name_the_fix(tmp_path):

@@ -30,7 +30,7 @@ from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
-from ..mlp.ship import add_criterion_glasses, add_section, ship
+from ..mlp.ship import enter_stability, ship
 from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summary_lines
 from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
@@ -387,10 +387,8 @@ def cmd_stability(args) -> int:
 
     def report():
         write_json_atomic(out / "stability.json", summary)
-        if args.card and check.full_length:  # the criterion's own runs: kept glass by glass
-            add_criterion_glasses(first.parent.name, summary)
-        elif args.card:
-            add_section(first.parent.name, "stability", summary)
+        if args.card:  # the criterion's own runs join its record; a shortened one is its own section
+            enter_stability(first.parent.name, summary, check.full_length)
         print("\n".join(summary_lines(results)))
     on_rank0(comm, report)
     return 1 if summary["guard_stops"] else 0

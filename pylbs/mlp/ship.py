@@ -25,7 +25,6 @@ from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
 from ..potential.models import MODEL_FILE, SHIPPED_DIR
 from ..potential.pair_wall import WALL_FILE, wall_file_of, wall_of
-from ..protocols.guard import Guard, check_interval_ps
 from .compress import cached_copy_path
 from .datasets import TRAINING_DATA_DIR, copy_dataset_compact, dataset_systems, load_system
 from .evaluate import evaluate_model, format_table
@@ -172,44 +171,65 @@ def add_section(name: str, key: str, value, dest_root=SHIPPED_DIR) -> dict:
     return card
 
 
-#: The card's record of the criterion's full-length stability runs (100 ps at 2000 K), kept glass by glass.
+#: The card's record of the criterion's full-length stability runs (100 ps at 2000 K), kept run by run.
 CRITERION_SECTION = "stability_criterion"
-#: What makes two glasses' runs the same check: a glass run under other settings cannot join the record.
+#: What makes two runs the same check: a run under other settings cannot join the record (the seed may differ).
 _CRITERION_SETTINGS = ("temperature_K", "simulated_ps", "atoms", "guard_limits_A", "guard_confirm_ps",
                        "guard_floor_fraction", "pair_wall")
+
+
+def enter_stability(name: str, summary: dict, full_length: bool, dest_root=SHIPPED_DIR) -> dict:
+    """``pylbs mlp stability --card``: the criterion's own full-length runs join its record
+    (:func:`add_criterion_glasses`); a shortened check replaces the card's ``stability`` section."""
+    if full_length:
+        return add_criterion_glasses(name, summary, dest_root)
+    return add_section(name, "stability", summary, dest_root)
 
 
 def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> dict:
     """Enter the glasses of a full-length stability run (``pylbs mlp stability --card`` at 100 ps) into
     the card's record of the criterion, each with its own command, and re-render card.md.
 
-    Why glass by glass: at about an hour per glass on 2 cores, the 11 glasses are run over several
-    sittings and machines; each run adds its glasses to the record (a glass run again replaces its
-    entry) instead of replacing it, so the card says how far the criterion is. All entries must share one
-    set of settings (model's wall, guard rule, length, temperature, atoms); the seed may differ."""
+    Why run by run: at one to two hours a glass on 2 cores, the 11 glasses are run over several sittings
+    and machines; each run is added to the record (never replacing one: a glass run again keeps its
+    earlier run, so a stop cannot be erased by a later pass), and the card says how far the criterion is.
+    Every run must be of this card's model (its sha256) under one set of settings (the model's wall, the
+    guard's rule and interval, length, temperature, atoms); the seed may differ."""
     dest = Path(dest_root) / name
     card = read_json(dest / CARD_FILE)
     if card is None:
         raise PylbsError(f"{dest} has no {CARD_FILE}; ship the model first (pylbs mlp ship)")
-    record = card.get(CRITERION_SECTION) or {"glasses": {}}
-    record["check"] = {k: v for k, v in summary["check"].items() if k != "glasses"}
-    # the check's guard looks at the default interval (the CLI sets none): say how often that is
-    record["check"]["guard_every_ps"] = check_interval_ps(Guard(), record["check"]["simulated_ps"])
-    record["command"] = (f"pylbs mlp stability --mlp {name} --glasses GLASS --ps {record['check']['ps']:g} "
-                         f"--time-scale {record['check']['time_scale']:g} --atoms {record['check']['atoms']} --card")
+    record = card.get(CRITERION_SECTION) or {"runs": []}
+    model_sha = card["files"][MODEL_FILE]["sha256"]
+    added = []
     for glass, result in summary["glasses"].items():
+        sha = result.get("model_sha256")
+        if sha != model_sha:
+            what = ("does not record which model ran (a pylbs before 2026-12-04, and its log does not name the "
+                    "model's compressed copy)" if sha is None else f"is of another model (sha256 {sha[:12]}...)")
+            raise PylbsError(f"{glass}'s run {what}; the card's record takes runs of {dest / MODEL_FILE} (sha256 "
+                             f"{model_sha[:12]}...) only: run {glass} again with --mlp {name}")
         new = _settings_of(result)
-        for other, kept in record["glasses"].items():
+        for kept in record["runs"] + added:
             old = _settings_of(kept)
-            if other != glass and old != new:
+            if old != new:
                 keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
                 raise PylbsError(
-                    f"{glass}'s run differs from {other}'s in the card's record of the 100 ps check ({', '.join(keys)}: "
-                    f"recorded {', '.join(f'{k} = {old.get(k)}' for k in keys)}); run {glass} with the recorded "
-                    f"settings, or remove the section {CRITERION_SECTION!r} from {dest / CARD_FILE} to start the "
-                    f"record again under the new ones")
-        record["glasses"][glass] = {**result, "command": summary["command"], "ranks": summary.get("ranks"),
-                                    "entered": time.strftime("%Y-%m-%d")}
+                    f"{glass}'s run differs from {kept['glass']}'s in the card's record of the 100 ps check "
+                    f"({', '.join(keys)}: recorded {', '.join(f'{k} = {old.get(k)}' for k in keys)}); run {glass} "
+                    f"with the recorded settings, or remove the section {CRITERION_SECTION!r} from "
+                    f"{dest / CARD_FILE} to start the record again under the new ones")
+        entry = {"glass": glass, **result, "command": summary["command"]}
+        if not any({**r, "entered": None} == {**entry, "entered": None} for r in record["runs"]):
+            added.append({**entry, "entered": time.strftime("%Y-%m-%d")})  # the same run entered twice: once
+    record["runs"] += added
+    record["check"] = {k: v for k, v in summary["check"].items() if k != "glasses"}
+    if summary.get("pair_wall"):
+        record["pair_wall"] = summary["pair_wall"]
+    # the command for any glass: the first run's own, with the glass left to the reader
+    first = record["runs"][0]["command"] if record["runs"] else summary["command"]
+    record["command"] = re.sub(r"--out \S+", "--out OUT", re.sub(r"--glasses .*? --", "--glasses GLASS --", first)) \
+        + " --card"
     card[CRITERION_SECTION] = record
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
@@ -218,7 +238,7 @@ def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> di
 
 def _settings_of(result: dict) -> dict:
     request = result.get("request", {})
-    return {k: request.get(k) for k in _CRITERION_SETTINGS}
+    return {**{k: request.get(k) for k in _CRITERION_SETTINGS}, "guard_every_ps": result.get("guard_every_ps")}
 
 
 def record_wall(name: str, dest_root=SHIPPED_DIR) -> dict:
@@ -411,6 +431,20 @@ def _validation_lines(v: dict) -> list[str]:
     return out
 
 
+def _rule(request: dict, every_ps: float | None = None) -> str:
+    """The guard's stopping rule in words (pylbs.protocols.guard), with its interval where known."""
+    if "guard_confirm_ps" not in request:
+        return " The run stopped at the first check that saw a pair under its limit (the rule before 2026-12-03)."
+    looks = "" if every_ps is None else f" The guard looks every {every_ps:g} ps."
+    if request["guard_confirm_ps"] <= 0:
+        return looks + " The run stops at the first check that sees a pair under its limit."
+    later = ("at the next check, where checks are further apart" if every_ps is None else
+             f"at the next check, {every_ps:g} ps later" if every_ps > request["guard_confirm_ps"] else "")
+    return (f"{looks} A pair under its limit is a contact; the run stops when one is still under it "
+            f"{request['guard_confirm_ps'] * 1000:g} fs later" + (f" ({later})" if later else "")
+            + f", or under {request['guard_floor_fraction']:g} of its limit.")
+
+
 def _stability_lines(v: dict) -> list[str]:
     ch = v.get("check", {})
     out = [f"NVT at {ch.get('temperature_K'):g} K for {ch.get('simulated_ps'):g} ps (the criterion's "
@@ -427,14 +461,9 @@ def _stability_lines(v: dict) -> list[str]:
     request = next((r["request"] for r in v.get("glasses", {}).values() if "guard_limits_A" in r.get("request", {})),
                    None)
     if request:
-        rule = (" The run stopped at the first check that saw a pair under its limit (the rule before 2026-12-03)."
-                if "guard_confirm_ps" not in request else
-                f" A pair under its limit is a contact; the run stops when one is still under "
-                f"{request['guard_confirm_ps'] * 1000:g} fs later (at the next check, where checks are further apart), "
-                f"or under {request['guard_floor_fraction']:g} of its limit (pylbs.protocols.guard); the earlier "
-                f"rule stopped at the first check under a limit.")
         out[1:1] = ["", "Guard limits (A): " + ", ".join(f"{k} {x:g}" for k, x in request["guard_limits_A"].items())
-                    + "." + rule]
+                    + "." + _rule(request) + " The earlier rule stopped at the first check under a limit."
+                    * ("guard_confirm_ps" in request and request["guard_confirm_ps"] > 0)]
     for g, r in v.get("glasses", {}).items():
         seen = (", ".join(f"{'-'.join(c['elements'])} {c['closest_A']:.3f}" for c in r["contacts"]) or "–"
                 if "contacts" in r else "not recorded (rule before 2026-12-03)")
@@ -453,32 +482,45 @@ def _stability_lines(v: dict) -> list[str]:
 
 
 def _criterion_lines(v: dict) -> list[str]:
-    ch, runs = v.get("check", {}), v.get("glasses", {})
-    stops = sum(bool(r.get("stopped")) for r in runs.values())
-    missing = [g for g in CATALOG if g not in runs]
+    ch, runs = v.get("check", {}), v.get("runs", [])
+    run_glasses = {r["glass"] for r in runs}
+    stops = sum(bool(r.get("stopped")) for r in runs)
+    missing = [g for g in CATALOG if g not in run_glasses]
     met = not missing and not stops
-    out = [f"NVT at {ch.get('temperature_K'):g} K for {ch.get('simulated_ps'):g} ps, {ch.get('atoms')} atoms per glass, "
-           f"checked by the guard every {ch.get('guard_every_ps', 0):g} ps; one run per glass, entered as each finished (over several sittings: about an hour a glass on 2 "
-           f"cores). Run: **{len(runs)} of {len(CATALOG)}** glasses; guard stops: **{stops}**; the criterion (every "
-           f"glass, no stop) is **{'met' if met else 'not met'}**"
-           + (f": not yet run: {', '.join(missing)}." if missing else "."), "",
-           "| glass | result | closest approach (A): B-O, Si-O, O-O, Li-O, B-B | contacts that cleared (closest, A) "
-           "| wall time (MPI ranks) |", "|---|---|---|---|---|"]
+    frames = {r.get("closest_frames") for r in runs if "closest_frames" in r}
+    every = {r.get("guard_every_ps") for r in runs} - {None}
+    n = frames.pop() if len(frames) == 1 else None
+    dumped = (f"over the {n} frames dumped every {ch.get('simulated_ps') / (n - 1):g} ps" if n and n > 1
+              else "over the dumped frames")
+    out = [f"NVT at {ch.get('temperature_K'):g} K for {ch.get('simulated_ps'):g} ps, {ch.get('atoms')} atoms per "
+           f"glass, one run per glass, each entered as it finished. Run: **{len(run_glasses)} of {len(CATALOG)}** "
+           f"glasses; guard stops: **{stops}** in {len(runs)} run(s); the criterion (every glass, no stop) is "
+           f"**{'met' if met else 'not met'}**" + (f": not yet run: {', '.join(missing)}." if missing else "."), "",
+           f"| glass | result | closest approach (A) {dumped}: B-O, Si-O, O-O, Li-O, B-B | contacts that cleared "
+           "(closest, A) | wall time of the last sitting (MPI ranks x OpenMP threads) |", "|---|---|---|---|---|"]
     for g in CATALOG:
-        r = runs.get(g)
-        if r is None:
+        mine = [r for r in runs if r["glass"] == g]
+        if not mine:
             out.append(f"| {g} | not run yet | – | – | – |")
-            continue
-        row = _stability_lines({"check": ch, "glasses": {g: r}})[-1]  # the shortened check's row, one more column
-        ranks = f" ({r['ranks']})" if r.get("ranks") else ""
-        out.append(f"{row} {r.get('wall_s', 0) / 60:.0f} min{ranks} |")
-    request = next((r["request"] for r in runs.values() if "guard_limits_A" in r.get("request", {})), None)
-    if request and "guard_confirm_ps" in request:
+        for r in mine:
+            row = _stability_lines({"check": ch, "glasses": {g: r}})[-1]  # the shortened check's row, one more column
+            share = (f", {100 * r['sitting_steps'] / r['steps']:.0f} % of the run"
+                     if r.get("sitting_steps") and r.get("steps") and r["sitting_steps"] < r["steps"] else "")
+            out.append(f"{row} {r.get('wall_s', 0) / 60:.0f} min ({r.get('ranks', '?')} x "
+                       f"{r.get('omp_threads') or '?'}{share}) |")
+    if v.get("pair_wall"):
+        out += ["", "Run with the model's pair wall (`pair_wall.json`; docs/mlp.md): " + ", ".join(
+            f"{k} (to {t['rc_A']:.2f} A)" for k, t in v["pair_wall"]["terms"].items()) + "."]
+    request = next((r["request"] for r in runs if "guard_limits_A" in r.get("request", {})), None)
+    if request:
         out += ["", "Guard limits (A): " + ", ".join(f"{k} {x:g}" for k, x in request["guard_limits_A"].items())
-                + f"; a pair under its limit stops the run when still under {request['guard_confirm_ps'] * 1000:g} fs "
-                f"later or under {request['guard_floor_fraction']:g} of its limit."]
-    out += ["", "Each glass's command:", ""] + [f"- {g}: `{r['command']}` (entered {r.get('entered')})"
-                                               for g, r in runs.items()]
+                + "." + _rule(request, every.pop() if len(every) == 1 else None)]
+    after = sorted({f.split(" (")[0] for r in runs for f in r.get("recorded_after_the_run", [])})
+    if after:
+        out += ["", f"Recorded after the run from its own files, for runs made before pylbs recorded them: "
+                    f"{', '.join(after)} (`recorded_after_the_run` in card.json says how)."]
+    out += ["", "Each run's command (every run is of `model.pth`, sha256 in card.json):", ""] + [
+        f"- {r['glass']}: `{r['command']}` (entered {r.get('entered')})" for r in runs]
     return out
 
 

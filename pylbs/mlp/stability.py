@@ -16,6 +16,8 @@ its reason and saved frames; the other glasses still run. A finished glass write
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,12 +26,14 @@ import numpy as np
 
 from ..errors import PylbsError, SimulationError, UnphysicalEventError
 from ..glasses import CATALOG
+from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import mpi_comm
 from ..lammps_io import FINAL_DATA, TRAJECTORY_FILE, read_trajectory
 from ..mpiutil import on_rank0
 from ..potential import wall_of
-from ..protocols.guard import CONTACTS_FILE, GUARD_DIR, Guard, guarded_potential, run_guarded_md
+from ..protocols.guard import (CONTACTS_FILE, GUARD_DIR, Guard, check_interval_ps, guarded_potential,
+                               run_guarded_md)
 from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.runner import portable_request
 from ..protocols.schedules import Schedule, Stage
@@ -104,8 +108,10 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
     """Run ``check`` with ``models`` (paths; the first drives the MD) into ``out``; every rank calls it.
 
     ``start_glass(name, atoms) -> Path`` gives each glass's starting LAMMPS data file. Returns, per
-    glass, ``stopped`` (a guard stop), the steps and ps run, the wall time and, for runs that
-    finished, the closest approach per element pair over the dumped frames next to the guard's limits."""
+    glass, ``stopped`` (a guard stop), the steps and ps run, the wall time of the last sitting (its steps
+    in ``sitting_steps``, its MPI ranks and OpenMP threads), the driving model's sha256, how often the
+    guard looked, and, for runs that finished, the closest approach per element pair over the
+    ``closest_frames`` dumped frames next to the guard's limits."""
     comm = comm or mpi_comm()
     out = Path(out)
     schedule = check.schedule()
@@ -119,6 +125,8 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
     if wall is not None:  # the driving model's wall is part of it (only recorded when there is one)
         request["pair_wall"] = wall.to_dict()["terms"]
     commands_for(out)  # a missing model file stops here, before any start glass is made
+    # how the verdict was reached, kept beside the request (not in it, so finished runs still read back)
+    how = {"model_sha256": file_sha256(models[0]), "guard_every_ps": check_interval_ps(guard, schedule.total_ps)}
     results = {}
     for name in check.glasses:
         folder = (out / name).resolve()
@@ -133,15 +141,18 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
                 what = (f"holds a run of other models or settings: {', '.join(keys)} differ (recorded: "
                         + "; ".join(f"{k} = {old.get(k, 'not recorded')}" for k in keys) + ")")
             raise PylbsError(f"{folder} {what}; give another --out, or remove {folder} to run it again")
+        if done is not None and "model_sha256" not in done:
+            done = on_rank0(comm, lambda done=done, folder=folder: _recorded_after_the_run(folder, done, how))
         if done is None:
             start = start_glass(name, check.atoms)
             t0 = time.perf_counter()
             try:
-                run_guarded_md(folder, schedule, commands_for, guard, len(models), comm,
+                md = run_guarded_md(folder, schedule, commands_for, guard, len(models), comm,
                                structure=start, seed=seed, thermo_every=max(10, schedule.n_steps() // 500),
                                dump_every_ps=max(0.01, schedule.total_ps / 50), prepare=(),
                                label=f"stability {name} {check.temperature_K:g} K")
-                done = {"stopped": False, "steps": schedule.n_steps(), "ps": schedule.total_ps}
+                done = {"stopped": False, "steps": schedule.n_steps(), "ps": schedule.total_ps,
+                        "sitting_steps": md["steps_this_call"]}
             except UnphysicalEventError as exc:
                 what = str(exc).splitlines()[0].split(" The MLP left")[0]  # the event, without the advice
                 done = {"stopped": True, "step": exc.step, "ps": exc.step * schedule.total_ps / schedule.n_steps(),
@@ -151,8 +162,10 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
                     raise  # a bad command, a missing file, a full disk: not the model's verdict, never kept
                 done = {"stopped": True, "step": None, "ps": None, "why": f"LAMMPS stopped: {str(exc).splitlines()[0]}",
                         "frames_file": None}
-            done["wall_s"] = time.perf_counter() - t0
-            done["request"] = request
+            done["wall_s"] = time.perf_counter() - t0  # this sitting's: a resumed run's earlier ones are not in it
+            threads = os.environ.get("OMP_NUM_THREADS", "")
+            done.update(how, ranks=comm.Get_size(), omp_threads=int(threads) if threads.isdigit() else None,
+                        request=request)
 
             def measure(done=done, folder=folder):
                 contacts = folder / GUARD_DIR / CONTACTS_FILE
@@ -160,12 +173,47 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
                 if not done["stopped"]:
                     traj = read_trajectory(folder / TRAJECTORY_FILE, unwrap=False)
                     done["closest_A"] = closest_approach(traj.atoms(k) for k in range(len(traj.steps)))
+                    done["closest_frames"] = len(traj.steps)  # dumped every 1/50 of the run: not every step
                     done["guard_limits_A"] = {f"{a}-{b}": v for (a, b), v in guard.table().items()}
                 write_json_atomic(folder / RESULT_FILE, done)
                 return done
             done = on_rank0(comm, measure)
         results[name] = done
     return results
+
+
+def _recorded_after_the_run(folder: Path, done: dict, how: dict) -> dict:
+    """A glass finished by a pylbs that did not yet record the model's sha256, the guard's interval, the
+    ranks and threads, the last sitting's steps or the frame count: each taken from the run's own files where they prove it, and listed in
+    ``recorded_after_the_run``. The sha256 is the model's only when every ``pair_style`` line of the run's
+    log names its compressed copy, whose name carries that sha256's first 12 digits."""
+    log = folder / "log.lammps"
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    styles = re.findall(r"^pair_style .*$", text, re.M)
+    filled = []
+    if styles and all(f".compressed-{how['model_sha256'][:12]}." in line for line in styles):
+        done["model_sha256"] = how["model_sha256"]
+        filled.append("model_sha256 (log.lammps names the model's compressed copy)")
+    tasks = re.findall(r"CPU use with (\d+) MPI tasks x (\d+) OpenMP threads", text)
+    if tasks and "ranks" not in done:
+        done["ranks"], done["omp_threads"] = (int(x) for x in tasks[-1])
+        filled.append("ranks and omp_threads (log.lammps, last sitting)")
+    if not done.get("stopped") and "sitting_steps" not in done and styles:
+        starts = [m.start() for m in re.finditer(r"^(units|read_restart) ", text, re.M)]  # each sitting's first
+        sitting = text[starts[-1]:] if starts else text
+        done["sitting_steps"] = sum(int(n) for n in re.findall(r"^Loop time of \S+ on \d+ procs for (\d+) steps",
+                                                                sitting, re.M))
+        filled.append("sitting_steps (log.lammps, the steps run in its last sitting)")
+    if "guard_every_ps" not in done:  # the request matched, and the interval was not settable from the CLI
+        done["guard_every_ps"] = how["guard_every_ps"]
+        filled.append("guard_every_ps (the guard's default interval for this length)")
+    if "closest_A" in done and "closest_frames" not in done and (folder / TRAJECTORY_FILE).is_file():
+        done["closest_frames"] = len(read_trajectory(folder / TRAJECTORY_FILE, unwrap=False).steps)
+        filled.append("closest_frames (the trajectory)")
+    if filled:
+        done["recorded_after_the_run"] = filled
+        write_json_atomic(folder / RESULT_FILE, done)
+    return done
 
 
 def summary_lines(results: dict[str, dict]) -> list[str]:
