@@ -52,6 +52,7 @@ def test_a_stop_is_recorded_and_the_next_glass_still_runs(tmp_path, tiny_dp_mode
     for g in GLASSES:
         r = res[g]
         assert r["stopped"] and 0 < r["step"] <= 50 and r["ps"] == pytest.approx(r["step"] * 0.001)
+        assert r["sitting_steps"] == r["step"]  # one sitting from step 0
         assert "under the guard's" in r["why"] and "The MLP left" not in r["why"]
         event = json.loads((tmp_path / g / "guard" / "event.json").read_text())
         assert event["kind"] == "overlap" and event["step"] == r["step"] and os.path.exists(r["frames_file"])
@@ -99,7 +100,7 @@ def test_the_shipped_model_passes_a_short_check_with_the_frames_closest_approach
     back = run_stability([model_path("default")], tmp_path, check, lambda name, n: pytest.fail("finished"),
                          compress=True)
     b = back["LBS-20-60-20"]
-    assert {k: b[k] for k in filled} == {k: r[k] for k in filled} and b["omp_threads"] == (r["omp_threads"] or 1)
+    assert {k: b[k] for k in filled} == {k: r[k] for k in filled} and "omp_threads" not in b  # LAMMPS's 1 may lie
     assert len(b["recorded_after_the_run"]) == 5 and json.loads(result.read_text()) == b
     log = tmp_path / "LBS-20-60-20" / "log.lammps"
     log.write_text(log.read_text().replace(".compressed-", ".other-"))  # a log that does not prove the model
@@ -226,7 +227,7 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     interval or pair wall cannot join, even when it is the record's only glass. A shortened check is not the
     criterion: it replaces the card's own section."""
     from pylbs.glasses import CATALOG
-    from pylbs.mlp.ship import CRITERION_SECTION, enter_stability
+    from pylbs.mlp.ship import CRITERION_SECTION, enter_stability, render
     from pylbs.potential.models import SHIPPED_DIR
 
     assert StabilityCheck().full_length and StabilityCheck(ps=200.0, time_scale=0.5, atoms=400).full_length
@@ -242,15 +243,17 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
         (tmp_path / name / "card.json").write_text(json.dumps({k: v for k, v in real.items() if k != CRITERION_SECTION}))
         return name
 
-    def run(glass, request=(), **result):
+    def run(glass, request=(), out="/x", **result):
         command = (f"pylbs mlp stability --mlp lbs-chgnet-r2scan-2 --glasses {glass} --temperature 2000 --ps 100 "
-                   f"--time-scale 1 --atoms 300 --fmp-time-scale 0.005 --seed 1 --guard-confirm-fs 20 --out /x/{glass}")
+                   f"--time-scale 1 --atoms 300 --fmp-time-scale 0.005 --seed 1 --guard-confirm-fs 20 --out {out}")
+        through = {"stopped": False, "steps": 100000, "ps": 100.0, "sitting_steps": 100000, "closest_frames": 51,
+                   "closest_A": {"B-O": 1.15, "O-O": 1.81}}
+        if result.get("stopped"):  # what a stopped run records: its step, no closest approach
+            through = {"step": int(result["ps"] * 1000), "sitting_steps": int(result["ps"] * 1000)}
         return {"command": command, "check": StabilityCheck(glasses=(glass,)).to_dict(),
                 "pair_wall": real["pair_wall"], "glasses": {glass: {
-                    "stopped": False, "steps": 100000, "ps": 100.0, "wall_s": 4800.0, "sitting_steps": 100000,
-                    "ranks": 1, "omp_threads": 1, "model_sha256": sha, "guard_every_ps": 0.5, "closest_frames": 51,
-                    "closest_A": {"B-O": 1.15, "O-O": 1.81}, "contacts": [], "request": {**rule, **dict(request)},
-                    **result}}}
+                    **through, "wall_s": 4800.0, "ranks": 1, "omp_threads": 1, "model_sha256": sha,
+                    "guard_every_ps": 0.5, "contacts": [], "request": {**rule, **dict(request)}, **result}}}
 
     m = fresh("m")
     shortened = run("LBS-20-60-20")
@@ -260,9 +263,11 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     enter_stability(m, run("LBS-40-40-20"), True, tmp_path)
     enter_stability(m, run("LBS-10-20-70", {"seed": 2}, ranks=2, sitting_steps=99000, wall_s=3000.0), True, tmp_path)
     enter_stability(m, run("LBS-40-40-20", stopped=True, ps=37.5, why="O-O at 1.2 A"), True, tmp_path)
-    card = enter_stability(m, run("LBS-40-40-20", stopped=True, ps=37.5, why="O-O at 1.2 A"), True, tmp_path)
+    # the same run entered again by another spelling of its command: its result is the same, kept once
+    card = enter_stability(m, run("LBS-40-40-20", out="/x/", stopped=True, ps=37.5, why="O-O at 1.2 A"), True,
+                           tmp_path)
     record = card[CRITERION_SECTION]
-    assert [r["glass"] for r in record["runs"]] == ["LBS-40-40-20", "LBS-10-20-70", "LBS-40-40-20"]  # twice: once
+    assert [r["glass"] for r in record["runs"]] == ["LBS-40-40-20", "LBS-10-20-70", "LBS-40-40-20"]
     assert card["stability"] == shortened  # the shortened check's section is its own
     assert record["command"] == ("pylbs mlp stability --mlp lbs-chgnet-r2scan-2 --glasses GLASS --temperature 2000 "
                                  "--ps 100 --time-scale 1 --atoms 300 --fmp-time-scale 0.005 --seed 1 "
@@ -271,14 +276,32 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     assert f"on every catalogue glass (`{record['command']}`):" in md
     assert ("Run: **2 of 11** glasses; guard stops: **1** in 3 run(s); the criterion (every glass, no stop) is "
             "**not met**: not yet run: LBS-20-60-20, LBS-10-50-40, ") in md
-    assert "| closest approach (A) over the 51 frames dumped every 2 ps: B-O, Si-O, O-O, Li-O, B-B |" in md
+    assert "each run entered as it finished and kept (a glass run again adds a row;" in md
+    assert ("| closest approach (A) over the 51 frames dumped every 2 ps, the FMP start glass the first: B-O, Si-O, "
+            "O-O, Li-O, B-B |") in md
     assert "| LBS-10-20-70 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 50 min (2 x 1, 99 % of the run) |" in md
     assert "| LBS-40-40-20 | stopped at 37.50 ps | O-O at 1.2 A | – | 80 min (1 x 1) |" in md
+    # a sitting that ran nothing (killed after its last step, before the result was written) is 0 % of the run,
+    # and threads that were not set are said to be unknown
+    enter_stability(m, run("LBS-10-20-70", sitting_steps=0, omp_threads=None, wall_s=12.0), True, tmp_path)
+    md = (tmp_path / m / "card.md").read_text()
+    assert "| LBS-10-20-70 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 0 min (1 x ?, 0 % of the run) |" in md
+    assert "Threads `?`: not recorded (OMP_NUM_THREADS unset" in md
     assert "| LBS-40-40-20 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 80 min (1 x 1) |" in md
     assert "| LBS-20-60-20 | not run yet | – | – | – |" in md
-    assert ("Guard limits (A): O-O 1.7, B-O 1. The guard looks every 0.5 ps. A pair under its limit is a contact; "
-            "the run stops when one is still under it 20 fs later (at the next check, 0.5 ps later), or under 0.8 "
-            "of its limit.") in md
+    assert ("Guard limits (A): O-O 1.7, B-O 1. The guard looks every 0.5 ps. A pair under its limit at a check is a "
+            "contact, which clears when the pair is over the limit at two checks in a row; the run stops when a "
+            "contact's pair is under it again at any later check (checks being more than 20 fs apart), when any pair "
+            "is under 0.8 of its limit, or when one is under its limit at the run's last check.") in md
+    # checks closer than the 20 fs (the shortened check's 10 fs): the window is the rule's own
+    assert ("The guard looks every 0.01 ps. A pair under its limit at a check is a contact, which clears when the "
+            "pair is over the limit at two checks in a row; the run stops when a contact's pair is under it at a "
+            "check 20 fs or more after it was first seen,") in render({**card, "stability": {
+                **shortened, "glasses": {g: {**r, "guard_every_ps": 0.01} for g, r in shortened["glasses"].items()}}})
+    strict = {**shortened, "glasses": {g: {**r, "request": {**r["request"], "guard_confirm_ps": 0.0}}
+                                       for g, r in shortened["glasses"].items()}}
+    assert "0.5 ps. The run stops at the first check that sees a pair under its limit." in render({**card,
+                                                                                                "stability": strict})
     assert "Run with the model's pair wall (`pair_wall.json`; docs/mlp.md): B-B (to 2.30 A)" in md
     assert f"- LBS-10-20-70: `{run('LBS-10-20-70')['command']}` (entered " in md
 
@@ -300,8 +323,8 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     # a stop stays counted when the glass later runs through: every glass through and the criterion still unmet
     for glass in CATALOG:
         card = enter_stability(m, run(glass, {"seed": 3}), True, tmp_path)
-    assert len(card[CRITERION_SECTION]["runs"]) == 14
-    assert "Run: **11 of 11** glasses; guard stops: **1** in 14 run(s); the criterion (every glass, no stop) is " \
+    assert len(card[CRITERION_SECTION]["runs"]) == 15
+    assert "Run: **11 of 11** glasses; guard stops: **1** in 15 run(s); the criterion (every glass, no stop) is " \
            "**not met**." in (tmp_path / m / "card.md").read_text()
     met = fresh("met")
     for glass in CATALOG:

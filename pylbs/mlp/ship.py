@@ -219,9 +219,9 @@ def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> di
                     f"({', '.join(keys)}: recorded {', '.join(f'{k} = {old.get(k)}' for k in keys)}); run {glass} "
                     f"with the recorded settings, or remove the section {CRITERION_SECTION!r} from "
                     f"{dest / CARD_FILE} to start the record again under the new ones")
-        entry = {"glass": glass, **result, "command": summary["command"]}
-        if not any({**r, "entered": None} == {**entry, "entered": None} for r in record["runs"]):
-            added.append({**entry, "entered": time.strftime("%Y-%m-%d")})  # the same run entered twice: once
+        # the same run entered again (by another spelling of its command, too) is its result again: kept once
+        if not any(r["glass"] == glass and _result_of(r) == result for r in record["runs"] + added):
+            added.append({"glass": glass, **result, "command": summary["command"], "entered": time.strftime("%Y-%m-%d")})
     record["runs"] += added
     record["check"] = {k: v for k, v in summary["check"].items() if k != "glasses"}
     if summary.get("pair_wall"):
@@ -234,6 +234,10 @@ def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> di
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
     return card
+
+
+def _result_of(entry: dict) -> dict:
+    return {k: v for k, v in entry.items() if k not in ("glass", "command", "entered")}
 
 
 def _settings_of(result: dict) -> dict:
@@ -432,17 +436,20 @@ def _validation_lines(v: dict) -> list[str]:
 
 
 def _rule(request: dict, every_ps: float | None = None) -> str:
-    """The guard's stopping rule in words (pylbs.protocols.guard), with its interval where known."""
+    """The guard's stopping rule in words (pylbs.protocols.guard.GuardRun._follow_contacts), with how often
+    it looks where known."""
     if "guard_confirm_ps" not in request:
         return " The run stopped at the first check that saw a pair under its limit (the rule before 2026-12-03)."
     looks = "" if every_ps is None else f" The guard looks every {every_ps:g} ps."
     if request["guard_confirm_ps"] <= 0:
         return looks + " The run stops at the first check that sees a pair under its limit."
-    later = ("at the next check, where checks are further apart" if every_ps is None else
-             f"at the next check, {every_ps:g} ps later" if every_ps > request["guard_confirm_ps"] else "")
-    return (f"{looks} A pair under its limit is a contact; the run stops when one is still under it "
-            f"{request['guard_confirm_ps'] * 1000:g} fs later" + (f" ({later})" if later else "")
-            + f", or under {request['guard_floor_fraction']:g} of its limit.")
+    confirm = request["guard_confirm_ps"] * 1000
+    when = (f"under it again at any later check (checks being more than {confirm:g} fs apart)"
+            if every_ps is not None and every_ps * 1000 > confirm else
+            f"under it at a check {confirm:g} fs or more after it was first seen")
+    return (f"{looks} A pair under its limit at a check is a contact, which clears when the pair is over the limit "
+            f"at two checks in a row; the run stops when a contact's pair is {when}, when any pair is under "
+            f"{request['guard_floor_fraction']:g} of its limit, or when one is under its limit at the run's last check.")
 
 
 def _stability_lines(v: dict) -> list[str]:
@@ -460,9 +467,11 @@ def _stability_lines(v: dict) -> list[str]:
             f"{k} (to {t['rc_A']:.2f} A)" for k, t in terms.items()) + "."]
     request = next((r["request"] for r in v.get("glasses", {}).values() if "guard_limits_A" in r.get("request", {})),
                    None)
+    every = {r.get("guard_every_ps") for r in v.get("glasses", {}).values()} - {None}
     if request:
         out[1:1] = ["", "Guard limits (A): " + ", ".join(f"{k} {x:g}" for k, x in request["guard_limits_A"].items())
-                    + "." + _rule(request) + " The earlier rule stopped at the first check under a limit."
+                    + "." + _rule(request, next(iter(every)) if len(every) == 1 else None)
+                    + " The earlier rule stopped at the first check under a limit."
                     * ("guard_confirm_ps" in request and request["guard_confirm_ps"] > 0)]
     for g, r in v.get("glasses", {}).items():
         seen = (", ".join(f"{'-'.join(c['elements'])} {c['closest_A']:.3f}" for c in r["contacts"]) or "–"
@@ -490,10 +499,11 @@ def _criterion_lines(v: dict) -> list[str]:
     frames = {r.get("closest_frames") for r in runs if "closest_frames" in r}
     every = {r.get("guard_every_ps") for r in runs} - {None}
     n = frames.pop() if len(frames) == 1 else None
-    dumped = (f"over the {n} frames dumped every {ch.get('simulated_ps') / (n - 1):g} ps" if n and n > 1
-              else "over the dumped frames")
+    dumped = (f"over the {n} frames dumped every {ch.get('simulated_ps') / (n - 1):g} ps, the FMP start glass the "
+              "first" if n and n > 1 else "over the dumped frames")
     out = [f"NVT at {ch.get('temperature_K'):g} K for {ch.get('simulated_ps'):g} ps, {ch.get('atoms')} atoms per "
-           f"glass, one run per glass, each entered as it finished. Run: **{len(run_glasses)} of {len(CATALOG)}** "
+           f"glass, each run entered as it finished and kept (a glass run again adds a row; the seed and the FMP "
+           f"start glass may differ between runs). Run: **{len(run_glasses)} of {len(CATALOG)}** "
            f"glasses; guard stops: **{stops}** in {len(runs)} run(s); the criterion (every glass, no stop) is "
            f"**{'met' if met else 'not met'}**" + (f": not yet run: {', '.join(missing)}." if missing else "."), "",
            f"| glass | result | closest approach (A) {dumped}: B-O, Si-O, O-O, Li-O, B-B | contacts that cleared "
@@ -504,10 +514,11 @@ def _criterion_lines(v: dict) -> list[str]:
             out.append(f"| {g} | not run yet | – | – | – |")
         for r in mine:
             row = _stability_lines({"check": ch, "glasses": {g: r}})[-1]  # the shortened check's row, one more column
-            share = (f", {100 * r['sitting_steps'] / r['steps']:.0f} % of the run"
-                     if r.get("sitting_steps") and r.get("steps") and r["sitting_steps"] < r["steps"] else "")
-            out.append(f"{row} {r.get('wall_s', 0) / 60:.0f} min ({r.get('ranks', '?')} x "
-                       f"{r.get('omp_threads') or '?'}{share}) |")
+            ran = r.get("step") if r.get("stopped") else r.get("steps")  # the steps the whole run took
+            share = ("" if r.get("sitting_steps") is None or not ran or r["sitting_steps"] >= ran else
+                     f", {100 * r['sitting_steps'] / ran:.0f} % of the run")
+            wall = "–" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.0f} min"
+            out.append(f"{row} {wall} ({r.get('ranks', '?')} x {r.get('omp_threads') or '?'}{share}) |")
     if v.get("pair_wall"):
         out += ["", "Run with the model's pair wall (`pair_wall.json`; docs/mlp.md): " + ", ".join(
             f"{k} (to {t['rc_A']:.2f} A)" for k, t in v["pair_wall"]["terms"].items()) + "."]
@@ -519,6 +530,9 @@ def _criterion_lines(v: dict) -> list[str]:
     if after:
         out += ["", f"Recorded after the run from its own files, for runs made before pylbs recorded them: "
                     f"{', '.join(after)} (`recorded_after_the_run` in card.json says how)."]
+    if any(not r.get("omp_threads") for r in runs):
+        out += ["", "Threads `?`: not recorded (OMP_NUM_THREADS unset, where torch takes every core, or a run made "
+                    "before pylbs recorded it)."]
     out += ["", "Each run's command (every run is of `model.pth`, sha256 in card.json):", ""] + [
         f"- {r['glass']}: `{r['command']}` (entered {r.get('entered')})" for r in runs]
     return out

@@ -29,7 +29,7 @@ from ..glasses import CATALOG
 from ..hashing import file_sha256
 from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import mpi_comm
-from ..lammps_io import FINAL_DATA, TRAJECTORY_FILE, read_trajectory
+from ..lammps_io import FINAL_DATA, PROGRESS_FILE, TRAJECTORY_FILE, read_trajectory
 from ..mpiutil import on_rank0
 from ..potential import wall_of
 from ..protocols.guard import (CONTACTS_FILE, GUARD_DIR, Guard, check_interval_ps, guarded_potential,
@@ -145,6 +145,9 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
             done = on_rank0(comm, lambda done=done, folder=folder: _recorded_after_the_run(folder, done, how))
         if done is None:
             start = start_glass(name, check.atoms)
+            progress = read_json(folder / PROGRESS_FILE) if comm.Get_rank() == 0 else None
+            step0 = comm.bcast(int(progress["step"]) if progress and (folder / progress.get("restart", "")).is_file()
+                               else 0, root=0)  # where this sitting starts: a resume's last checkpoint
             t0 = time.perf_counter()
             try:
                 md = run_guarded_md(folder, schedule, commands_for, guard, len(models), comm,
@@ -156,14 +159,14 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
             except UnphysicalEventError as exc:
                 what = str(exc).splitlines()[0].split(" The MLP left")[0]  # the event, without the advice
                 done = {"stopped": True, "step": exc.step, "ps": exc.step * schedule.total_ps / schedule.n_steps(),
-                        "why": what, "frames_file": exc.frames_file}
+                        "why": what, "frames_file": exc.frames_file, "sitting_steps": exc.step - step0}
             except SimulationError as exc:
                 if not is_blow_up(str(exc)):  # blown up between two guard checks: a stop of that glass
                     raise  # a bad command, a missing file, a full disk: not the model's verdict, never kept
                 done = {"stopped": True, "step": None, "ps": None, "why": f"LAMMPS stopped: {str(exc).splitlines()[0]}",
-                        "frames_file": None}
+                        "frames_file": None, "sitting_steps": None}
             done["wall_s"] = time.perf_counter() - t0  # this sitting's: a resumed run's earlier ones are not in it
-            threads = os.environ.get("OMP_NUM_THREADS", "")
+            threads = os.environ.get("OMP_NUM_THREADS", "")  # unset: torch takes every core, and None says so
             done.update(how, ranks=comm.Get_size(), omp_threads=int(threads) if threads.isdigit() else None,
                         request=request)
 
@@ -184,9 +187,11 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
 
 def _recorded_after_the_run(folder: Path, done: dict, how: dict) -> dict:
     """A glass finished by a pylbs that did not yet record the model's sha256, the guard's interval, the
-    ranks and threads, the last sitting's steps or the frame count: each taken from the run's own files where they prove it, and listed in
-    ``recorded_after_the_run``. The sha256 is the model's only when every ``pair_style`` line of the run's
-    log names its compressed copy, whose name carries that sha256's first 12 digits."""
+    ranks, the last sitting's steps or the frame count: each taken from the run's own files where they
+    prove it, and listed in ``recorded_after_the_run``. The sha256 is the model's only when every
+    ``pair_style`` line of the run's log names its compressed copy, whose name carries that sha256's
+    first 12 digits; the guard's interval is the length of the log's MD chunks (a check ends each). The
+    OpenMP threads are not filled: LAMMPS logs 1 when OMP_NUM_THREADS is unset, where torch takes every core."""
     log = folder / "log.lammps"
     text = log.read_text(errors="replace") if log.is_file() else ""
     styles = re.findall(r"^pair_style .*$", text, re.M)
@@ -194,24 +199,26 @@ def _recorded_after_the_run(folder: Path, done: dict, how: dict) -> dict:
     if styles and all(f".compressed-{how['model_sha256'][:12]}." in line for line in styles):
         done["model_sha256"] = how["model_sha256"]
         filled.append("model_sha256 (log.lammps names the model's compressed copy)")
-    tasks = re.findall(r"CPU use with (\d+) MPI tasks x (\d+) OpenMP threads", text)
+    tasks = re.findall(r"CPU use with (\d+) MPI tasks x \d+ OpenMP threads", text)
     if tasks and "ranks" not in done:
-        done["ranks"], done["omp_threads"] = (int(x) for x in tasks[-1])
-        filled.append("ranks and omp_threads (log.lammps, last sitting)")
+        done["ranks"] = int(tasks[-1])
+        filled.append("ranks (log.lammps, last sitting)")
+    chunks = [int(n) for n in re.findall(r"^Loop time of \S+ on \d+ procs for (\d+) steps", text, re.M)]
+    timestep = re.findall(r"^timestep (\S+)", text, re.M)
+    if "guard_every_ps" not in done and chunks and timestep:
+        done["guard_every_ps"] = round(max(set(chunks), key=chunks.count) * float(timestep[-1]), 9)
+        filled.append("guard_every_ps (log.lammps: its MD chunks, a guard check after each)")
     if not done.get("stopped") and "sitting_steps" not in done and styles:
         starts = [m.start() for m in re.finditer(r"^(units|read_restart) ", text, re.M)]  # each sitting's first
         sitting = text[starts[-1]:] if starts else text
         done["sitting_steps"] = sum(int(n) for n in re.findall(r"^Loop time of \S+ on \d+ procs for (\d+) steps",
                                                                 sitting, re.M))
         filled.append("sitting_steps (log.lammps, the steps run in its last sitting)")
-    if "guard_every_ps" not in done:  # the request matched, and the interval was not settable from the CLI
-        done["guard_every_ps"] = how["guard_every_ps"]
-        filled.append("guard_every_ps (the guard's default interval for this length)")
     if "closest_A" in done and "closest_frames" not in done and (folder / TRAJECTORY_FILE).is_file():
         done["closest_frames"] = len(read_trajectory(folder / TRAJECTORY_FILE, unwrap=False).steps)
         filled.append("closest_frames (the trajectory)")
     if filled:
-        done["recorded_after_the_run"] = filled
+        done["recorded_after_the_run"] = done.get("recorded_after_the_run", []) + filled
         write_json_atomic(folder / RESULT_FILE, done)
     return done
 
