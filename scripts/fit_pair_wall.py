@@ -43,7 +43,7 @@ import numpy as np
 from pylbs.jsonio import read_json
 from pylbs.mlp.datasets import load_system
 from pylbs.mlp.label import frames_of_system, label_frames
-from pylbs.mlp.ship import record_wall
+from pylbs.mlp.card import record_wall
 from pylbs.mlp.wall_fit import contact_rows, fit_wall
 from pylbs.potential.models import model_path
 from pylbs.potential.pair_wall import WALL_FILE, PairWall, model_calculator, sorted_pair, wall_of

@@ -26,7 +26,7 @@ import numpy as np
 
 from pylbs.jsonio import read_json, write_json_atomic
 from pylbs.mlp import wall_fit
-from pylbs.mlp.ship import CARD_FILE, add_section
+from pylbs.mlp.card import CARD_FILE, add_section
 from pylbs.mlp.teachers import teacher_calculator
 from pylbs.potential import model_calculator
 from pylbs.potential.models import SHIPPED_DIR, model_path

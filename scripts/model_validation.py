@@ -25,7 +25,7 @@ from pylbs.analysis.plots import plot_4B_vs_measured
 from pylbs.campaign.report import report_data
 from pylbs.campaign.spec import load_campaign
 from pylbs.campaign.store import Store
-from pylbs.mlp.ship import add_section
+from pylbs.mlp.card import add_section
 from pylbs.potential.models import SHIPPED_DIR
 
 

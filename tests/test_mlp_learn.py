@@ -342,7 +342,7 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     assert card["data"]["training"]["LBS-20-60-20"]["frames"] == seed
     assert card["loop"]["iteration_shipped"] == 0 and card["loop"]["converged"] == rec["converged"]
     # a wall fitted after shipping (scripts/fit_pair_wall.py --model) is entered into the card by record_wall
-    from pylbs.mlp.ship import record_wall
+    from pylbs.mlp.card import record_wall
 
     refit = PairWall({"B-B": (600.0, 0.24, 2.0, 2.3)}, {"made_by": "scripts/fit_pair_wall.py ..."})
     refit.write(dest / "early" / WALL_FILE)
@@ -352,7 +352,7 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     assert "`scripts/fit_pair_wall.py ...`): B-B to 2.30 A" in (dest / "early" / "card.md").read_text()
     assert "| LBS-20-60-20 |" in (dest / "tiny" / "card.md").read_text()
     # the validation sections scripts/model_validation.py and `pylbs mlp stability --card` add render as tables
-    from pylbs.mlp.ship import add_section
+    from pylbs.mlp.card import add_section
 
     add_section("tiny", "stability", {"command": "pylbs mlp stability ...", "guard_stops": 1, "check": {
         "temperature_K": 2000.0, "ps": 100.0, "time_scale": 0.05, "atoms": 300, "simulated_ps": 5.0}, "glasses": {
@@ -364,7 +364,9 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     md = (dest / "tiny" / "card.md").read_text()
     assert "guard stops: **1 of 2**" in md and "| LBS-20-60-20 | 5 ps, no stop | 1.21, 1.48, 2.01, –, – | Li-Li 1.251 |" in md
     assert "| LBS-40-40-20 | stopped at 2.70 ps | B-Si at 1.765 A | not recorded (rule before 2026-12-03) |" in md
-    assert "Guard limits (A): B-Si 1.8. A pair under its limit is a contact; the run stops when one is still under 20 fs" in md
+    assert ("Guard limits (A): B-Si 1.8. A pair under its limit at a check is a contact, which clears when the pair "
+            "is over the limit at two checks in a row; the run stops when a contact's pair is under it at a check 20 fs "
+            "or more after it was first seen") in md
 
 
 @pytest.mark.parametrize("start", ["checkpoint", "frozen"])

@@ -227,7 +227,7 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     interval or pair wall cannot join, even when it is the record's only glass. A shortened check is not the
     criterion: it replaces the card's own section."""
     from pylbs.glasses import CATALOG
-    from pylbs.mlp.ship import CRITERION_SECTION, enter_stability, render
+    from pylbs.mlp.card import CRITERION_SECTION, enter_stability, render
     from pylbs.potential.models import SHIPPED_DIR
 
     assert StabilityCheck().full_length and StabilityCheck(ps=200.0, time_scale=0.5, atoms=400).full_length

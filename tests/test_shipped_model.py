@@ -14,7 +14,8 @@ from mlp_helpers import lammps_deepmd_energy_forces
 from pylbs.hashing import file_sha256
 from pylbs.mlp.compress import cached_copy_path
 from pylbs.mlp.datasets import dataset_systems, load_system
-from pylbs.mlp.ship import CARD_FILE, HELDOUT_DIR
+from pylbs.mlp.card import CARD_FILE
+from pylbs.mlp.ship import HELDOUT_DIR
 from pylbs.potential.models import ALIASES, DEFAULT_MODEL, model_path, shipped_models
 from pylbs.potential.pair_wall import WALL_FILE, wall_of
 
@@ -140,7 +141,7 @@ def test_every_shipped_model_is_its_cards_and_a_continued_one_carries_its_lineag
     sha256 of the very file now shipped under that name, and carries the datasets it was trained on:
     their frames are the card's frame counts, system by system."""
     from pylbs.mlp.datasets import carried_datasets
-    from pylbs.mlp.ship import render
+    from pylbs.mlp.card import render
 
     for name, model in shipped_models().items():
         card = json.loads((model.parent / CARD_FILE).read_text())

@@ -30,7 +30,8 @@ from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
-from ..mlp.ship import enter_stability, ship
+from ..mlp.card import enter_stability
+from ..mlp.ship import ship
 from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summary_lines
 from ..mlp.teachers import TEACHERS
 from ..mlp.train import TrainingSettings, train_and_freeze
