@@ -227,7 +227,7 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     interval or pair wall cannot join, even when it is the record's only glass. A shortened check is not the
     criterion: it replaces the card's own section."""
     from pylbs.glasses import CATALOG
-    from pylbs.mlp.card import CRITERION_SECTION, enter_stability, render
+    from pylbs.mlp.card import CRITERION_SECTION, criterion_status, enter_stability, render
     from pylbs.potential.models import SHIPPED_DIR
 
     assert StabilityCheck().full_length and StabilityCheck(ps=200.0, time_scale=0.5, atoms=400).full_length
@@ -324,6 +324,8 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     for glass in CATALOG:
         card = enter_stability(m, run(glass, {"seed": 3}), True, tmp_path)
     assert len(card[CRITERION_SECTION]["runs"]) == 15
+    assert criterion_status(card[CRITERION_SECTION]) == {"glasses": 11, "runs": 15, "stops": 1, "missing": [],
+                                                         "met": False}  # what the CLI prints after --card
     assert "Run: **11 of 11** glasses; guard stops: **1** in 15 run(s); the criterion (every glass, no stop) is " \
            "**not met**." in (tmp_path / m / "card.md").read_text()
     met = fresh("met")

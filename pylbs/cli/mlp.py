@@ -30,7 +30,7 @@ from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
-from ..mlp.card import enter_stability
+from ..mlp.card import CRITERION_SECTION, criterion_status, enter_stability
 from ..mlp.ship import ship
 from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summary_lines
 from ..mlp.teachers import TEACHERS
@@ -388,9 +388,13 @@ def cmd_stability(args) -> int:
 
     def report():
         write_json_atomic(out / "stability.json", summary)
-        if args.card:  # the criterion's own runs join its record; a shortened one is its own section
-            enter_stability(first.parent.name, summary, check.full_length)
+        card = enter_stability(first.parent.name, summary, check.full_length) if args.card else None
         print("\n".join(summary_lines(results)))
+        if card and check.full_length:  # the criterion's own runs joined its record: say how far it is
+            s = criterion_status(card[CRITERION_SECTION])
+            print(f"card's record of the criterion: {s['glasses']} of {len(CATALOG)} glasses run, {s['stops']} "
+                  f"stop(s) in {s['runs']} run(s): {'met' if s['met'] else 'not met'}"
+                  + (f"; not yet run: {' '.join(s['missing'])}" if s["missing"] else ""))
     on_rank0(comm, report)
     return 1 if summary["guard_stops"] else 0
 

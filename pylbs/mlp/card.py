@@ -289,12 +289,21 @@ def _stability_lines(v: dict) -> list[str]:
     return out
 
 
+def criterion_status(record: dict) -> dict:
+    """Where the criterion's record stands: ``glasses`` run, ``runs``, ``stops`` over all runs, the
+    catalogue glasses ``missing``, and ``met`` (every glass run, no run stopped)."""
+    runs = record.get("runs", [])
+    glasses = {r["glass"] for r in runs}
+    stops = sum(bool(r.get("stopped")) for r in runs)
+    missing = [g for g in CATALOG if g not in glasses]
+    return {"glasses": len(glasses), "runs": len(runs), "stops": stops, "missing": missing,
+            "met": not missing and not stops}
+
+
 def _criterion_lines(v: dict) -> list[str]:
     ch, runs = v.get("check", {}), v.get("runs", [])
-    run_glasses = {r["glass"] for r in runs}
-    stops = sum(bool(r.get("stopped")) for r in runs)
-    missing = [g for g in CATALOG if g not in run_glasses]
-    met = not missing and not stops
+    status = criterion_status(v)
+    stops, missing, met = status["stops"], status["missing"], status["met"]
     frames = {r.get("closest_frames") for r in runs if "closest_frames" in r}
     every = {r.get("guard_every_ps") for r in runs} - {None}
     n = frames.pop() if len(frames) == 1 else None
@@ -302,7 +311,7 @@ def _criterion_lines(v: dict) -> list[str]:
               "first" if n and n > 1 else "over the dumped frames")
     out = [f"NVT at {ch.get('temperature_K'):g} K for {ch.get('simulated_ps'):g} ps, {ch.get('atoms')} atoms per "
            f"glass, each run entered as it finished and kept (a glass run again adds a row; the seed and the FMP "
-           f"start glass may differ between runs). Run: **{len(run_glasses)} of {len(CATALOG)}** "
+           f"start glass may differ between runs). Run: **{status['glasses']} of {len(CATALOG)}** "
            f"glasses; guard stops: **{stops}** in {len(runs)} run(s); the criterion (every glass, no stop) is "
            f"**{'met' if met else 'not met'}**" + (f": not yet run: {', '.join(missing)}." if missing else "."), "",
            f"| glass | result | closest approach (A) {dumped}: B-O, Si-O, O-O, Li-O, B-B | contacts that cleared "
