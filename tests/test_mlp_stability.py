@@ -90,17 +90,17 @@ def test_the_shipped_model_passes_a_short_check_with_the_frames_closest_approach
     assert r["model_sha256"] == card["files"]["model.pth"]["sha256"]
     assert r["guard_every_ps"] == pytest.approx(0.01) and r["closest_frames"] == len(frames)
     assert r["sitting_steps"] == 50 and r["ranks"] == 1
-    assert r["omp_threads"] == (int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS") else None)
+    assert r["omp_threads"] == int(os.environ["OMP_NUM_THREADS"])  # set by pylbs.lammps_env where it was not
     # a run finished before pylbs recorded these gets them from its own files when read back: the sha256 from
     # the compressed copy the log names (its name carries the sha's first 12 digits), ranks from the log
     result = tmp_path / "LBS-20-60-20" / "stability.json"
-    filled = ("model_sha256", "ranks", "guard_every_ps", "closest_frames", "sitting_steps")
-    old = {k: v for k, v in r.items() if k not in filled + ("omp_threads",)}
+    filled = ("model_sha256", "ranks", "omp_threads", "guard_every_ps", "closest_frames", "sitting_steps")
+    old = {k: v for k, v in r.items() if k not in filled}
     result.write_text(json.dumps(old))
     back = run_stability([model_path("default")], tmp_path, check, lambda name, n: pytest.fail("finished"),
                          compress=True)
     b = back["LBS-20-60-20"]
-    assert {k: b[k] for k in filled} == {k: r[k] for k in filled} and "omp_threads" not in b  # LAMMPS's 1 may lie
+    assert {k: b[k] for k in filled} == {k: r[k] for k in filled}
     assert len(b["recorded_after_the_run"]) == 5 and json.loads(result.read_text()) == b
     log = tmp_path / "LBS-20-60-20" / "log.lammps"
     log.write_text(log.read_text().replace(".compressed-", ".other-"))  # a log that does not prove the model
@@ -282,11 +282,11 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     assert "| LBS-10-20-70 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 50 min (2 x 1, 99 % of the run) |" in md
     assert "| LBS-40-40-20 | stopped at 37.50 ps | O-O at 1.2 A | – | 80 min (1 x 1) |" in md
     # a sitting that ran nothing (killed after its last step, before the result was written) is 0 % of the run,
-    # and threads that were not set are said to be unknown
+    # and threads not recorded are said to be unknown
     enter_stability(m, run("LBS-10-20-70", sitting_steps=0, omp_threads=None, wall_s=12.0), True, tmp_path)
     md = (tmp_path / m / "card.md").read_text()
     assert "| LBS-10-20-70 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 0 min (1 x ?, 0 % of the run) |" in md
-    assert "Threads `?`: not recorded (OMP_NUM_THREADS unset" in md
+    assert "Threads `?`: not recorded (OMP_NUM_THREADS not a number, or a run made before" in md
     assert "| LBS-40-40-20 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 80 min (1 x 1) |" in md
     assert "| LBS-20-60-20 | not run yet | – | – | – |" in md
     assert ("Guard limits (A): O-O 1.7, B-O 1. The guard looks every 0.5 ps. A pair under its limit at a check is a "

@@ -388,8 +388,8 @@ def cmd_stability(args) -> int:
 
     def report():
         write_json_atomic(out / "stability.json", summary)
+        print("\n".join(summary_lines(results)))  # before the card: a refused entry still shows the result
         card = enter_stability(first.parent.name, summary, check.full_length) if args.card else None
-        print("\n".join(summary_lines(results)))
         if card and check.full_length:  # the criterion's own runs joined its record: say how far it is
             s = criterion_status(card[CRITERION_SECTION])
             print(f"card's record of the criterion: {s['glasses']} of {len(CATALOG)} glasses run, {s['stops']} "

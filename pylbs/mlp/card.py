@@ -339,8 +339,8 @@ def _criterion_lines(v: dict) -> list[str]:
         out += ["", f"Recorded after the run from its own files, for runs made before pylbs recorded them: "
                     f"{', '.join(after)} (`recorded_after_the_run` in card.json says how)."]
     if any(not r.get("omp_threads") for r in runs):
-        out += ["", "Threads `?`: not recorded (OMP_NUM_THREADS unset, where torch takes every core, or a run made "
-                    "before pylbs recorded it)."]
+        out += ["", "Threads `?`: not recorded (OMP_NUM_THREADS not a number, or a run made before pylbs "
+                    "recorded it)."]
     out += ["", "Each run's command (every run is of `model.pth`, sha256 in card.json):", ""] + [
         f"- {r['glass']}: `{r['command']}` (entered {r.get('entered')})" for r in runs]
     return out

@@ -166,7 +166,7 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
                 done = {"stopped": True, "step": None, "ps": None, "why": f"LAMMPS stopped: {str(exc).splitlines()[0]}",
                         "frames_file": None, "sitting_steps": None}
             done["wall_s"] = time.perf_counter() - t0  # this sitting's: a resumed run's earlier ones are not in it
-            threads = os.environ.get("OMP_NUM_THREADS", "")  # unset: torch takes every core, and None says so
+            threads = os.environ.get("OMP_NUM_THREADS", "")  # pylbs.lammps_env sets 1 where the user set none
             done.update(how, ranks=comm.Get_size(), omp_threads=int(threads) if threads.isdigit() else None,
                         request=request)
 
@@ -190,8 +190,8 @@ def _recorded_after_the_run(folder: Path, done: dict, how: dict) -> dict:
     ranks, the last sitting's steps or the frame count: each taken from the run's own files where they
     prove it, and listed in ``recorded_after_the_run``. The sha256 is the model's only when every
     ``pair_style`` line of the run's log names its compressed copy, whose name carries that sha256's
-    first 12 digits; the guard's interval is the length of the log's MD chunks (a check ends each). The
-    OpenMP threads are not filled: LAMMPS logs 1 when OMP_NUM_THREADS is unset, where torch takes every core."""
+    first 12 digits; the guard's interval is the length of the log's MD chunks (a check ends each); ranks
+    and threads are LAMMPS's own count (OMP_NUM_THREADS, which pylbs.lammps_env sets to 1 where unset)."""
     log = folder / "log.lammps"
     text = log.read_text(errors="replace") if log.is_file() else ""
     styles = re.findall(r"^pair_style .*$", text, re.M)
@@ -199,10 +199,10 @@ def _recorded_after_the_run(folder: Path, done: dict, how: dict) -> dict:
     if styles and all(f".compressed-{how['model_sha256'][:12]}." in line for line in styles):
         done["model_sha256"] = how["model_sha256"]
         filled.append("model_sha256 (log.lammps names the model's compressed copy)")
-    tasks = re.findall(r"CPU use with (\d+) MPI tasks x \d+ OpenMP threads", text)
+    tasks = re.findall(r"CPU use with (\d+) MPI tasks x (\d+) OpenMP threads", text)
     if tasks and "ranks" not in done:
-        done["ranks"] = int(tasks[-1])
-        filled.append("ranks (log.lammps, last sitting)")
+        done["ranks"], done["omp_threads"] = (int(x) for x in tasks[-1])
+        filled.append("ranks and omp_threads (log.lammps, last sitting)")
     chunks = [int(n) for n in re.findall(r"^Loop time of \S+ on \d+ procs for (\d+) steps", text, re.M)]
     timestep = re.findall(r"^timestep (\S+)", text, re.M)
     if "guard_every_ps" not in done and chunks and timestep:

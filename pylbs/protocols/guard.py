@@ -18,8 +18,8 @@ back under after one check over it, it is the same contact, so a pair held too c
 across its limit usually stops the run. A pair under
 ``floor_fraction`` of its limit stops the run at once, and so does a pair still under its limit
 at the run's last check. Cleared contacts are kept in ``guard/contacts.json``. Where checks
-are further apart than ``confirm_ps`` (0.5 ps in a 100 ps run), a pair under its limit at two
-checks in a row stops the run. Why: every one of 14 guard stops of 2 ps checks at 2000 K,
+are further apart than ``confirm_ps`` (0.5 ps in a 100 ps run), a contact's pair seen under its
+limit at any later check before it has cleared stops the run. Why: every one of 14 guard stops of 2 ps checks at 2000 K,
 replayed past the stop (``scripts/guard_stop_aftermath.py``), was a collision back over its limit
 within 1-14 fs, at 0.92-0.98 of the limit at its closest, while the tiny test model's B-O overlap
 (the one overlap at hand) stays under and deepens (docs/models.md, "What the stops are"); a
