@@ -60,3 +60,9 @@ def read_json(path) -> dict | None:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, OSError):
         return None
+
+
+def differing_keys(old: dict, new: dict) -> list[str]:
+    """The keys whose values differ between two records (missing counts as None), sorted: what a
+    refusal to mix two runs names."""
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))

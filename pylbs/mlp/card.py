@@ -17,22 +17,32 @@ from pathlib import Path
 from ..errors import PylbsError
 from ..glasses import CATALOG
 from ..hashing import file_sha256
-from ..jsonio import read_json, write_json_atomic
+from ..jsonio import differing_keys, read_json, write_json_atomic
 from ..potential.models import MODEL_FILE, SHIPPED_DIR
 from ..potential.pair_wall import WALL_FILE, wall_of
 
 CARD_FILE = "card.json"
 
 
-def add_section(name: str, key: str, value, dest_root=SHIPPED_DIR) -> dict:
-    """Add (or replace) a validation section of a shipped model's card; re-renders card.md."""
-    dest = Path(dest_root) / name
+def _read_card(dest: Path) -> dict:
     card = read_json(dest / CARD_FILE)
     if card is None:
         raise PylbsError(f"{dest} has no {CARD_FILE}; ship the model first (pylbs mlp ship)")
-    card[key] = value
+    return card
+
+
+def write_card(dest: Path, card: dict) -> None:
+    """card.json and card.md, its rendering, together: the two never disagree."""
     write_json_atomic(dest / CARD_FILE, card)
     (dest / "card.md").write_text(render(card))
+
+
+def add_section(name: str, key: str, value, dest_root=SHIPPED_DIR) -> dict:
+    """Add (or replace) a validation section of a shipped model's card; re-renders card.md."""
+    dest = Path(dest_root) / name
+    card = _read_card(dest)
+    card[key] = value
+    write_card(dest, card)
     return card
 
 
@@ -61,9 +71,7 @@ def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> di
     Every run must be of this card's model (its sha256) under one set of settings (the model's wall, the
     guard's rule and interval, length, temperature, atoms); the seed may differ."""
     dest = Path(dest_root) / name
-    card = read_json(dest / CARD_FILE)
-    if card is None:
-        raise PylbsError(f"{dest} has no {CARD_FILE}; ship the model first (pylbs mlp ship)")
+    card = _read_card(dest)
     record = card.get(CRITERION_SECTION) or {"runs": []}
     model_sha = card["files"][MODEL_FILE]["sha256"]
     added = []
@@ -78,7 +86,7 @@ def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> di
         for kept in record["runs"] + added:
             old = _settings_of(kept)
             if old != new:
-                keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                keys = differing_keys(old, new)
                 raise PylbsError(
                     f"{glass}'s run differs from {kept['glass']}'s in the card's record of the 100 ps check "
                     f"({', '.join(keys)}: recorded {', '.join(f'{k} = {old.get(k)}' for k in keys)}); run {glass} "
@@ -96,8 +104,7 @@ def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> di
     record["command"] = re.sub(r"--out \S+", "--out OUT", re.sub(r"--glasses .*? --", "--glasses GLASS --", first)) \
         + " --card"
     card[CRITERION_SECTION] = record
-    write_json_atomic(dest / CARD_FILE, card)
-    (dest / "card.md").write_text(render(card))
+    write_card(dest, card)
     return card
 
 
@@ -114,15 +121,12 @@ def record_wall(name: str, dest_root=SHIPPED_DIR) -> dict:
     """Enter the pair wall now beside a shipped model (laid there after shipping, e.g. by
     scripts/fit_pair_wall.py --model) into its card: the file and its hash, and the terms."""
     dest = Path(dest_root) / name
-    card = read_json(dest / CARD_FILE)
-    if card is None:
-        raise PylbsError(f"{dest} has no {CARD_FILE}; ship the model first (pylbs mlp ship)")
+    card = _read_card(dest)
     wall = wall_entries(dest)
     if wall is None:
         raise PylbsError(f"{dest} has no {WALL_FILE}; fit one (scripts/fit_pair_wall.py ... --model {name})")
     card["files"][WALL_FILE], card["pair_wall"] = wall
-    write_json_atomic(dest / CARD_FILE, card)
-    (dest / "card.md").write_text(render(card))
+    write_card(dest, card)
     return card
 
 

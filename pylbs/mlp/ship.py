@@ -21,10 +21,10 @@ from pathlib import Path
 
 from ..errors import PylbsError
 from ..hashing import file_sha256
-from ..jsonio import read_json, write_json_atomic
+from ..jsonio import read_json
 from ..potential.models import MODEL_FILE, SHIPPED_DIR
 from ..potential.pair_wall import WALL_FILE, wall_file_of
-from .card import CARD_FILE, render, wall_entries
+from .card import CARD_FILE, wall_entries, write_card
 from .compress import cached_copy_path
 from .datasets import TRAINING_DATA_DIR, copy_dataset_compact, dataset_systems, load_system
 from .evaluate import evaluate_model, format_table
@@ -146,8 +146,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
         "error_table": {k: format_table(v) for k, v in errors.items()},
         "pair_wall": wall[1] if wall is not None else None,
     }
-    write_json_atomic(dest / CARD_FILE, card)
-    (dest / "card.md").write_text(render(card))
+    write_card(dest, card)
     _check_size(dest, name)  # and again with the card, before the swap: the shipped model stays as it was
     old = final.with_name(f".{name}.old")
     shutil.rmtree(old, ignore_errors=True)

@@ -27,19 +27,21 @@ import numpy as np
 from ..errors import PylbsError, SimulationError, UnphysicalEventError
 from ..glasses import CATALOG
 from ..hashing import file_sha256
-from ..jsonio import read_json, write_json_atomic
+from ..jsonio import differing_keys, read_json, write_json_atomic
 from ..lammps_env import mpi_comm
-from ..lammps_io import FINAL_DATA, PROGRESS_FILE, TRAJECTORY_FILE, read_trajectory
+from ..lammps_io import FINAL_DATA, TRAJECTORY_FILE, read_trajectory
 from ..mpiutil import on_rank0
 from ..potential import wall_of
 from ..protocols.guard import (CONTACTS_FILE, GUARD_DIR, Guard, check_interval_ps, guarded_potential,
-                               run_guarded_md)
+                               resume_step, run_guarded_md)
 from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.runner import portable_request
 from ..protocols.schedules import Schedule, Stage
 from ..session import is_blow_up
 
 RESULT_FILE = "stability.json"
+#: LAMMPS's line after each ``run``: one per MD chunk (a guard check ends each), with its step count
+_LOOP_LINE = re.compile(r"^Loop time of \S+ on \d+ procs for (\d+) steps", re.M)
 #: pairs closer than this (A) are looked for when the run's closest approach is measured
 CLOSEST_CUTOFF_A = 2.5
 
@@ -137,7 +139,7 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
                 what = "was written by an earlier pylbs, which did not record its models and settings"
             else:
                 old, new = portable_request(done["request"]), portable_request(request)
-                keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                keys = differing_keys(old, new)
                 what = (f"holds a run of other models or settings: {', '.join(keys)} differ (recorded: "
                         + "; ".join(f"{k} = {old.get(k, 'not recorded')}" for k in keys) + ")")
             raise PylbsError(f"{folder} {what}; give another --out, or remove {folder} to run it again")
@@ -145,9 +147,7 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
             done = on_rank0(comm, lambda done=done, folder=folder: _recorded_after_the_run(folder, done, how))
         if done is None:
             start = start_glass(name, check.atoms)
-            progress = read_json(folder / PROGRESS_FILE) if comm.Get_rank() == 0 else None
-            step0 = comm.bcast(int(progress["step"]) if progress and (folder / progress.get("restart", "")).is_file()
-                               else 0, root=0)  # where this sitting starts: a resume's last checkpoint
+            step0 = resume_step(folder, comm)  # where this sitting starts: a resume's last checkpoint
             t0 = time.perf_counter()
             try:
                 md = run_guarded_md(folder, schedule, commands_for, guard, len(models), comm,
@@ -203,7 +203,7 @@ def _recorded_after_the_run(folder: Path, done: dict, how: dict) -> dict:
     if tasks and "ranks" not in done:
         done["ranks"], done["omp_threads"] = (int(x) for x in tasks[-1])
         filled.append("ranks and omp_threads (log.lammps, last sitting)")
-    chunks = [int(n) for n in re.findall(r"^Loop time of \S+ on \d+ procs for (\d+) steps", text, re.M)]
+    chunks = [int(n) for n in _LOOP_LINE.findall(text)]
     timestep = re.findall(r"^timestep (\S+)", text, re.M)
     if "guard_every_ps" not in done and chunks and timestep:
         done["guard_every_ps"] = round(max(set(chunks), key=chunks.count) * float(timestep[-1]), 9)
@@ -211,8 +211,7 @@ def _recorded_after_the_run(folder: Path, done: dict, how: dict) -> dict:
     if not done.get("stopped") and "sitting_steps" not in done and styles:
         starts = [m.start() for m in re.finditer(r"^(units|read_restart) ", text, re.M)]  # each sitting's first
         sitting = text[starts[-1]:] if starts else text
-        done["sitting_steps"] = sum(int(n) for n in re.findall(r"^Loop time of \S+ on \d+ procs for (\d+) steps",
-                                                                sitting, re.M))
+        done["sitting_steps"] = sum(int(n) for n in _LOOP_LINE.findall(sitting))
         filled.append("sitting_steps (log.lammps, the steps run in its last sitting)")
     if "closest_A" in done and "closest_frames" not in done and (folder / TRAJECTORY_FILE).is_file():
         done["closest_frames"] = len(read_trajectory(folder / TRAJECTORY_FILE, unwrap=False).steps)

@@ -321,15 +321,20 @@ def guarded_potential(potential, models, guard: Guard | None, zbl_core=None, com
     return (lambda folder, comm=None: fixed), guard
 
 
+def resume_step(folder: Path, comm) -> int:
+    """The step a run in ``folder`` starts from: its last checkpoint where the restart file is there,
+    else 0 (every rank must call it)."""
+    progress = read_json(Path(folder) / PROGRESS_FILE) if comm.Get_rank() == 0 else None
+    progress = comm.bcast(progress, root=0)
+    return int(progress["step"]) if progress and (Path(folder) / progress.get("restart", "")).is_file() else 0
+
+
 def guard_check(guard: Guard | None, folder: Path, n_models: int, comm) -> GuardRun | None:
     """The Session ``check`` of a guarded run in ``folder`` (None without a guard), resumed at the
     folder's last good checkpoint; every rank must call it."""
     if guard is None:
         return None
-    progress = read_json(folder / PROGRESS_FILE) if comm.Get_rank() == 0 else None
-    progress = comm.bcast(progress, root=0)
-    step0 = int(progress["step"]) if progress and (folder / progress.get("restart", "")).is_file() else 0
-    check = GuardRun(guard, folder, n_models, step0)
+    check = GuardRun(guard, folder, n_models, resume_step(folder, comm))
     if comm.Get_rank() == 0:
         folder.mkdir(parents=True, exist_ok=True)
     check.start(comm.Get_rank())
