@@ -68,14 +68,18 @@ def test_a_stop_is_recorded_and_the_next_glass_still_runs(tmp_path, tiny_dp_mode
 
 def test_the_shipped_model_passes_a_short_check_with_the_frames_closest_approach(tmp_path, start_data,
                                                                                  fmp_plugin):
+    from pylbs.protocols.guard import Guard
+
     check = StabilityCheck(ps=100.0, time_scale=0.0005, atoms=105, glasses=("LBS-20-60-20",))
-    # the shipped compressed copy (in the repository: no dp process), as `pylbs mlp stability` runs it
-    res = run_stability([model_path("default")], tmp_path, check, lambda name, n: start_data, compress=True)
+    # the shipped compressed copy (in the repository: no dp process), as `pylbs mlp stability` runs it, the
+    # guard looking every 5 steps
+    res = run_stability([model_path("default")], tmp_path, check, lambda name, n: start_data, compress=True,
+                        guard=Guard(check_every_ps=0.005))
     r = res["LBS-20-60-20"]
     assert not r["stopped"] and r["steps"] == 50 and r["ps"] == pytest.approx(0.05)
     traj = read_trajectory(tmp_path / "LBS-20-60-20" / TRAJECTORY_FILE, unwrap=False)
     frames = [traj.atoms(k) for k in range(len(traj.steps))]
-    assert len(frames) >= 5 and traj.steps[-1] == 50
+    assert list(traj.steps) == list(range(0, 51, 5))  # a frame wherever the guard looked, the start glass first
     expected = {}
     for a in frames:
         for k, v in _brute_force_closest(a, 2.5).items():
@@ -83,12 +87,12 @@ def test_the_shipped_model_passes_a_short_check_with_the_frames_closest_approach
     assert r["closest_A"] == pytest.approx(expected, abs=1e-9)
     assert r["closest_A"]["B-O"] > r["guard_limits_A"]["B-O"]  # what "no guard stop" means
     assert closest_approach(frames[:1], 2.5) == pytest.approx(_brute_force_closest(frames[0], 2.5), abs=1e-9)
-    # how the verdict was reached: the model's sha256, how often the guard looked (1/200 of the run but at
-    # least every 10 steps, so every 0.01 ps here; 0.5 ps at 100 ps), the
-    # frames the closest approach is over, this sitting's steps, ranks and threads
+    # how the verdict was reached: the model's sha256, how often the guard looked (every 0.005 ps here; by
+    # default 1/200 of the run, 0.5 ps at 100 ps), the frames the closest approach is over, this sitting's
+    # steps, ranks and threads
     card = json.loads((Path(model_path("default")).parent / "card.json").read_text())
     assert r["model_sha256"] == card["files"]["model.pth"]["sha256"]
-    assert r["guard_every_ps"] == pytest.approx(0.01) and r["closest_frames"] == len(frames)
+    assert r["guard_every_ps"] == pytest.approx(0.005) and r["closest_frames"] == len(frames) == 11
     assert r["sitting_steps"] == 50 and r["ranks"] == 1
     assert r["omp_threads"] == int(os.environ["OMP_NUM_THREADS"])  # set by pylbs.lammps_env where it was not
     # a run finished before pylbs recorded these gets them from its own files when read back: the sha256 from
@@ -289,6 +293,13 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     assert "Threads `?`: not recorded (OMP_NUM_THREADS not a number, or a run made before" in md
     assert "| LBS-40-40-20 | 100 ps, no stop | 1.15, –, 1.81, –, – | – | 80 min (1 x 1) |" in md
     assert "| LBS-20-60-20 | not run yet | – | – | – |" in md
+    # a run dumped at each guard check (201 frames at 100 ps) beside runs over 51: each row says its own count
+    enter_stability(m, run("LBS-20-60-20", closest_frames=201), True, tmp_path)
+    md = (tmp_path / m / "card.md").read_text()
+    assert ("| closest approach (A) over the dumped frames (the FMP start glass the first; how many in each row): "
+            "B-O, Si-O, O-O, Li-O, B-B |") in md
+    assert "| LBS-20-60-20 | 100 ps, no stop | 1.15, –, 1.81, –, – (201 frames, every 0.5 ps) | – | 80 min" in md
+    assert "| LBS-10-20-70 | 100 ps, no stop | 1.15, –, 1.81, –, – (51 frames, every 2 ps) | – | 0 min" in md
     assert ("Guard limits (A): O-O 1.7, B-O 1. The guard looks every 0.5 ps. A pair under its limit at a check is a "
             "contact, which clears when the pair is over the limit at two checks in a row; the run stops when a "
             "contact's pair is under it again at any later check (checks being more than 20 fs apart), when any pair "
@@ -323,10 +334,10 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     # a stop stays counted when the glass later runs through: every glass through and the criterion still unmet
     for glass in CATALOG:
         card = enter_stability(m, run(glass, {"seed": 3}), True, tmp_path)
-    assert len(card[CRITERION_SECTION]["runs"]) == 15
-    assert criterion_status(card[CRITERION_SECTION]) == {"glasses": 11, "runs": 15, "stops": 1, "missing": [],
+    assert len(card[CRITERION_SECTION]["runs"]) == 16
+    assert criterion_status(card[CRITERION_SECTION]) == {"glasses": 11, "runs": 16, "stops": 1, "missing": [],
                                                          "met": False}  # what the CLI prints after --card
-    assert "Run: **11 of 11** glasses; guard stops: **1** in 15 run(s); the criterion (every glass, no stop) is " \
+    assert "Run: **11 of 11** glasses; guard stops: **1** in 16 run(s); the criterion (every glass, no stop) is " \
            "**not met**." in (tmp_path / m / "card.md").read_text()
     met = fresh("met")
     for glass in CATALOG:

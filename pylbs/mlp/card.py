@@ -312,7 +312,8 @@ def _criterion_lines(v: dict) -> list[str]:
     every = {r.get("guard_every_ps") for r in runs} - {None}
     n = frames.pop() if len(frames) == 1 else None
     dumped = (f"over the {n} frames dumped every {ch.get('simulated_ps') / (n - 1):g} ps, the FMP start glass the "
-              "first" if n and n > 1 else "over the dumped frames")
+              "first" if n and n > 1 else "over the dumped frames (the FMP start glass the first; how many in each "
+              "row)" if frames else "over the dumped frames")
     out = [f"NVT at {ch.get('temperature_K'):g} K for {ch.get('simulated_ps'):g} ps, {ch.get('atoms')} atoms per "
            f"glass, each run entered as it finished and kept (a glass run again adds a row; the seed and the FMP "
            f"start glass may differ between runs). Run: **{status['glasses']} of {len(CATALOG)}** "
@@ -326,6 +327,11 @@ def _criterion_lines(v: dict) -> list[str]:
             out.append(f"| {g} | not run yet | – | – | – |")
         for r in mine:
             row = _stability_lines({"check": ch, "glasses": {g: r}})[-1]  # the shortened check's row, one more column
+            count = r.get("closest_frames") or 0
+            if n is None and count > 1:  # runs over different frame counts: each row says its own
+                cells = row.split(" | ")
+                cells[2] += f" ({count} frames, every {ch.get('simulated_ps') / (count - 1):g} ps)"
+                row = " | ".join(cells)
             ran = r.get("step") if r.get("stopped") else r.get("steps")  # the steps the whole run took
             share = ("" if r.get("sitting_steps") is None or not ran or r["sitting_steps"] >= ran else
                      f", {100 * r['sitting_steps'] / ran:.0f} % of the run")

@@ -113,7 +113,8 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
     glass, ``stopped`` (a guard stop), the steps and ps run, the wall time of the last sitting (its steps
     in ``sitting_steps``, its MPI ranks and OpenMP threads), the driving model's sha256, how often the
     guard looked, and, for runs that finished, the closest approach per element pair over the
-    ``closest_frames`` dumped frames next to the guard's limits."""
+    ``closest_frames`` frames dumped at the guard's checks (runs before 2026-12-04 dumped 51 frames),
+    next to the guard's limits."""
     comm = comm or mpi_comm()
     out = Path(out)
     schedule = check.schedule()
@@ -152,7 +153,7 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
             try:
                 md = run_guarded_md(folder, schedule, commands_for, guard, len(models), comm,
                                structure=start, seed=seed, thermo_every=max(10, schedule.n_steps() // 500),
-                               dump_every_ps=max(0.01, schedule.total_ps / 50), prepare=(),
+                               dump_every_ps=how["guard_every_ps"], prepare=(),  # a frame wherever the guard looked
                                label=f"stability {name} {check.temperature_K:g} K")
                 done = {"stopped": False, "steps": schedule.n_steps(), "ps": schedule.total_ps,
                         "sitting_steps": md["steps_this_call"]}
@@ -176,7 +177,7 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
                 if not done["stopped"]:
                     traj = read_trajectory(folder / TRAJECTORY_FILE, unwrap=False)
                     done["closest_A"] = closest_approach(traj.atoms(k) for k in range(len(traj.steps)))
-                    done["closest_frames"] = len(traj.steps)  # dumped every 1/50 of the run: not every step
+                    done["closest_frames"] = len(traj.steps)  # dumped at each guard check: not every step
                     done["guard_limits_A"] = {f"{a}-{b}": v for (a, b), v in guard.table().items()}
                 write_json_atomic(folder / RESULT_FILE, done)
                 return done
