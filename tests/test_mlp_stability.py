@@ -221,6 +221,23 @@ def test_a_contact_that_clears_is_a_collision_not_a_stop(tmp_path, start_data, f
     assert [(c["atoms"], c["first_step"], c["cleared_step"]) for c in contacts] == \
         [(deepest["atoms"], 30, deepest["cleared_step"])]
     assert contacts[0]["closest_A"] == pytest.approx(deepest["closest_A"], abs=1e-6)
+    # a run begun by a pylbs that dumped less often (every 20 steps here; 1/50 of the run before e7d2941)
+    # resumes with its own interval, which Session insists on, rather than being refused
+    monkeypatch.setattr(guard_module.GuardRun, "__call__", kill_at(40))
+    with pytest.raises(Killed):
+        run_stability([model_path("default")], tmp_path / "older", check, lambda name, n: start_data,
+                      guard=Guard({("B", "O"): limit}))
+    monkeypatch.setattr(guard_module.GuardRun, "__call__", original)
+    run = tmp_path / "older" / "LBS-20-60-20"
+    progress = json.loads((run / "progress.json").read_text())
+    assert progress["step"] == 20 and progress["request"]["dump_every_ps"] == pytest.approx(0.01)
+    progress["request"]["dump_every_ps"] = 0.02
+    (run / "progress.json").write_text(json.dumps(progress))
+    older = run_stability([model_path("default")], tmp_path / "older", check, lambda name, n: start_data,
+                          guard=Guard({("B", "O"): limit}))["LBS-20-60-20"]
+    steps = list(read_trajectory(run / TRAJECTORY_FILE, unwrap=False).steps)
+    assert not older["stopped"] and older["sitting_steps"] == 40 and steps[-2:] == [40, 60]
+    assert older["closest_frames"] == len(steps)
 
 
 def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_path):

@@ -328,7 +328,7 @@ def _criterion_lines(v: dict) -> list[str]:
         for r in mine:
             row = _stability_lines({"check": ch, "glasses": {g: r}})[-1]  # the shortened check's row, one more column
             count = r.get("closest_frames") or 0
-            if n is None and count > 1:  # runs over different frame counts: each row says its own
+            if n is None and count > 1 and not r.get("stopped"):  # runs over different frame counts: each row says its own
                 cells = row.split(" | ")
                 cells[2] += f" ({count} frames, every {ch.get('simulated_ps') / (count - 1):g} ps)"
                 row = " | ".join(cells)

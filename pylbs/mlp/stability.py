@@ -33,7 +33,7 @@ from ..lammps_io import FINAL_DATA, TRAJECTORY_FILE, read_trajectory
 from ..mpiutil import on_rank0
 from ..potential import wall_of
 from ..protocols.guard import (CONTACTS_FILE, GUARD_DIR, Guard, check_interval_ps, guarded_potential,
-                               resume_step, run_guarded_md)
+                               resume_progress, run_guarded_md)
 from ..protocols.melt_quench import run_fmp_melt_quench
 from ..protocols.runner import portable_request
 from ..protocols.schedules import Schedule, Stage
@@ -113,8 +113,8 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
     glass, ``stopped`` (a guard stop), the steps and ps run, the wall time of the last sitting (its steps
     in ``sitting_steps``, its MPI ranks and OpenMP threads), the driving model's sha256, how often the
     guard looked, and, for runs that finished, the closest approach per element pair over the
-    ``closest_frames`` frames dumped at the guard's checks (runs before 2026-12-04 dumped 51 frames),
-    next to the guard's limits."""
+    ``closest_frames`` frames dumped at the guard's checks (runs started before commit e7d2941 dump
+    51, every 1/50 of the run), next to the guard's limits."""
     comm = comm or mpi_comm()
     out = Path(out)
     schedule = check.schedule()
@@ -148,12 +148,16 @@ def run_stability(models, out, check: StabilityCheck, start_glass, *, comm=None,
             done = on_rank0(comm, lambda done=done, folder=folder: _recorded_after_the_run(folder, done, how))
         if done is None:
             start = start_glass(name, check.atoms)
-            step0 = resume_step(folder, comm)  # where this sitting starts: a resume's last checkpoint
+            resumed = resume_progress(folder, comm)
+            step0 = int(resumed["step"]) if resumed else 0  # where this sitting starts: a resume's last checkpoint
+            # a frame at every guard check; a resumed run keeps the interval it started with (Session refuses
+            # another), so a run begun when frames were dumped every 1/50 of the run still resumes
+            dump_ps = ((resumed or {}).get("request") or {}).get("dump_every_ps") or how["guard_every_ps"]
             t0 = time.perf_counter()
             try:
                 md = run_guarded_md(folder, schedule, commands_for, guard, len(models), comm,
                                structure=start, seed=seed, thermo_every=max(10, schedule.n_steps() // 500),
-                               dump_every_ps=how["guard_every_ps"], prepare=(),  # a frame wherever the guard looked
+                               dump_every_ps=dump_ps, prepare=(),
                                label=f"stability {name} {check.temperature_K:g} K")
                 done = {"stopped": False, "steps": schedule.n_steps(), "ps": schedule.total_ps,
                         "sitting_steps": md["steps_this_call"]}

@@ -321,12 +321,18 @@ def guarded_potential(potential, models, guard: Guard | None, zbl_core=None, com
     return (lambda folder, comm=None: fixed), guard
 
 
-def resume_step(folder: Path, comm) -> int:
-    """The step a run in ``folder`` starts from: its last checkpoint where the restart file is there,
-    else 0 (every rank must call it)."""
+def resume_progress(folder: Path, comm) -> dict | None:
+    """The checkpoint record (progress.json) a run in ``folder`` resumes from, None where it starts
+    afresh (no record, or its restart file is gone, as Session decides); every rank must call it."""
     progress = read_json(Path(folder) / PROGRESS_FILE) if comm.Get_rank() == 0 else None
     progress = comm.bcast(progress, root=0)
-    return int(progress["step"]) if progress and (Path(folder) / progress.get("restart", "")).is_file() else 0
+    return progress if progress and (Path(folder) / progress.get("restart", "")).is_file() else None
+
+
+def resume_step(folder: Path, comm) -> int:
+    """The step a run in ``folder`` starts from: its last checkpoint, else 0 (every rank must call it)."""
+    progress = resume_progress(folder, comm)
+    return int(progress["step"]) if progress else 0
 
 
 def guard_check(guard: Guard | None, folder: Path, n_models: int, comm) -> GuardRun | None:
