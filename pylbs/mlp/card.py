@@ -255,7 +255,9 @@ def _rule(request: dict, every_ps: float | None = None) -> str:
             f"{request['guard_floor_fraction']:g} of its limit, or when one is under its limit at the run's last check.")
 
 
-def _stability_lines(v: dict) -> list[str]:
+def _stability_lines(v: dict, frame_counts: bool = False) -> list[str]:
+    """The stability section's lines; ``frame_counts``: each finished run's closest approach says how many
+    frames it is over (where runs in one table differ)."""
     ch = v.get("check", {})
     out = [f"NVT at {ch.get('temperature_K'):g} K for {ch.get('simulated_ps'):g} ps (the criterion's "
            f"{ch.get('ps'):g} ps x time scale {ch.get('time_scale'):g}), {ch.get('atoms')} atoms per glass; "
@@ -286,10 +288,12 @@ def _stability_lines(v: dict) -> list[str]:
                        f" Pushed apart by {push['model']:+.1f} eV/A (model), {push['teacher']:+.1f} eV/A (teacher).")
                        + f" | {seen} |")
         else:
-            c = r.get("closest_A", {})
+            c, count = r.get("closest_A", {}), r.get("closest_frames") or 0
+            frames = (f" ({count} frames, every {ch.get('simulated_ps') / (count - 1):g} ps)"
+                      if frame_counts and count > 1 else "")
             out.append(f"| {g} | {r['ps']:g} ps, no stop | " + ", ".join(
                 "–" if c.get(k) is None else f"{c[k]:.2f}" for k in ("B-O", "O-Si", "O-O", "Li-O", "B-B"))
-                + f" | {seen} |")
+                + f"{frames} | {seen} |")
     return out
 
 
@@ -326,12 +330,8 @@ def _criterion_lines(v: dict) -> list[str]:
         if not mine:
             out.append(f"| {g} | not run yet | – | – | – |")
         for r in mine:
-            row = _stability_lines({"check": ch, "glasses": {g: r}})[-1]  # the shortened check's row, one more column
-            count = r.get("closest_frames") or 0
-            if n is None and count > 1 and not r.get("stopped"):  # runs over different frame counts: each row says its own
-                cells = row.split(" | ")
-                cells[2] += f" ({count} frames, every {ch.get('simulated_ps') / (count - 1):g} ps)"
-                row = " | ".join(cells)
+            # the shortened check's row, one more column; where runs differ in frame count, each says its own
+            row = _stability_lines({"check": ch, "glasses": {g: r}}, frame_counts=n is None)[-1]
             ran = r.get("step") if r.get("stopped") else r.get("steps")  # the steps the whole run took
             share = ("" if r.get("sitting_steps") is None or not ran or r["sitting_steps"] >= ran else
                      f", {100 * r['sitting_steps'] / ran:.0f} % of the run")
