@@ -79,3 +79,36 @@ def test_gfn1_xtb_periodic_labels(tmp_path):
     ep = label_one(strained(atoms, [d, 0, 0, 0, 0, 0]), "gfn1-xtb")["energy"]
     em = label_one(strained(atoms, [-d, 0, 0, 0, 0, 0]), "gfn1-xtb")["energy"]
     assert -(ep - em) / (2 * d) == pytest.approx(w[0, 0], rel=0.05, abs=0.05)
+
+
+def test_a_user_labeller_is_recorded_by_its_module_and_an_edited_module_is_refused(tmp_path, monkeypatch):
+    """``module:function`` is how a DFT labeller (a configured VASP) plugs in: the sha256 of its module,
+    where its settings live, is the labels' provenance; a labelling folder or a loop refuses to go on
+    under an edited module, since the two sets of energies would not mix."""
+    import hashlib
+
+    from pylbs.errors import PylbsError
+    from pylbs.mlp.learn import ActiveLearning, LearnSettings
+
+    module = tmp_path / "mydft.py"
+    module.write_text("from ase.calculators.lj import LennardJones\n\n\ndef calc():\n"
+                      "    return LennardJones(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    frames = _frames()[5:]
+    system, report = label_frames(frames, tmp_path / "w", "mydft:calc", progress=False)
+    sha = hashlib.sha256(module.read_bytes()).hexdigest()
+    assert report["labeller"]["module_sha256"] == sha and report["labeller"]["module_file"] == str(module)
+    assert system["energies"][0] == pytest.approx(label_one(frames[0], "lj")["energy"], abs=1e-9)
+    loop = ActiveLearning(tmp_path / "loop", LearnSettings(teacher="mydft:calc"))
+    assert json.loads((tmp_path / "loop" / "record.json").read_text())["teacher"]["module_sha256"] == sha
+    assert loop.record["teacher"]["name"] == "mydft:calc"
+
+    module.write_text(module.read_text().replace("epsilon=0.01", "epsilon=0.02"))
+    with pytest.raises(PylbsError, match="labelled with mydft:calc"):
+        label_frames(frames, tmp_path / "w", "mydft:calc", progress=False)
+    with pytest.raises(PylbsError, match="do not mix"):
+        ActiveLearning(tmp_path / "loop", LearnSettings(teacher="mydft:calc"))
+    with pytest.raises(PylbsError, match="cannot import module nodft"):
+        ActiveLearning(tmp_path / "loop2", LearnSettings(teacher="nodft:calc"))
+    with pytest.raises(PylbsError, match="has no function vasp"):
+        label_frames(frames, tmp_path / "w3", "mydft:vasp", progress=False)

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PylbsError
+from ..hashing import file_sha256
 from ..lammps_env import init_worker_process
 from ..progress import Progress
 from .datasets import frames_from_atoms
@@ -101,6 +102,37 @@ def make_calculator(spec):
                      "or 'module:function' returning an ASE calculator")
 
 
+def labeller_provenance(spec: str) -> dict:
+    """What made a set's labels: a teacher's :func:`~pylbs.mlp.teachers.provenance`, or for a
+    ``"module:function"`` labeller (your DFT, e.g. a configured VASP) the module's file and sha256,
+    since its calculator settings (functional, cutoff, k-points, pseudopotentials) live there; a
+    changed module is another labeller and its labels must not join earlier ones."""
+    if spec in TEACHERS:
+        return provenance(spec)
+    if spec in CALCULATORS:
+        return {"name": spec, "note": XTB_NOTE if "xtb" in spec else "a built-in calculator of pylbs.mlp.label"}
+    if not (isinstance(spec, str) and ":" in spec):
+        raise PylbsError(f"unknown labeller '{spec}': use a teacher ({', '.join(TEACHERS)}), one of "
+                         f"{', '.join(c for c in CALCULATORS if c not in TEACHERS)}, or 'module:function' "
+                         "returning an ASE calculator (your DFT)")
+    mod_name, _, fn = spec.partition(":")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as exc:
+        raise PylbsError(f"labeller '{spec}': cannot import module {mod_name} ({exc}); put it on PYTHONPATH") from exc
+    if not callable(getattr(mod, fn, None)):
+        raise PylbsError(f"labeller '{spec}': module {mod_name} ({mod.__file__}) has no function {fn}")
+    path = Path(mod.__file__).resolve()
+    return {"name": spec, "module_file": str(path), "module_sha256": file_sha256(path),
+            "note": "a user-supplied ASE calculator: the model reproduces whatever it computes"}
+
+
+def labeller_fingerprint(prov: dict | None) -> str | None:
+    """The hash that tells two labellers of the same name apart (teacher weights or labeller module)."""
+    prov = prov or {}
+    return prov.get("weight_sha256") or prov.get("module_sha256")
+
+
 # ------------------------------------------------------------------ one frame
 
 def min_pair_distance(atoms) -> float:
@@ -157,17 +189,17 @@ def _worker(job):
 
 # ------------------------------------------------------------------ many frames
 
-def _check_same_labeller(workdir: Path, calculator, teacher: dict | None) -> None:
-    """A resumed labelling must use the labeller of the finished frames (same name, same weights)."""
+def _check_same_labeller(workdir: Path, calculator, labeller: dict | None) -> None:
+    """A resumed labelling must use the labeller of the finished frames (same name, same weights or module)."""
     path = workdir / "report.json"
     if not path.exists() or not isinstance(calculator, str):
         return
     old = json.loads(path.read_text())
-    old_sha = (old.get("teacher") or {}).get("weight_sha256")
-    new_sha = (teacher or {}).get("weight_sha256")
+    old_sha = labeller_fingerprint(old.get("teacher") or old.get("labeller"))
+    new_sha = labeller_fingerprint(labeller)
     if old.get("calculator") != calculator or old_sha != new_sha:
         raise PylbsError(f"{workdir} holds frames labelled with {old.get('calculator')} "
-                         f"(weights sha256 {old_sha}); now asked for {calculator} (sha256 {new_sha}): "
+                         f"(sha256 {old_sha}); now asked for {calculator} (sha256 {new_sha}): "
                          "give another --work folder or delete that one")
 
 
@@ -182,12 +214,14 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     top-level function) since each worker process builds its own.
     """
     screening = screening or Screening()
-    teacher = None
+    teacher = labeller = None
     if isinstance(calculator, str) and calculator in TEACHERS:
         check_covers(calculator, {s for a in frames for s in a.get_chemical_symbols()})
         teacher = provenance(calculator)  # also fails early, naming the package, when it is not installed
+    elif isinstance(calculator, str) and calculator not in CALCULATORS:
+        labeller = labeller_provenance(calculator)  # module:function: fails early, naming the module
     workdir = Path(workdir)
-    _check_same_labeller(workdir, calculator, teacher)
+    _check_same_labeller(workdir, calculator, teacher or labeller)
     (workdir / "frames").mkdir(parents=True, exist_ok=True)
     paths = [workdir / "frames" / f"{k:06d}.json" for k in range(len(frames))]
     todo = [(k, frames[k], calculator, screening, paths[k]) for k in range(len(frames)) if not paths[k].exists()]
@@ -220,6 +254,8 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     if teacher is not None:
         report["teacher"] = teacher
         report["note"] = TEACHER_NOTE
+    if labeller is not None:
+        report["labeller"] = labeller
     (workdir / "report.json").write_text(json.dumps(report, indent=2))
     if not ok:
         return None, report

@@ -61,9 +61,8 @@ from .datasets import TRAINING_DATA_DIR, carried_datasets, dataset_systems, load
 from .evaluate import evaluate_model
 from .explore import END_MEMBERS, classify, explore, frames_at, glass_conditions, system_glass
 from .fmp_frames import sample_fmp_frames
-from .label import Screening, frames_of_system, label_frames
+from .label import Screening, frames_of_system, label_frames, labeller_fingerprint, labeller_provenance
 from .stability import StabilityCheck, fmp_start_glass, run_stability
-from .teachers import provenance
 from .train import STOP as TRAINING_STOP
 from .train import TrainingSettings, architecture_of, neighbor_stat, sel_from_counts, train_and_freeze
 
@@ -185,7 +184,16 @@ class ActiveLearning:
             self.initial_data = list(dict.fromkeys([*(d for d in carried_datasets(self.init_model)
                                                       if d != self._carried_seed()), *self.initial_data]))
         write_json_atomic(self.out / "settings.json", self.s.to_dict())
-        self.record = read_json(self.out / "record.json") or {"iterations": [], "teacher": provenance(self.s.teacher)}
+        labeller = labeller_provenance(self.s.teacher)  # fails here, naming the package or module, not hours in
+        self.record = read_json(self.out / "record.json")
+        if not self.record:  # written now: a resume is checked against this labeller from the first label on
+            self.record = {"iterations": [], "teacher": labeller}
+            self._save()
+        if labeller_fingerprint(self.record.get("teacher")) != labeller_fingerprint(labeller):
+            raise PylbsError(f"{self.out} was labelled by {self.record['teacher'].get('name')} (sha256 "
+                             f"{labeller_fingerprint(self.record['teacher'])}); {self.s.teacher} now has sha256 "
+                             f"{labeller_fingerprint(labeller)}: labels of a changed labeller do not mix with the "
+                             "loop's; restore it or start another loop folder")
         self.record["initial_data"] = [str(d.resolve()) for d in self.initial_data]  # trained on: the card lists it
 
     def _keep_init_model(self) -> Path:
@@ -271,7 +279,7 @@ class ActiveLearning:
             systems[name], reports[name] = self._label(name, self._seed_frames(name), self.out / "seed")
         write_dataset({k: v for k, v in systems.items() if v is not None}, data, seed=self.s.seed,
                       sources={k: f"FMP-MD frames labelled by {self.s.teacher}" for k in systems},
-                      labellers={k: provenance(self.s.teacher) for k in systems})
+                      labellers={k: labeller_provenance(self.s.teacher) for k in systems})
         return data
 
     def _seed_frames(self, name: str) -> list:
@@ -305,7 +313,7 @@ class ActiveLearning:
             system, _ = self._label(self.s.held_out, frames_of_system(sys_), self.out / "heldout")
             write_dataset({self.s.held_out: system}, data, test_fraction=0.0, seed=self.s.seed,
                           sources={self.s.held_out: f"FMP-MD frames labelled by {self.s.teacher}, never trained on"},
-                          labellers={self.s.held_out: provenance(self.s.teacher)})
+                          labellers={self.s.held_out: labeller_provenance(self.s.teacher)})
         return data
 
     def datasets(self, upto: int) -> list[Path]:
@@ -439,7 +447,7 @@ class ActiveLearning:
         if systems:
             write_dataset(systems, data, seed=self.s.seed + k,
                           sources={n: f"iteration {k} candidates labelled by {self.s.teacher}" for n in systems},
-                          labellers={n: provenance(self.s.teacher) for n in systems})
+                          labellers={n: labeller_provenance(self.s.teacher) for n in systems})
         return {"labelled": reports}
 
     def stability_check(self) -> StabilityCheck:

@@ -117,8 +117,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
              else settings["init_steps"] + settings["refine_steps"] * it["iteration"])
     card = {
         "name": name,
-        "what": "a DeepMD se_e2_a model distilled from a universal potential (the teacher) by pylbs's active "
-                "learning; NOT the paper's DFT-trained model",
+        "what": _what(record.get("teacher") or _seed_labeller(loop)),
         "command": f"pylbs mlp ship {loop} --name {name}" + (f" --iteration {iteration}" if iteration is not None
                                                             else ""),
         "files": files,
@@ -155,6 +154,15 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     dest.rename(final)
     shutil.rmtree(old, ignore_errors=True)
     return card
+
+
+def _what(teacher: dict | None) -> str:
+    """The card's first line: what the labels came from, and that this is not the paper's model."""
+    if teacher and "module_sha256" in teacher:  # a user's labeller (their DFT), pylbs.mlp.label.labeller_provenance
+        return (f"a DeepMD se_e2_a model trained by pylbs's active learning on labels of {teacher['name']} (a "
+                "user-supplied calculator); NOT the paper's DFT-trained model")
+    return ("a DeepMD se_e2_a model distilled from a universal potential (the teacher) by pylbs's active "
+            "learning; NOT the paper's DFT-trained model")
 
 
 def _seed_labeller(loop: Path) -> dict | None:
