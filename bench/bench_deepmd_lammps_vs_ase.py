@@ -139,6 +139,8 @@ def main() -> int:
     p.add_argument("--atoms", type=int, default=300)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--card", action="store_true", help="write the steps/s into the card of the shipped model "
+                   "--model names (its 'speed' section, with this command): pylbs/data/models/NAME/card.json")
     p.add_argument("--worker", choices=("lammps", "ase"), default=None, help=argparse.SUPPRESS)
     p.add_argument("--data", default=None, help=argparse.SUPPRESS)
     p.add_argument("--wall-of", default=None, help=argparse.SUPPRESS)
@@ -150,6 +152,8 @@ def main() -> int:
             print("BENCH " + json.dumps(out), flush=True)
         return 0
 
+    shipped = _shipped_name(a.model) if a.card else None  # a wrong --card fails before minutes of MD
+    load = os.getloadavg()[0]  # the machine as the runs found it, for the card
     work = Path(tempfile.mkdtemp(prefix="bench_dp_"))
     t0 = time.perf_counter()
     model = Path(a.model).resolve() if a.model else tiny_model(work)
@@ -197,7 +201,28 @@ def main() -> int:
         print(f"  with / without the pair wall, compressed:   {ratio('lammps_1rank_compressed_wall', 'lammps_1rank_compressed')}")
     (work / "bench.json").write_text(json.dumps(res, indent=1))
     print(f"results: {work / 'bench.json'}")
+    if shipped:
+        from pylbs.mlp.card import add_section
+
+        add_section(shipped, "speed", {
+            "command": ".venv/bin/python bench/bench_deepmd_lammps_vs_ase.py " + " ".join(sys.argv[1:]),
+            "atoms": n, "steps_per_s": {k: round(r["steps_per_s"], 2) for k, r in res.items() if "steps_per_s" in r},
+            "failed": {k: r["error"] for k, r in res.items() if "error" in r},
+            "machine": f"{os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}, load average {load:.1f} before "
+                       f"the first case; {a.steps} steps after {a.warmup} warm-up, each case in its own process; "
+                       "compressed: dp --pt compress of the model, made by this command"})
+        print(f"card: speed section of {shipped} rewritten (python scripts/sync_model_docs.py lays it in docs/)")
     return 0
+
+
+def _shipped_name(model: str | None) -> str:
+    """The shipped model whose card --card writes: --model must be a model.pth under pylbs/data/models."""
+    from pylbs.potential.models import SHIPPED_DIR
+
+    path = Path(model).resolve() if model else None
+    if path is None or path.parent.parent != SHIPPED_DIR.resolve() or not (path.parent / "card.json").exists():
+        raise SystemExit(f"--card needs --model pylbs/data/models/NAME/model.pth of a shipped model; got {model}")
+    return path.parent.name
 
 
 if __name__ == "__main__":

@@ -141,13 +141,17 @@ def test_every_shipped_model_is_its_cards_and_a_continued_one_carries_its_lineag
     sha256 of the very file now shipped under that name, and carries the datasets it was trained on:
     their frames are the card's frame counts, system by system."""
     from pylbs.mlp.datasets import carried_datasets
-    from pylbs.mlp.card import render
+    from pylbs.mlp.card import docs_copy, render
 
     for name, model in shipped_models().items():
         card = json.loads((model.parent / CARD_FILE).read_text())
         assert card["files"][model.name]["sha256"] == file_sha256(model), name
         assert sum(p.stat().st_size for p in model.parent.rglob("*") if p.is_file()) < 20e6, name
         assert (model.parent / "card.md").read_text() == render(card), name
+        # docs/models.md carries the card as rendered, not an older paste of it
+        docs = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+        copy = f"#### Card of `{name}`\n\n" + docs_copy(render(card), name).rstrip("\n")
+        assert copy in docs, f"docs/models.md's card of {name} is stale: python scripts/sync_model_docs.py"
         parent = card["hyperparameters"].get("continued_from")
         if parent:
             assert parent["sha256"] == file_sha256(shipped_models()[parent["name"]]), name

@@ -99,7 +99,9 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("out", help="the loop's folder; re-running resumes it with its own settings (OUT/settings.json), "
                                "options given override them where a resume allows")
     d = LearnSettings()
-    q.add_argument("--teacher", default=None, help=f"labeller (pylbs.mlp.teachers), default {d.teacher}")
+    q.add_argument("--teacher", default=None, help=f"labeller: a teacher (pylbs.mlp.teachers), default {d.teacher}, or "
+                   "module:function returning an ASE calculator (your DFT, e.g. a configured VASP; its module's "
+                   "sha256 is recorded)")
     q.add_argument("--iterations", type=int, default=None, help=f"default {d.iterations}")
     q.add_argument("--models", type=int, default=None, help=f"ensemble size (different seeds), default {d.n_models}")
     q.add_argument("--trust", type=float, nargs=2, default=None, metavar=("LO", "HI"),
@@ -257,7 +259,7 @@ def cmd_label(args) -> int:
             t = report.get("teacher")
             sources[name] = f"{f} labelled with {args.calculator}" + (
                 f" ({t['package']} {t['version']}, weights sha256 {t['weight_sha256']})" if t else "")
-            labellers[name] = t or {"name": args.calculator}
+            labellers[name] = t or report.get("labeller") or {"name": args.calculator}
     if not systems:
         raise PylbsError(f"no frame was accepted; see the reports under {work}")
     _print_manifest(write_dataset(systems, args.out, args.test_fraction, args.seed, sources, labellers), args.out)
@@ -377,7 +379,7 @@ def cmd_stability(args) -> int:
     command = (f"pylbs mlp stability --mlp {' '.join(args.mlp)} --glasses {' '.join(args.glasses)} --temperature "
                f"{args.temperature:g} --ps {args.ps:g} --time-scale {args.time_scale:g} --atoms {args.atoms} "
                f"--fmp-time-scale {args.fmp_time_scale:g} --seed {args.seed} --guard-confirm-fs "
-               f"{args.guard_confirm_fs:g} --out {args.out}")
+               f"{args.guard_confirm_fs:g} --out {args.out}" + (" --card" if args.card else ""))
     summary = {"command": f"mpirun -np {comm.Get_size()} {command}" if comm.Get_size() > 1 else command,
                "models": models, "check": check.to_dict(), "fmp_time_scale": args.fmp_time_scale,
                "ranks": comm.Get_size(), "guard_stops": sum(r["stopped"] for r in results.values()),

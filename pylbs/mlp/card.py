@@ -18,6 +18,7 @@ from ..errors import PylbsError
 from ..glasses import CATALOG
 from ..hashing import file_sha256
 from ..jsonio import differing_keys, read_json, write_json_atomic
+from ..paper_data import TABLE2_3B_RING
 from ..potential.models import MODEL_FILE, SHIPPED_DIR
 from ..potential.pair_wall import WALL_FILE, wall_of
 
@@ -102,7 +103,7 @@ def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> di
     # the command for any glass: the first run's own, with the glass left to the reader
     first = record["runs"][0]["command"] if record["runs"] else summary["command"]
     record["command"] = re.sub(r"--out \S+", "--out OUT", re.sub(r"--glasses .*? --", "--glasses GLASS --", first)) \
-        + " --card"
+        + ("" if " --card" in first else " --card")
     card[CRITERION_SECTION] = record
     write_card(dest, card)
     return card
@@ -140,6 +141,13 @@ def wall_entries(dest: Path) -> tuple[dict, dict] | None:
              "errors": "the error tables are the model's alone, against the teacher"})
 
 
+def docs_copy(card_md: str, name: str) -> str:
+    """card.md as docs/models.md carries it under "#### Card of `NAME`": without its heading, with its
+    images linked from docs/ (``scripts/sync_model_docs.py`` lays it there)."""
+    body = card_md.split("\n", 2)[2]  # "### Model `NAME`", a blank line, then the card
+    return re.sub(r"\]\(([^/():]+\.png)\)", rf"](../pylbs/data/models/{name}/\1)", body)
+
+
 def _continued(card: dict) -> str:
     c = card["hyperparameters"]["continued_from"]
     return f"`{c.get('name') or c['model']}` (sha256 `{c['sha256'][:16]}...`)"
@@ -150,10 +158,13 @@ def render(card: dict) -> str:
     t = card["teacher"] or {}
     s = card["loop"]["settings"]
     carried = card["data"].get("shipped")
-    lines = [f"### Model `{card['name']}`", "", card["what"] + ".", "",
+    lines = [f"### Model `{card['name']}`", "", card["what"] + "." + (
+                 "" if "module_sha256" in t else " The same loop with a DFT labeller (`pylbs mlp learn OUT "
+                 "--teacher module:function`, docs/mlp.md) makes a DFT-trained one."), "",
              f"Made by `{card['command']}` from the loop's record; every number below is in `card.json`.", "",
-             f"- Teacher: {t.get('name')} ({t.get('package')} {t.get('version')}, weights sha256 "
-             f"`{str(t.get('weight_sha256'))[:16]}...`).",
+             f"- Teacher: {t.get('name')} " + (f"({t.get('package')} {t.get('version')}, weights sha256 "
+                                                f"`{str(t.get('weight_sha256'))[:16]}...`)." if "module_sha256" not in t
+                                                else f"(module sha256 `{t['module_sha256'][:16]}...`): {t['note']}."),
              "- Files: " + "; ".join(f"`{k}` " + (f"{v['bytes'] / 1e6:.1f} MB" if v["bytes"] >= 1e5
                                                   else f"{v['bytes'] / 1e3:.1f} kB") + (
                  f" (table step {v['table_step']})" if "table_step" in v else "") for k, v in card["files"].items())
@@ -179,7 +190,9 @@ def render(card: dict) -> str:
              f"{card['hyperparameters']['descriptor']['rcut_smth']} A, sel {card['hyperparameters']['descriptor']['sel']}, "
              f"embedding {card['hyperparameters']['descriptor']['neuron']}, fitting "
              f"{card['hyperparameters']['fitting_net']['neuron']}; {card['training']['steps_total']} training steps "
-             f"in all.", "", "Data (frames per system):", "", "| system | frames | atoms |", "|---|---|---|"]
+             f"in all" + (f"; the shipped model's training ran at {card['training']['s_per_batch']:.3f} s/batch "
+                          "(deepmd-kit's log)" if card["training"].get("s_per_batch") else "") + ".",
+             "", "Data (frames per system):", "", "| system | frames | atoms |", "|---|---|---|"]
     for k, v in card["data"]["training"].items():
         lines.append(f"| {k} | {v['frames']} | {v['atoms']} |")
     for k, v in card["data"]["held_out"].items():
@@ -192,7 +205,12 @@ def render(card: dict) -> str:
         lines.append(f"| {r['iteration']} | {r['training_frames']} | {r['explored_frames']} | {r['candidates']} "
                      f"({100 * (r['candidate_fraction'] or 0):.1f} %) | {r['failed']} | {r.get('overlap')} | {r['labelled']} | "
                      f"{100 * r['worst_condition_fraction']:.1f} % | {r['heldout_force_mae']:.3f} | "
-                     f"{w['train']:.0f} / {w['explore']:.0f} / {w['label']:.0f} |")
+                     + " / ".join(f"{w[k]:.0f}" if w[k] or k == "label" else "–" for k in ("train", "explore", "label"))
+                     + " |")
+    # a training or exploration takes minutes: 0 s is a time lost, not measured (a label stage may have no frames)
+    if any(not r["wall_s"][k] for r in card["loop"]["iterations"] for k in ("train", "explore")):
+        lines += ["", "–: not recorded (a loop restarted after that stage had finished recorded only the restarted "
+                  "process's time, before each stage's time was kept in `iter-<k>/wall_s.json`)."]
     lines += ["", "Errors against the teacher (test frames of every trained system; the held-out glass last):", "",
               "```", card["error_table"]["model"], "```"]
     if "compressed" in card["error_table"]:
@@ -211,15 +229,25 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
+def _table2(glass: str) -> str:
+    """The paper's 3B_ring of a glass (Table 2): its DeepMD model's mean +- std, and NMR where measured."""
+    row = TABLE2_3B_RING.get(glass) or {}
+    mlp, nmr = row.get("MLP"), row.get("NMR")
+    text = "–" if mlp is None else f"{mlp[0]:.1f}" + ("" if mlp[1] is None else f" +- {mlp[1]:.1f}")
+    return text + (f" (NMR {nmr:.1f})" if nmr is not None else "")
+
+
 def _validation_lines(v: dict) -> list[str]:
     sc = v.get("scale", {})
     out = [f"{sc.get('atoms')} atoms, FMP time scale {sc.get('fmp_time_scale')}, model schedule(s) "
            f"{', '.join(sc.get('mlp_schedules', []))} at time scale {sc.get('mlp_time_scale')}; 4B and 3B_ring "
-           "are means over the frames of each run's sample stage.", "",
-           "| glass | 4B FMP % | 4B model % | 4B measured % | 3B_ring model % |", "|---|---|---|---|---|"]
+           "are means over the frames of each run's sample stage. 3B_ring paper: the paper's Table 2, its "
+           "DFT-trained DeepMD model (mean +- std) and NMR where given (pylbs.paper_data).", "",
+           "| glass | 4B FMP % | 4B model % | 4B measured % | 3B_ring model % | 3B_ring paper % |",
+           "|---|---|---|---|---|---|"]
     for g, r in sorted(v.get("glasses", {}).items()):
         out.append(f"| {g} | {_pct(r.get('4B_fmp'))} | {_pct(r.get('4B_mlp'))} | {_pct(r.get('4B_measured'))} "
-                   f"| {_pct(r.get('3B_ring_mlp'))} |")
+                   f"| {_pct(r.get('3B_ring_mlp'))} | {_table2(g)} |")
     errs = v.get("error_vs_measured_4B") or {}
     for kind, e in errs.items():
         plain = errs.get(kind.removesuffix("_on_common_glasses"), {})
@@ -359,4 +387,5 @@ def _criterion_lines(v: dict) -> list[str]:
 def _speed_lines(v: dict) -> list[str]:
     out = [f"{v.get('atoms')} atoms; {v.get('machine', '')}.", "", "| route | steps/s |", "|---|---|"]
     out += [f"| {k.replace('_', ' ')} | {x:g} |" for k, x in v.get("steps_per_s", {}).items()]
+    out += [f"| {k.replace('_', ' ')} | failed: {' '.join(e)[:120]} |" for k, e in v.get("failed", {}).items()]
     return out
