@@ -148,6 +148,16 @@ def docs_copy(card_md: str, name: str) -> str:
     return re.sub(r"\]\(([^/():]+\.png)\)", rf"](../pylbs/data/models/{name}/\1)", body)
 
 
+def _data_source(text: str, settings: dict) -> str:
+    """A dataset's source line, with the temperatures, strains and conditions the loop's settings give it."""
+    seed = (f"FMP-MD at {'/'.join(f'{t:g}' for t in settings.get('seed_temperatures', ()))} K x strain "
+            f"{'/'.join(f'{100 * e:+g}' for e in settings.get('seed_strains', ()))} %")
+    conditions = ", ".join(settings.get("conditions") or ()) or "every condition of glass_conditions"
+    text = re.sub(r"FMP-MD frames labelled by \S+?(,|$)", lambda m: seed + m.group(1), text)
+    text = re.sub(r"(iteration \d+) candidates labelled by \S+", rf"\1 candidates ({conditions})", text)
+    return re.sub(r"(\S*/)?([^/\s]+) labelled with .*", r"\2", text)  # a file's name, not its path and hash
+
+
 def _continued(card: dict) -> str:
     c = card["hyperparameters"]["continued_from"]
     return f"`{c.get('name') or c['model']}` (sha256 `{c['sha256'][:16]}...`)"
@@ -192,11 +202,14 @@ def render(card: dict) -> str:
              f"{card['hyperparameters']['fitting_net']['neuron']}; {card['training']['steps_total']} training steps "
              f"in all" + (f"; the shipped model's training ran at {card['training']['s_per_batch']:.3f} s/batch "
                           "(deepmd-kit's log)" if card["training"].get("s_per_batch") else "") + ".",
-             "", "Data (frames per system):", "", "| system | frames | atoms |", "|---|---|---|"]
+             "", "Data (frames per system, and where they came from):", "", "| system | frames | atoms | from |",
+             "|---|---|---|---|"]
     for k, v in card["data"]["training"].items():
-        lines.append(f"| {k} | {v['frames']} | {v['atoms']} |")
+        lines.append(f"| {k} | {v['frames']} | {v['atoms']} | "
+                     + "; ".join(_data_source(x, s) for x in v.get("sources", [])) + " |")
     for k, v in card["data"]["held_out"].items():
-        lines.append(f"| {k} (held out, never trained on) | {v['frames']} | {v['atoms']} |")
+        lines.append(f"| {k} (held out, never trained on) | {v['frames']} | {v['atoms']} | "
+                     f"{_data_source(v.get('source', ''), s)} |")
     lines += ["", "Convergence record:", "",
               "| iteration | training frames | explored | candidates | failed | overlap | labelled | worst condition "
               "| held-out force MAE (eV/A) | train / explore / label (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
