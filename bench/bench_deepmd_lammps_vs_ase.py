@@ -153,7 +153,7 @@ def main() -> int:
         return 0
 
     shipped = _shipped_name(a.model) if a.card else None  # a wrong --card fails before minutes of MD
-    load = os.getloadavg()[0]  # the machine as the runs found it, for the card
+    busy = _busy_cores()  # the machine as the runs found it, for the card
     work = Path(tempfile.mkdtemp(prefix="bench_dp_"))
     t0 = time.perf_counter()
     model = Path(a.model).resolve() if a.model else tiny_model(work)
@@ -208,11 +208,26 @@ def main() -> int:
             "command": ".venv/bin/python bench/bench_deepmd_lammps_vs_ase.py " + " ".join(sys.argv[1:]),
             "atoms": n, "steps_per_s": {k: round(r["steps_per_s"], 2) for k, r in res.items() if "steps_per_s" in r},
             "failed": {k: r["error"] for k, r in res.items() if "error" in r},
-            "machine": f"{os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}, load average {load:.1f} before "
-                       f"the first case; {a.steps} steps after {a.warmup} warm-up, each case in its own process; "
+            "machine": f"{os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}, {busy:.1f} core(s) busy in "
+                       f"the second before the first case; {a.steps} steps after {a.warmup} warm-up, each case in its own process; "
                        "compressed: dp --pt compress of the model, made by this command"})
         print(f"card: speed section of {shipped} rewritten (python scripts/sync_model_docs.py lays it in docs/)")
     return 0
+
+
+def _busy_cores(seconds: float = 1.0) -> float:
+    """Cores busy over ``seconds`` (from /proc/stat): what else shares the machine, now. The load
+    average would still count a job paused a minute ago."""
+    def ticks():
+        f = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(f), f[3] + f[4]  # all, idle + iowait
+
+    try:
+        (t0, i0), _ = ticks(), time.sleep(seconds)
+        t1, i1 = ticks()
+    except OSError:  # not Linux: the 1-minute load average instead
+        return os.getloadavg()[0]
+    return (os.cpu_count() or 1) * (1 - (i1 - i0) / max(t1 - t0, 1))
 
 
 def _shipped_name(model: str | None) -> str:
