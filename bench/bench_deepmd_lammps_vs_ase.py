@@ -153,7 +153,6 @@ def main() -> int:
         return 0
 
     shipped = _shipped_name(a.model) if a.card else None  # a wrong --card fails before minutes of MD
-    busy = _busy_cores()  # the machine as the runs found it, for the card
     work = Path(tempfile.mkdtemp(prefix="bench_dp_"))
     t0 = time.perf_counter()
     model = Path(a.model).resolve() if a.model else tiny_model(work)
@@ -174,6 +173,7 @@ def main() -> int:
     walled = wall_of(model) is not None
     if compressed and walled:  # as pylbs runs it: the compressed copy plus the model's pair wall
         cases["lammps_1rank_compressed_wall"] = ("lammps", compressed, 1, 1)
+    busy = _busy_cores()  # the machine as the cases found it, for the card
     res = {}
     for name, (kind, m, ranks, threads) in cases.items():
         res[name] = run_case(kind, data, m, a.steps, a.warmup, ranks, threads,
@@ -207,10 +207,12 @@ def main() -> int:
         add_section(shipped, "speed", {
             "command": ".venv/bin/python bench/bench_deepmd_lammps_vs_ase.py " + " ".join(sys.argv[1:]),
             "atoms": n, "steps_per_s": {k: round(r["steps_per_s"], 2) for k, r in res.items() if "steps_per_s" in r},
-            "failed": {k: r["error"] for k, r in res.items() if "error" in r},
+            "failed": {**{k: r["error"] for k, r in res.items() if "error" in r},
+                       **({} if compressed else {"dp_compress": [comp_err]})},
             "machine": f"{os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}, {busy:.1f} core(s) busy in "
                        f"the second before the first case; {a.steps} steps after {a.warmup} warm-up, each case in its own process; "
-                       "compressed: dp --pt compress of the model, made by this command"})
+                       + ("compressed: dp --pt compress of the model, made by this command" if compressed
+                          else "no compressed cases: dp --pt compress failed")})
         print(f"card: speed section of {shipped} rewritten (python scripts/sync_model_docs.py lays it in docs/)")
     return 0
 

@@ -1,6 +1,7 @@
 """Labelling with an ASE calculator: parallel, resumable, screened; GFN1-xTB (tblite) on small cells."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -99,16 +100,27 @@ def test_a_user_labeller_is_recorded_by_its_module_and_an_edited_module_is_refus
     sha = hashlib.sha256(module.read_bytes()).hexdigest()
     assert report["labeller"]["module_sha256"] == sha and report["labeller"]["module_file"] == str(module)
     assert system["energies"][0] == pytest.approx(label_one(frames[0], "lj")["energy"], abs=1e-9)
+    assert (tmp_path / "w" / "calc" / "000000").is_dir()  # its own folder: two VASP frames never share an OUTCAR
     loop = ActiveLearning(tmp_path / "loop", LearnSettings(teacher="mydft:calc"))
     assert json.loads((tmp_path / "loop" / "record.json").read_text())["teacher"]["module_sha256"] == sha
     assert loop.record["teacher"]["name"] == "mydft:calc"
+    # the same module resumes: nothing labelled again, the loop takes its folder back
+    _, again = label_frames(frames, tmp_path / "w", "mydft:calc", progress=False)
+    assert again["computed_now"] == 0 and again["accepted"] == 1
+    ActiveLearning(tmp_path / "loop", LearnSettings(teacher="mydft:calc"))
 
     module.write_text(module.read_text().replace("epsilon=0.01", "epsilon=0.02"))
     with pytest.raises(PylbsError, match="labelled with mydft:calc"):
         label_frames(frames, tmp_path / "w", "mydft:calc", progress=False)
     with pytest.raises(PylbsError, match="do not mix"):
         ActiveLearning(tmp_path / "loop", LearnSettings(teacher="mydft:calc"))
+    with pytest.raises(PylbsError, match="do not mix"):  # edited while the loop runs: its next labelling refuses
+        loop._label("LBS-20-60-20", frames, tmp_path / "loop" / "seed")
     with pytest.raises(PylbsError, match="cannot import module nodft"):
         ActiveLearning(tmp_path / "loop2", LearnSettings(teacher="nodft:calc"))
+    assert not (tmp_path / "loop2").exists()  # a wrong labeller leaves no folder behind
+    with pytest.raises(PylbsError, match="not a loop's teacher"):
+        ActiveLearning(tmp_path / "loop3", LearnSettings(teacher="lj"))
     with pytest.raises(PylbsError, match="has no function vasp"):
         label_frames(frames, tmp_path / "w3", "mydft:vasp", progress=False)
+    sys.modules.pop("mydft", None)

@@ -135,6 +135,24 @@ def test_nve_with_the_shipped_model_conserves_energy(fmp_plugin):
     assert np.mean(temps) > 300
 
 
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "models.md"
+
+
+def test_docs_carry_every_shipped_card_as_rendered_and_nothing_stale_after_it():
+    """scripts/sync_model_docs.py has nothing to change in docs/models.md, and puts a stale copy right:
+    an edited card copy, and text left between a card and the next heading, are both replaced."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sync_model_docs", DOCS.parents[1] / "scripts" / "sync_model_docs.py")
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    docs = DOCS.read_text()
+    assert sync.synced(docs) == (docs, []), "docs/models.md is stale: python scripts/sync_model_docs.py"
+    heading = f"#### Card of `{DEFAULT_MODEL}`\n\n"
+    stale = docs.replace(heading, heading + "an older paste of the card\n\n", 1)
+    assert sync.synced(stale) == (docs, [DEFAULT_MODEL])
+
+
 def test_every_shipped_model_is_its_cards_and_a_continued_one_carries_its_lineage_and_data():
     """Each shipped model's files are its card's and fit the issue's 20 MB; card.md is the card rendered.
     A model that continues another (lbs-chgnet-r2scan-2 continues the default) names the parent by the
@@ -148,10 +166,8 @@ def test_every_shipped_model_is_its_cards_and_a_continued_one_carries_its_lineag
         assert card["files"][model.name]["sha256"] == file_sha256(model), name
         assert sum(p.stat().st_size for p in model.parent.rglob("*") if p.is_file()) < 20e6, name
         assert (model.parent / "card.md").read_text() == render(card), name
-        # docs/models.md carries the card as rendered, not an older paste of it
-        docs = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
         copy = f"#### Card of `{name}`\n\n" + docs_copy(render(card), name).rstrip("\n")
-        assert copy in docs, f"docs/models.md's card of {name} is stale: python scripts/sync_model_docs.py"
+        assert copy in DOCS.read_text(), f"docs/models.md's card of {name} is stale: python scripts/sync_model_docs.py"
         parent = card["hyperparameters"].get("continued_from")
         if parent:
             assert parent["sha256"] == file_sha256(shipped_models()[parent["name"]]), name

@@ -148,12 +148,21 @@ def docs_copy(card_md: str, name: str) -> str:
     return re.sub(r"\]\(([^/():]+\.png)\)", rf"](../pylbs/data/models/{name}/\1)", body)
 
 
-def _data_source(text: str, settings: dict) -> str:
-    """A dataset's source line, with the temperatures, strains and conditions the loop's settings give it."""
-    seed = (f"FMP-MD at {'/'.join(f'{t:g}' for t in settings.get('seed_temperatures', ()))} K x strain "
-            f"{'/'.join(f'{100 * e:+g}' for e in settings.get('seed_strains', ()))} %")
+def _data_source(text: str, settings: dict, frames: int | None = None, held_out: bool = False) -> str:
+    """A dataset's source line ("N: what"), with the temperatures, strains and conditions the loop's settings
+    give it where its frame count shows they made it (a continued model's seed may come from other settings)."""
+    count = re.match(r"(\d+): ", text)
+    n = int(count.group(1)) if count else frames
+    temps, strains = settings.get("seed_temperatures") or (), settings.get("seed_strains") or ()
+    if held_out and n and temps and n % len(temps) == 0:  # learn.held_out_data: no strain
+        seed = f"FMP-MD at {'/'.join(f'{t:g}' for t in temps)} K"
+    elif n == settings.get("seed_frames", 0) * len(temps) * len(strains):
+        seed = (f"FMP-MD at {'/'.join(f'{t:g}' for t in temps)} K x strain "
+                f"{'/'.join(f'{100 * e:+g}' for e in strains)} %")
+    else:
+        seed = "FMP-MD frames"
     conditions = ", ".join(settings.get("conditions") or ()) or "every condition of glass_conditions"
-    text = re.sub(r"FMP-MD frames labelled by \S+?(,|$)", lambda m: seed + m.group(1), text)
+    text = re.sub(r"FMP-MD frames labelled by [^\s,]+", seed, text)
     text = re.sub(r"(iteration \d+) candidates labelled by \S+", rf"\1 candidates ({conditions})", text)
     return re.sub(r"(\S*/)?([^/\s]+) labelled with .*", r"\2", text)  # a file's name, not its path and hash
 
@@ -168,13 +177,15 @@ def render(card: dict) -> str:
     t = card["teacher"] or {}
     s = card["loop"]["settings"]
     carried = card["data"].get("shipped")
+    universal = "weight_sha256" in t  # a universal potential's weights, not a user's labeller
     lines = [f"### Model `{card['name']}`", "", card["what"] + "." + (
-                 "" if "module_sha256" in t else " The same loop with a DFT labeller (`pylbs mlp learn OUT "
+                 "" if not universal else " The same loop with a DFT labeller (`pylbs mlp learn OUT "
                  "--teacher module:function`, docs/mlp.md) makes a DFT-trained one."), "",
              f"Made by `{card['command']}` from the loop's record; every number below is in `card.json`.", "",
              f"- Teacher: {t.get('name')} " + (f"({t.get('package')} {t.get('version')}, weights sha256 "
-                                                f"`{str(t.get('weight_sha256'))[:16]}...`)." if "module_sha256" not in t
-                                                else f"(module sha256 `{t['module_sha256'][:16]}...`): {t['note']}."),
+                                                f"`{str(t.get('weight_sha256'))[:16]}...`)." if universal
+                                                else f"(module sha256 `{str(t.get('module_sha256'))[:16]}...`): "
+                                                f"{t.get('note')}."),
              "- Files: " + "; ".join(f"`{k}` " + (f"{v['bytes'] / 1e6:.1f} MB" if v["bytes"] >= 1e5
                                                   else f"{v['bytes'] / 1e3:.1f} kB") + (
                  f" (table step {v['table_step']})" if "table_step" in v else "") for k, v in card["files"].items())
@@ -209,7 +220,7 @@ def render(card: dict) -> str:
                      + "; ".join(_data_source(x, s) for x in v.get("sources", [])) + " |")
     for k, v in card["data"]["held_out"].items():
         lines.append(f"| {k} (held out, never trained on) | {v['frames']} | {v['atoms']} | "
-                     f"{_data_source(v.get('source', ''), s)} |")
+                     f"{_data_source(v.get('source', ''), s, v['frames'], held_out=True)} |")
     lines += ["", "Convergence record:", "",
               "| iteration | training frames | explored | candidates | failed | overlap | labelled | worst condition "
               "| held-out force MAE (eV/A) | train / explore / label (s) |", "|---|---|---|---|---|---|---|---|---|---|"]

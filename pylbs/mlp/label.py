@@ -104,9 +104,10 @@ def make_calculator(spec):
 
 def labeller_provenance(spec: str) -> dict:
     """What made a set's labels: a teacher's :func:`~pylbs.mlp.teachers.provenance`, or for a
-    ``"module:function"`` labeller (your DFT, e.g. a configured VASP) the module's file and sha256,
-    since its calculator settings (functional, cutoff, k-points, pseudopotentials) live there; a
-    changed module is another labeller and its labels must not join earlier ones."""
+    ``"module:function"`` labeller (your DFT, e.g. a configured VASP) the module's file and sha256:
+    the calculator's settings written there (functional, cutoff, k-points) are covered; what it reads
+    from elsewhere (POTCARs under $VASP_PP_PATH, helper modules, environment variables) is not, so
+    record that yourself. A changed module is another labeller: its labels must not join earlier ones."""
     if spec in TEACHERS:
         return provenance(spec)
     if spec in CALCULATORS:
@@ -142,14 +143,17 @@ def min_pair_distance(atoms) -> float:
     return float(d.min()) if len(d) else np.inf
 
 
-def label_one(atoms, calculator, screening: Screening = Screening()) -> dict:
-    """Energy (eV), forces (eV/A), virial (eV, W = -stress * V) of one frame, or a rejection."""
+def label_one(atoms, calculator, screening: Screening = Screening(), directory: Path | None = None) -> dict:
+    """Energy (eV), forces (eV/A), virial (eV, W = -stress * V) of one frame, or a rejection.
+    ``directory``: where a file-based calculator (VASP) writes this frame's files."""
     dmin = min_pair_distance(atoms)
     if dmin < screening.min_distance:
         return {"status": "rejected", "reason": f"overlapping atoms: closest pair {dmin:.3f} A "
                 f"< {screening.min_distance} A (not computed)"}
     atoms = atoms.copy()
     atoms.calc = make_calculator(calculator)
+    if directory is not None:  # two frames at once in one folder would read each other's OUTCAR
+        atoms.calc.directory = str(directory)
     t0 = time.perf_counter()
     try:
         energy = float(atoms.get_potential_energy())
@@ -177,7 +181,8 @@ def label_one(atoms, calculator, screening: Screening = Screening()) -> dict:
 
 def _worker(job):
     index, atoms, calculator, screening, path = job
-    result = label_one(atoms, calculator, screening)
+    own_folder = isinstance(calculator, str) and calculator not in CALCULATORS  # a user's (file-based) labeller
+    result = label_one(atoms, calculator, screening, path.parent.parent / "calc" / path.stem if own_folder else None)
     result["index"] = index
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(result))

@@ -178,22 +178,21 @@ class ActiveLearning:
         if unknown:  # a loop that explores nothing would "converge" at once
             raise PylbsError(f"no exploration condition is called {', '.join(sorted(unknown))}; the conditions are "
                              f"{', '.join(names)}")
+        labeller = labeller_provenance(self.s.teacher)  # fails here, naming the package or module, not hours in
+        if "weight_sha256" not in labeller and "module_sha256" not in labeller:
+            raise PylbsError(f"--teacher {self.s.teacher} is a built-in calculator for labelling by hand (pylbs mlp "
+                             "label), not a loop's teacher: give a teacher (pylbs.mlp.teachers) or module:function")
         self.out.mkdir(parents=True, exist_ok=True)
         self.init_model = self._keep_init_model() if self.s.init_model else None
         if self.init_model:  # a shipped model continues on the data it was trained on, when it carries them
             self.initial_data = list(dict.fromkeys([*(d for d in carried_datasets(self.init_model)
                                                       if d != self._carried_seed()), *self.initial_data]))
         write_json_atomic(self.out / "settings.json", self.s.to_dict())
-        labeller = labeller_provenance(self.s.teacher)  # fails here, naming the package or module, not hours in
         self.record = read_json(self.out / "record.json")
         if not self.record:  # written now: a resume is checked against this labeller from the first label on
             self.record = {"iterations": [], "teacher": labeller}
             self._save()
-        if labeller_fingerprint(self.record.get("teacher")) != labeller_fingerprint(labeller):
-            raise PylbsError(f"{self.out} was labelled by {self.record['teacher'].get('name')} (sha256 "
-                             f"{labeller_fingerprint(self.record['teacher'])}); {self.s.teacher} now has sha256 "
-                             f"{labeller_fingerprint(labeller)}: labels of a changed labeller do not mix with the "
-                             "loop's; restore it or start another loop folder")
+        self._check_labeller()
         self.record["initial_data"] = [str(d.resolve()) for d in self.initial_data]  # trained on: the card lists it
 
     def _keep_init_model(self) -> Path:
@@ -261,7 +260,18 @@ class ActiveLearning:
         return fmp_start_glass(self.out, system, system_glass(system), n_atoms or self.s.n_atoms,
                                self.s.fmp_time_scale, self.s.seed, self.comm)
 
+    def _check_labeller(self) -> dict:
+        """The loop's labeller as its record has it, refused when its weights or module changed since
+        (checked before every labelling: a DFT module edited during a days-long loop must not mix in)."""
+        kept, now = self.record.get("teacher") or {}, labeller_provenance(self.s.teacher)
+        if labeller_fingerprint(kept) != labeller_fingerprint(now):
+            raise PylbsError(f"{self.out} was labelled by {kept.get('name')} (sha256 {labeller_fingerprint(kept)}); "
+                             f"{self.s.teacher} now has sha256 {labeller_fingerprint(now)}: labels of a changed "
+                             "labeller do not mix with the loop's; restore it or start another loop folder")
+        return kept
+
     def _label(self, name: str, frames, folder: Path):
+        self._check_labeller()
         system, report = label_frames(frames, folder / "label" / name, self.s.teacher, self.s.workers,
                                       Screening(max_force=50.0), name=name)
         return system, report
@@ -279,7 +289,7 @@ class ActiveLearning:
             systems[name], reports[name] = self._label(name, self._seed_frames(name), self.out / "seed")
         write_dataset({k: v for k, v in systems.items() if v is not None}, data, seed=self.s.seed,
                       sources={k: f"FMP-MD frames labelled by {self.s.teacher}" for k in systems},
-                      labellers={k: labeller_provenance(self.s.teacher) for k in systems})
+                      labellers={k: self.record["teacher"] for k in systems})
         return data
 
     def _seed_frames(self, name: str) -> list:
@@ -313,7 +323,7 @@ class ActiveLearning:
             system, _ = self._label(self.s.held_out, frames_of_system(sys_), self.out / "heldout")
             write_dataset({self.s.held_out: system}, data, test_fraction=0.0, seed=self.s.seed,
                           sources={self.s.held_out: f"FMP-MD frames labelled by {self.s.teacher}, never trained on"},
-                          labellers={self.s.held_out: labeller_provenance(self.s.teacher)})
+                          labellers={self.s.held_out: self.record["teacher"]})
         return data
 
     def datasets(self, upto: int) -> list[Path]:
@@ -447,7 +457,7 @@ class ActiveLearning:
         if systems:
             write_dataset(systems, data, seed=self.s.seed + k,
                           sources={n: f"iteration {k} candidates labelled by {self.s.teacher}" for n in systems},
-                          labellers={n: labeller_provenance(self.s.teacher) for n in systems})
+                          labellers={n: self.record["teacher"] for n in systems})
         return {"labelled": reports}
 
     def stability_check(self) -> StabilityCheck:

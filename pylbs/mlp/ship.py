@@ -158,7 +158,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
 
 def _what(teacher: dict | None) -> str:
     """The card's first line: what the labels came from, and that this is not the paper's model."""
-    if teacher and "module_sha256" in teacher:  # a user's labeller (their DFT), pylbs.mlp.label.labeller_provenance
+    if teacher and "weight_sha256" not in teacher:  # a user's labeller (their DFT): pylbs.mlp.label.labeller_provenance
         return (f"a DeepMD se_e2_a model trained by pylbs's active learning on labels of {teacher['name']} (a "
                 "user-supplied calculator); NOT the paper's DFT-trained model")
     return ("a DeepMD se_e2_a model distilled from a universal potential (the teacher) by pylbs's active "
@@ -166,8 +166,8 @@ def _what(teacher: dict | None) -> str:
 
 
 def _seed_labeller(loop: Path) -> dict | None:
-    """The teacher's provenance as the seed data recorded it (a loop whose first iteration has
-    not finished has no record yet)."""
+    """The teacher's provenance as the seed data recorded it (a loop begun before the loop wrote its
+    record at the start has none until its first iteration finished)."""
     systems = (read_json(loop / "seed" / "data" / "dataset.json") or {}).get("systems", {})
     return next((m.get("labeller") for m in systems.values() if m.get("labeller")), None)
 
