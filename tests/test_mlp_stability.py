@@ -295,7 +295,7 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
                                  "--guard-confirm-fs 20 --out OUT --card")
     md = (tmp_path / m / "card.md").read_text()
     assert f"on every catalogue glass (`{record['command']}`):" in md
-    assert ("Run: **2 of 11** glasses; guard stops: **1** in 3 run(s); the criterion (every glass, no stop) is "
+    assert ("Run: **2 of 11** glasses; guard stops: **1** in 3 run(s); this half of the criterion (every glass, no stop; the other half is the loop's convergence record) is "
             "**not met**: not yet run: LBS-20-60-20, LBS-10-50-40, ") in md
     assert "each run entered as it finished and kept (a glass run again adds a row;" in md
     assert ("| closest approach (A) over the 51 frames dumped every 2 ps, the FMP start glass the first: B-O, Si-O, "
@@ -354,12 +354,12 @@ def test_the_cards_record_of_the_100_ps_check_collects_glasses_run_by_run(tmp_pa
     assert len(card[CRITERION_SECTION]["runs"]) == 16
     assert criterion_status(card[CRITERION_SECTION]) == {"glasses": 11, "runs": 16, "stops": 1, "missing": [],
                                                          "met": False}  # what the CLI prints after --card
-    assert "Run: **11 of 11** glasses; guard stops: **1** in 16 run(s); the criterion (every glass, no stop) is " \
+    assert "Run: **11 of 11** glasses; guard stops: **1** in 16 run(s); this half of the criterion (every glass, no stop; the other half is the loop's convergence record) is " \
            "**not met**." in (tmp_path / m / "card.md").read_text()
     met = fresh("met")
     for glass in CATALOG:
         enter_stability(met, run(glass), True, tmp_path)
-    assert "Run: **11 of 11** glasses; guard stops: **0** in 11 run(s); the criterion (every glass, no stop) is " \
+    assert "Run: **11 of 11** glasses; guard stops: **0** in 11 run(s); this half of the criterion (every glass, no stop; the other half is the loop's convergence record) is " \
            "**met**." in (tmp_path / met / "card.md").read_text()
 
 

@@ -14,7 +14,7 @@ from mlp_helpers import lammps_deepmd_energy_forces
 from pylbs.hashing import file_sha256
 from pylbs.mlp.compress import cached_copy_path
 from pylbs.mlp.datasets import dataset_systems, load_system
-from pylbs.mlp.card import CARD_FILE
+from pylbs.mlp.card import CARD_FILE, criterion_status
 from pylbs.mlp.ship import HELDOUT_DIR
 from pylbs.potential.models import ALIASES, DEFAULT_MODEL, model_path, shipped_models
 from pylbs.potential.pair_wall import WALL_FILE, wall_of
@@ -151,6 +151,27 @@ def test_docs_carry_every_shipped_card_as_rendered_and_nothing_stale_after_it():
     heading = f"#### Card of `{DEFAULT_MODEL}`\n\n"
     stale = docs.replace(heading, heading + "an older paste of the card\n\n", 1)
     assert sync.synced(stale) == (docs, [DEFAULT_MODEL])
+    # the README's criterion sentence is the card's record: a count typed by hand is put right
+    readme = sync.README.read_text()
+    assert sync.readme_synced(readme) == readme, "README.md's criterion line is stale: python scripts/sync_model_docs.py"
+    line = sync.README_LINE.search(readme).group(0)
+    status = criterion_status(CARD["stability_criterion"])
+    assert f": {status['glasses']} of 11 glasses, {status['stops']} guard stop(s)" in line
+    assert sync.readme_synced(readme.replace(line, "# 100 ps at 2000 K, the card's record: 11 of 11 glasses\n")) == readme
+
+
+def test_criterion_summary_says_met_only_when_every_glass_ran_without_a_stop():
+    from pylbs.glasses import CATALOG
+    from pylbs.mlp.card import criterion_summary
+
+    check = {"temperature_K": 2000.0, "simulated_ps": 100.0}
+    glasses = list(CATALOG)
+    runs = [{"glass": g, "stopped": False} for g in glasses]
+    assert criterion_summary({"check": check, "runs": runs}).endswith("this half of the criterion is met.")
+    stopped = criterion_summary({"check": check, "runs": runs[:-1] + [{"glass": glasses[-1], "stopped": True}]})
+    assert ": 11 of 11 glasses, 1 guard stop(s) in 11 run(s)." in stopped and "met" not in stopped
+    partial = criterion_summary({"check": check, "runs": runs[:9]})
+    assert partial.endswith(f"not yet run: {', '.join(glasses[9:])}.")
 
 
 def test_every_shipped_model_is_its_cards_and_a_continued_one_carries_its_lineage_and_data():
