@@ -192,7 +192,7 @@ class ActiveLearning:
         if not self.record:  # written now: a resume is checked against this labeller from the first label on
             self.record = {"iterations": [], "teacher": labeller}
             self._save()
-        self._check_labeller()
+        self._check_labeller(labeller)
         self.record["initial_data"] = [str(d.resolve()) for d in self.initial_data]  # trained on: the card lists it
 
     def _keep_init_model(self) -> Path:
@@ -260,10 +260,11 @@ class ActiveLearning:
         return fmp_start_glass(self.out, system, system_glass(system), n_atoms or self.s.n_atoms,
                                self.s.fmp_time_scale, self.s.seed, self.comm)
 
-    def _check_labeller(self) -> dict:
+    def _check_labeller(self, now: dict | None = None) -> dict:
         """The loop's labeller as its record has it, refused when its weights or module changed since
-        (checked before every labelling: a DFT module edited during a days-long loop must not mix in)."""
-        kept, now = self.record.get("teacher") or {}, labeller_provenance(self.s.teacher)
+        (checked before every labelling: a DFT module edited during a days-long loop must not mix in).
+        ``now``: the labeller's provenance where the caller has just hashed it."""
+        kept, now = self.record.get("teacher") or {}, now or labeller_provenance(self.s.teacher)
         if labeller_fingerprint(kept) != labeller_fingerprint(now):
             raise PylbsError(f"{self.out} was labelled by {kept.get('name')} (sha256 {labeller_fingerprint(kept)}); "
                              f"{self.s.teacher} now has sha256 {labeller_fingerprint(now)}: labels of a changed "
