@@ -40,15 +40,17 @@ def test_label_parallel_resumable_screened(tmp_path):
     assert system["energies"][2] == pytest.approx(ref["energy"])
     np.testing.assert_allclose(system["virials"][2], ref["virial"])
 
-    # resume: finished frames are never recomputed; deleted ones are
+    assert report["failed"] == 1  # frame 3's calculator error: computed again by the next run
+
+    # resume: finished frames are never recomputed; deleted ones are, and so is the failed one
     files = sorted((work / "frames").glob("*.json"))
     mtimes = {p.name: p.stat().st_mtime_ns for p in files}
     files[0].unlink()
     files[5].unlink()
     system2, report2 = label_frames(frames, work, "mlp_helpers:flaky_lj", n_workers=1, progress=False)
-    assert report2["computed_now"] == 2 and report2["accepted"] == 3
+    assert report2["computed_now"] == 3 and report2["accepted"] == 3
     for p in sorted((work / "frames").glob("*.json"))[1:5]:
-        assert p.stat().st_mtime_ns == mtimes[p.name]
+        assert (p.stat().st_mtime_ns == mtimes[p.name]) == (p.name != "000003.json")
     np.testing.assert_allclose(system2["energies"], system["energies"])
 
 
@@ -116,7 +118,7 @@ def test_a_user_labeller_is_recorded_by_its_module_and_an_edited_module_is_refus
         ActiveLearning(tmp_path / "loop", LearnSettings(teacher="mydft:calc"))
     with pytest.raises(PylbsError, match="do not mix"):  # edited while the loop runs: its next labelling refuses
         loop._label("LBS-20-60-20", frames, tmp_path / "loop" / "seed")
-    with pytest.raises(PylbsError, match="cannot import module nodft"):
+    with pytest.raises(PylbsError, match="no module nodft"):
         ActiveLearning(tmp_path / "loop2", LearnSettings(teacher="nodft:calc"))
     assert not (tmp_path / "loop2").exists()  # a wrong labeller leaves no folder behind
     with pytest.raises(PylbsError, match="not a loop's teacher"):
@@ -124,3 +126,52 @@ def test_a_user_labeller_is_recorded_by_its_module_and_an_edited_module_is_refus
     with pytest.raises(PylbsError, match="has no function vasp"):
         label_frames(frames, tmp_path / "w3", "mydft:vasp", progress=False)
     sys.modules.pop("mydft", None)
+
+
+def test_a_broken_labeller_stops_with_its_error_and_the_rerun_computes_every_failed_frame(tmp_path, monkeypatch):
+    """A DFT set-up error (VASP_PP_PATH unset, a node gone) fails every frame: the labelling stops with the
+    error and the fix instead of recording them as rejected forever; the rerun after the fix computes them.
+    An unconverged SCF is rejected; a frame retried starts in a clean folder (no half-written WAVECAR); an
+    interrupted labelling (no report.json yet) is still refused under an edited module."""
+    from pylbs.errors import PylbsError
+
+    module = tmp_path / "brokendft.py"
+    module.write_text(
+        "import os\nfrom ase.calculators.lj import LennardJones\n\n\nclass Broken(LennardJones):\n"
+        "    def calculate(self, *a, **k):\n        raise RuntimeError('VASP_PP_PATH is not set')\n\n\n"
+        "class Unconverged(LennardJones):\n    converged = False\n\n\n"
+        "def calc():\n    kind = os.environ.get('BROKENDFT', '')\n"
+        "    cls = Broken if kind == 'broken' else Unconverged if kind == 'unconverged' else LennardJones\n"
+        "    return cls(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    frames = [_frames()[k] for k in (0, 1, 5)]
+    work = tmp_path / "w"
+    monkeypatch.setenv("BROKENDFT", "broken")
+    (work / "calc" / "000001").mkdir(parents=True)
+    (work / "calc" / "000001" / "WAVECAR").write_text("half written")
+    with pytest.raises(PylbsError, match="failed on 3 of the 3 frames.*VASP_PP_PATH is not set.*run the same command"):
+        label_frames(frames, work, "brokendft:calc", progress=False)
+    assert not (work / "calc" / "000001" / "WAVECAR").exists()  # the frame started clean
+    assert [json.loads(p.read_text())["status"] for p in sorted((work / "frames").glob("*.json"))] == ["failed"] * 3
+
+    monkeypatch.setenv("BROKENDFT", "")  # the set-up fixed: every failed frame is computed now
+    system, report = label_frames(frames, work, "brokendft:calc", progress=False)
+    assert report["computed_now"] == 3 and report["accepted"] == 3 and report["failed"] == 0
+    assert system["energies"][2] == pytest.approx(label_one(frames[2], "lj")["energy"], abs=1e-9)
+
+    monkeypatch.setenv("BROKENDFT", "unconverged")
+    r = label_one(frames[0], "brokendft:calc")
+    assert r["status"] == "rejected" and "SCF not converged" in r["reason"]
+
+    # interrupted before its report: labeller.json, written before the first frame, still guards the folder
+    (work / "report.json").unlink()
+    for p in sorted((work / "frames").glob("*.json"))[1:]:
+        p.unlink()
+    module.write_text(module.read_text().replace("epsilon=0.01", "epsilon=0.02"))
+    with pytest.raises(PylbsError, match="labelled with brokendft:calc"):
+        label_frames(frames, work, "brokendft:calc", progress=False)
+    sys.modules.pop("brokendft", None)
+    # a module that is found but imports a missing package is named as such, not "put it on PYTHONPATH"
+    (tmp_path / "needsvasp.py").write_text("import vasp_wrapper_not_installed  # noqa\n")
+    with pytest.raises(PylbsError, match="needsvasp imports vasp_wrapper_not_installed, which is not installed"):
+        label_frames(frames, tmp_path / "w2", "needsvasp:calc", progress=False)

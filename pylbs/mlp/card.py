@@ -66,7 +66,7 @@ def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> di
     """Enter the glasses of a full-length stability run (``pylbs mlp stability --card`` at 100 ps) into
     the card's record of the criterion, each with its own command, and re-render card.md.
 
-    Why run by run: at one to two hours a glass on 2 cores, the 11 glasses are run over several sittings
+    Why run by run: at about two hours a glass on one core (the record's wall times), the 11 glasses are run over several sittings
     and machines; each run is added to the record (never replacing one: a glass run again keeps its
     earlier run, so a stop cannot be erased by a later pass), and the card says how far the criterion is.
     Every run must be of this card's model (its sha256) under one set of settings (the model's wall, the
@@ -181,7 +181,8 @@ def render(card: dict) -> str:
     lines = [f"### Model `{card['name']}`", "", card["what"] + "." + (
                  "" if not universal else " The same loop with a DFT labeller (`pylbs mlp learn OUT "
                  "--teacher module:function`, docs/mlp.md) makes a DFT-trained one."), "",
-             f"Made by `{card['command']}` from the loop's record; every number below is in `card.json`.", "",
+             f"Made by `{card['command']}` from the loop's record; every number below is in `card.json`, "
+             "except the paper's (the 3B_ring table's paper column, from `pylbs.paper_data`).", "",
              f"- Teacher: {t.get('name')} " + (f"({t.get('package')} {t.get('version')}, weights sha256 "
                                                 f"`{str(t.get('weight_sha256'))[:16]}...`)." if universal
                                                 else f"(module sha256 `{str(t.get('module_sha256'))[:16]}...`): "
@@ -364,12 +365,15 @@ def criterion_summary(record: dict) -> str:
     """One sentence on where the 100 ps half of the issue's criterion stands, for the README
     (scripts/sync_model_docs.py writes it there, so the README cannot drift from the card)."""
     ch, status = record.get("check", {}), criterion_status(record)
-    head = (f"{ch.get('simulated_ps', 100):g} ps at {ch.get('temperature_K', 2000):g} K, the card's record "
-            f"(about 2 h a glass on one core): {status['glasses']} of {len(CATALOG)} glasses, "
-            f"{status['stops']} guard stop(s) in {status['runs']} run(s)")
+    walls = [r["wall_s"] / 60 for r in record.get("runs", []) if r.get("wall_s")]
+    took = f"; the runs' last sittings took {min(walls):.0f}-{max(walls):.0f} min each on one core" if walls else ""
+    head = (f"{ch.get('simulated_ps', 100):g} ps at {ch.get('temperature_K', 2000):g} K, the card's record: "
+            f"{status['glasses']} of {len(CATALOG)} glasses, {status['stops']} guard stop(s) in "
+            f"{status['runs']} run(s)" + took)
     if status["met"]:
-        return head + "; every glass ran with no stop, so this half of the criterion is met."
-    return head + (f"; not yet run: {', '.join(status['missing'])}." if status["missing"] else ".")
+        return head + "; every glass ran with no stop: this half of the criterion is met."
+    return head + "; this half of the criterion is not met" + (
+        f" (not yet run: {', '.join(status['missing'])})." if status["missing"] else ".")
 
 
 def _criterion_lines(v: dict) -> list[str]:

@@ -20,8 +20,13 @@ done: a re-run skips every frame that has one, so an interrupted labelling
 resumes and finished frames are never recomputed. Frames are screened:
 
 * overlapping atoms (any pair closer than ``min_distance`` A): not computed;
-* calculator failure (SCF not converged, any exception): rejected;
+* SCF not converged (the calculator's ``converged`` flag, as ASE's Vasp sets it): rejected;
+* calculator error (any exception): failed, computed again by the next run (a set-up
+  fixed, a node back); when most frames of a run fail, it stops with the first error;
 * non-finite energy/forces, or any force component above ``max_force`` eV/A: rejected.
+
+The labeller (name and weights or module sha256) is written to ``WORKDIR/labeller.json``
+before the first frame: a resumed run under another labeller is refused.
 
 ``WORKDIR/report.json`` lists accepted and rejected frames with reasons.
 """
@@ -32,6 +37,7 @@ import importlib
 import json
 import multiprocessing
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -119,8 +125,12 @@ def labeller_provenance(spec: str) -> dict:
     mod_name, _, fn = spec.partition(":")
     try:
         mod = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise PylbsError(f"labeller '{spec}': cannot import module {mod_name} ({exc}); put it on PYTHONPATH") from exc
+    except ModuleNotFoundError as exc:
+        if exc.name and mod_name.split(".")[0] == exc.name.split(".")[0]:  # the module itself is not found
+            raise PylbsError(f"labeller '{spec}': no module {mod_name} ({exc}); put its folder on PYTHONPATH") from exc
+        raise PylbsError(f"labeller '{spec}': module {mod_name} imports {exc.name}, which is not installed") from exc
+    except ImportError as exc:  # found, but an import inside it failed
+        raise PylbsError(f"labeller '{spec}': module {mod_name} failed to import: {exc}") from exc
     if not callable(getattr(mod, fn, None)):
         raise PylbsError(f"labeller '{spec}': module {mod_name} ({mod.__file__}) has no function {fn}")
     path = Path(mod.__file__).resolve()
@@ -153,6 +163,10 @@ def label_one(atoms, calculator, screening: Screening = Screening(), directory: 
     atoms = atoms.copy()
     atoms.calc = make_calculator(calculator)
     if directory is not None:  # two frames at once in one folder would read each other's OUTCAR
+        # a frame retried after a kill starts clean: VASP would read the half-written WAVECAR it left
+        directory = Path(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
         atoms.calc.directory = str(directory)
     t0 = time.perf_counter()
     try:
@@ -164,9 +178,12 @@ def label_one(atoms, calculator, screening: Screening = Screening(), directory: 
 
             virial = -voigt_6_to_full_3x3_stress(atoms.get_stress()) * atoms.get_volume()
     except Exception as exc:  # SCF failure or any calculator error: record, do not stop the batch
-        return {"status": "rejected", "reason": f"calculator failed: {type(exc).__name__}: "
+        # "failed", not "rejected": a resumed labelling computes it again (a set-up fixed, a node back)
+        return {"status": "failed", "reason": f"calculator failed: {type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
     seconds = time.perf_counter() - t0
+    if getattr(atoms.calc, "converged", True) is False:  # ASE's Vasp: NELM reached, no exception raised
+        return {"status": "rejected", "reason": "SCF not converged (the calculator's converged flag)"}
     if not (np.isfinite(energy) and np.all(np.isfinite(forces))):
         return {"status": "rejected", "reason": "non-finite energy or forces"}
     fmax = float(np.abs(forces).max()) if forces.size else 0.0
@@ -181,7 +198,9 @@ def label_one(atoms, calculator, screening: Screening = Screening(), directory: 
 
 def _worker(job):
     index, atoms, calculator, screening, path = job
-    own_folder = isinstance(calculator, str) and calculator not in CALCULATORS  # a user's (file-based) labeller
+    # a user's labeller (file-based, such as VASP) gets a folder per frame; built-ins and instances need none
+    own_folder = (calculator not in CALCULATORS if isinstance(calculator, str)
+                  else callable(calculator) and not hasattr(calculator, "get_potential_energy"))
     result = label_one(atoms, calculator, screening, path.parent.parent / "calc" / path.stem if own_folder else None)
     result["index"] = index
     tmp = Path(str(path) + ".tmp")
@@ -194,18 +213,35 @@ def _worker(job):
 
 # ------------------------------------------------------------------ many frames
 
+LABELLER_FILE = "labeller.json"  # written before the first frame: an interrupted labelling is checked too
+
+
 def _check_same_labeller(workdir: Path, calculator, labeller: dict | None) -> None:
-    """A resumed labelling must use the labeller of the finished frames (same name, same weights or module)."""
-    path = workdir / "report.json"
-    if not path.exists() or not isinstance(calculator, str):
+    """A resumed labelling must use the labeller of the finished frames (same name, same weights or module).
+    Records it in ``workdir/labeller.json`` before the first frame."""
+    if not isinstance(calculator, str):
         return
-    old = json.loads(path.read_text())
-    old_sha = labeller_fingerprint(old.get("teacher") or old.get("labeller"))
-    new_sha = labeller_fingerprint(labeller)
-    if old.get("calculator") != calculator or old_sha != new_sha:
-        raise PylbsError(f"{workdir} holds frames labelled with {old.get('calculator')} "
-                         f"(sha256 {old_sha}); now asked for {calculator} (sha256 {new_sha}): "
-                         "give another --work folder or delete that one")
+    new = {"calculator": calculator, "labeller": labeller}
+    path = workdir / LABELLER_FILE
+    if not path.exists() and (workdir / "report.json").exists():  # a folder labelled before labeller.json
+        report = json.loads((workdir / "report.json").read_text())
+        old = {"calculator": report.get("calculator"), "labeller": report.get("teacher") or report.get("labeller")}
+        if old["calculator"] == calculator and labeller_fingerprint(old["labeller"]) is None and labeller:
+            raise PylbsError(f"{workdir}'s report.json predates pylbs recording a labeller's sha256, so its frames "
+                             f"cannot be checked against {calculator} as it is now: if it is unchanged since they "
+                             f"were labelled, delete {workdir / 'report.json'} to adopt them (the frames are kept)")
+    elif path.exists():
+        old = json.loads(path.read_text())
+    else:
+        old = None
+    if old is not None:
+        old_sha, new_sha = labeller_fingerprint(old["labeller"]), labeller_fingerprint(labeller)
+        if old["calculator"] != calculator or old_sha != new_sha:
+            raise PylbsError(f"{workdir} holds frames labelled with {old['calculator']} "
+                             f"(sha256 {old_sha}); now asked for {calculator} (sha256 {new_sha}): the two sets "
+                             "would not mix; give another --work folder, or restore that labeller")
+    workdir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(new, indent=2))
 
 
 def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
@@ -229,7 +265,9 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     _check_same_labeller(workdir, calculator, teacher or labeller)
     (workdir / "frames").mkdir(parents=True, exist_ok=True)
     paths = [workdir / "frames" / f"{k:06d}.json" for k in range(len(frames))]
-    todo = [(k, frames[k], calculator, screening, paths[k]) for k in range(len(frames)) if not paths[k].exists()]
+    # frames not yet labelled, and those whose calculator failed (computed again: the cause may be fixed)
+    todo = [(k, frames[k], calculator, screening, paths[k]) for k in range(len(frames))
+            if not paths[k].exists() or json.loads(paths[k].read_text())["status"] == "failed"]
     done0 = len(frames) - len(todo)
     reporter = Progress(f"label {name}", len(frames), start=done0, unit="frame", heartbeat=workdir / "heartbeat.json",
                         lines=progress)
@@ -249,9 +287,10 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
 
     results = [json.loads(p.read_text()) for p in paths]
     ok = [k for k, r in enumerate(results) if r["status"] == "ok"]
+    failed = {k: r["reason"] for k, r in enumerate(results) if r["status"] == "failed"}
     report = {"name": name, "calculator": calculator if isinstance(calculator, str) else repr(calculator),
               "frames": len(frames), "accepted": len(ok), "rejected": len(frames) - len(ok),
-              "computed_now": len(todo), "screening": asdict(screening),
+              "failed": len(failed), "computed_now": len(todo), "screening": asdict(screening),
               "rejections": {str(k): r["reason"] for k, r in enumerate(results) if r["status"] != "ok"},
               "seconds_per_frame": (float(np.mean([results[k]["seconds"] for k in ok])) if ok else None)}
     if isinstance(calculator, str) and "xtb" in calculator:
@@ -262,6 +301,11 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     if labeller is not None:
         report["labeller"] = labeller
     (workdir / "report.json").write_text(json.dumps(report, indent=2))
+    if todo and 2 * len(failed) > len(todo):  # most failing is the calculator's set-up, not the frames
+        raise PylbsError(f"{name}: the calculator failed on {len(failed)} of the {len(todo)} frames computed now "
+                         f"(first: {next(iter(failed.values()))}). That is its set-up, not the frames: fix it "
+                         "(for VASP: ASE_VASP_COMMAND, VASP_PP_PATH, the allocation) and run the same command again; "
+                         f"the {len(ok)} labelled frames are kept and the failed ones computed again")
     if not ok:
         return None, report
     labelled = []
