@@ -539,3 +539,17 @@ def test_every_pair_under_the_guards_limit_is_an_overlap_whichever_atom_comes_fi
             for factor, flagged in ((0.97, 1), (1.03, 0)):
                 pos = np.array([[5.0, 5.0, 5.0], [5.0 + factor * limit, 5.0, 5.0]])
                 assert len(closest_pairs(pos, cell, [first, second], GUARD_MIN_DISTANCES)) == flagged, (first, second)
+
+
+def test_ship_refuses_a_loop_that_records_no_labeller(tmp_path):
+    """A card must say what its labels came from: a loop folder with no teacher in its record and no seed
+    dataset naming one is refused before anything is built, not shipped as 'a universal potential'."""
+    from pylbs.errors import PylbsError
+    from pylbs.mlp.ship import ship
+
+    loop = tmp_path / "loop"
+    loop.mkdir()
+    (loop / "record.json").write_text(json.dumps({"iterations": [{"iteration": 0, "models": ["m.pth"]}]}))
+    with pytest.raises(PylbsError, match="records no labeller"):
+        ship(loop, "nolabeller", dest_root=tmp_path / "shipped")
+    assert not (tmp_path / "shipped").exists()

@@ -55,6 +55,10 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
         raise PylbsError(f"{loop} has no finished iteration{'' if iteration is None else f' {iteration}'} "
                          f"(finished: {[r['iteration'] for r in its]}); run `pylbs mlp learn {loop}`, or give "
                          "--iteration K of a trained model")
+    teacher = record.get("teacher") or _seed_labeller(loop)
+    if not teacher:  # a card must say what its labels came from: never guess "a universal potential"
+        raise PylbsError(f"{loop} records no labeller (record.json has no 'teacher' and no seed dataset names "
+                         "one): the card could not say what the model reproduces; ship from the loop's own folder")
     source = Path(it["models"][0])
     final = Path(dest_root) / name
     dest = final.with_name(f".{name}.new")  # built aside, then swapped in: a failure leaves the old model whole
@@ -117,11 +121,11 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
              else settings["init_steps"] + settings["refine_steps"] * it["iteration"])
     card = {
         "name": name,
-        "what": _what(record.get("teacher") or _seed_labeller(loop)),
+        "what": _what(teacher),
         "command": f"pylbs mlp ship {loop} --name {name}" + (f" --iteration {iteration}" if iteration is not None
                                                             else ""),
         "files": files,
-        "teacher": record.get("teacher") or _seed_labeller(loop),
+        "teacher": teacher,
         "loop": {"folder": str(loop), "settings": settings, "iteration_shipped": it["iteration"],
                  "iteration_shipped_explored": it.get("explored", True),
                  "converged": record.get("converged", False), "stability": record.get("stability"),
@@ -156,9 +160,9 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     return card
 
 
-def _what(teacher: dict | None) -> str:
+def _what(teacher: dict) -> str:
     """The card's first line: what the labels came from, and that this is not the paper's model."""
-    if teacher and "weight_sha256" not in teacher:  # a user's labeller (their DFT): pylbs.mlp.label.labeller_provenance
+    if "weight_sha256" not in teacher:  # a user's labeller (their DFT): pylbs.mlp.label.labeller_provenance
         return (f"a DeepMD se_e2_a model trained by pylbs's active learning on labels of {teacher['name']} (a "
                 "user-supplied calculator); NOT the paper's DFT-trained model")
     return ("a DeepMD se_e2_a model distilled from a universal potential (the teacher) by pylbs's active "
