@@ -253,7 +253,9 @@ def cmd_label(args) -> int:
         frames = frames_of_system(frames_system)
         system, report = label_frames(frames, work / name, args.calculator, args.workers,
                                       Screening(args.min_distance, args.max_force), name=name)
-        print(f"{name}: {report['accepted']}/{report['frames']} accepted, report {work / name / 'report.json'}")
+        failed = (f", {report['failed']} failed in the calculator (computed again when you rerun this command)"
+                  if report["failed"] else "")
+        print(f"{name}: {report['accepted']}/{report['frames']} accepted{failed}, report {work / name / 'report.json'}")
         if system is not None:
             systems[name] = system
             t = report.get("teacher")
