@@ -4,7 +4,7 @@ from ase.calculators.lj import LennardJones
 
 
 class FlakyLJ(LennardJones):
-    """Lennard-Jones that fails like an unconverged SCF on frames with info['fail']."""
+    """Lennard-Jones that raises, as tblite does on an unconverged SCF, on frames with info['fail']."""
 
     def calculate(self, atoms=None, properties=None, system_changes=None):
         if atoms is not None and atoms.info.get("fail"):

@@ -32,8 +32,8 @@ def test_label_parallel_resumable_screened(tmp_path):
     system, report = label_frames(frames, work, "mlp_helpers:flaky_lj", n_workers=2, progress=False)
     assert report["frames"] == 6 and report["accepted"] == 3 and report["computed_now"] == 6
     reasons = report["rejections"]
-    assert set(reasons) == {"2", "3", "4"}
-    assert "overlapping" in reasons["2"] and "SCF" in reasons["3"] and "absurd force" in reasons["4"]
+    assert set(reasons) == {"2", "4"} and set(report["failures"]) == {"3"}
+    assert "overlapping" in reasons["2"] and "SCF" in report["failures"]["3"] and "absurd force" in reasons["4"]
     assert json.loads((work / "report.json").read_text())["accepted"] == 3
     assert system["atom_names"] == list(TYPE_MAP) and len(system) == 3
     ref = label_one(frames[5], "lj")  # same numbers as a direct call
@@ -106,6 +106,8 @@ def test_a_user_labeller_is_recorded_by_its_module_and_an_edited_module_is_refus
     loop = ActiveLearning(tmp_path / "loop", LearnSettings(teacher="mydft:calc"))
     assert json.loads((tmp_path / "loop" / "record.json").read_text())["teacher"]["module_sha256"] == sha
     assert loop.record["teacher"]["name"] == "mydft:calc"
+    loop._label("LBS-20-60-20", frames, tmp_path / "loop" / "seed")  # the loop now holds a label
+    empty = ActiveLearning(tmp_path / "empty", LearnSettings(teacher="mydft:calc"))  # and this one none
     # the same module resumes: nothing labelled again, the loop takes its folder back
     _, again = label_frames(frames, tmp_path / "w", "mydft:calc", progress=False)
     assert again["computed_now"] == 0 and again["accepted"] == 1
@@ -118,6 +120,10 @@ def test_a_user_labeller_is_recorded_by_its_module_and_an_edited_module_is_refus
         ActiveLearning(tmp_path / "loop", LearnSettings(teacher="mydft:calc"))
     with pytest.raises(PylbsError, match="do not mix"):  # edited while the loop runs: its next labelling refuses
         loop._label("LBS-20-60-20", frames, tmp_path / "loop" / "seed")
+    # a loop with no label yet takes the edited module (a DFT set-up fixed in the module itself)
+    empty._label("LBS-20-60-20", frames, tmp_path / "empty" / "seed")
+    edited = hashlib.sha256(module.read_bytes()).hexdigest()
+    assert json.loads((tmp_path / "empty" / "record.json").read_text())["teacher"]["module_sha256"] == edited
     with pytest.raises(PylbsError, match="no module nodft"):
         ActiveLearning(tmp_path / "loop2", LearnSettings(teacher="nodft:calc"))
     assert not (tmp_path / "loop2").exists()  # a wrong labeller leaves no folder behind
@@ -130,19 +136,23 @@ def test_a_user_labeller_is_recorded_by_its_module_and_an_edited_module_is_refus
 
 def test_a_broken_labeller_stops_with_its_error_and_the_rerun_computes_every_failed_frame(tmp_path, monkeypatch):
     """A DFT set-up error (VASP_PP_PATH unset, a node gone) fails every frame: the labelling stops with the
-    error and the fix instead of recording them as rejected forever; the rerun after the fix computes them.
-    An unconverged SCF is rejected; a frame retried starts in a clean folder (no half-written WAVECAR); an
-    interrupted labelling (no report.json yet) is still refused under an edited module."""
+    error and the fix instead of recording them as rejected forever, and the rerun after the fix computes
+    them. A few frames failing are the frames' own: no stop, retried by each rerun (a rerun left with only
+    those does not stop either), left out on request. An unconverged SCF the calculator only flags is
+    rejected; a frame computed again starts in a clean folder (no half-written WAVECAR)."""
     from pylbs.errors import PylbsError
+    from pylbs.mlp.label import reject_failed
 
     module = tmp_path / "brokendft.py"
     module.write_text(
-        "import os\nfrom ase.calculators.lj import LennardJones\n\n\nclass Broken(LennardJones):\n"
-        "    def calculate(self, *a, **k):\n        raise RuntimeError('VASP_PP_PATH is not set')\n\n\n"
-        "class Unconverged(LennardJones):\n    converged = False\n\n\n"
-        "def calc():\n    kind = os.environ.get('BROKENDFT', '')\n"
-        "    cls = Broken if kind == 'broken' else Unconverged if kind == 'unconverged' else LennardJones\n"
-        "    return cls(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)\n")
+        "import os\nfrom ase.calculators.lj import LennardJones\n\n\nclass DFT(LennardJones):\n"
+        "    def calculate(self, atoms=None, properties=None, system_changes=None):\n"
+        "        kind = os.environ.get('BROKENDFT', '')\n"
+        "        if kind == 'broken' or (kind == 'frame' and atoms.info.get('fail')):\n"
+        "            raise RuntimeError('VASP_PP_PATH is not set')\n"
+        "        super().calculate(atoms, properties or ['energy'], system_changes or [])\n"
+        "        self.converged = kind != 'unconverged'  # as ASE's Vasp: set when it reads the results\n\n\n"
+        "def calc():\n    return DFT(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     frames = [_frames()[k] for k in (0, 1, 5)]
     work = tmp_path / "w"
@@ -152,26 +162,81 @@ def test_a_broken_labeller_stops_with_its_error_and_the_rerun_computes_every_fai
     with pytest.raises(PylbsError, match="failed on 3 of the 3 frames.*VASP_PP_PATH is not set.*run the same command"):
         label_frames(frames, work, "brokendft:calc", progress=False)
     assert not (work / "calc" / "000001" / "WAVECAR").exists()  # the frame started clean
-    assert [json.loads(p.read_text())["status"] for p in sorted((work / "frames").glob("*.json"))] == ["failed"] * 3
+    report = json.loads((work / "report.json").read_text())
+    assert (report["failed"], report["rejected"], set(report["failures"])) == (3, 0, {"0", "1", "2"})
 
-    monkeypatch.setenv("BROKENDFT", "")  # the set-up fixed: every failed frame is computed now
+    monkeypatch.setenv("BROKENDFT", "frame")  # the set-up fixed; two frames fail on their own: most, a stop
+    frames[0].info["fail"] = frames[1].info["fail"] = True
+    with pytest.raises(PylbsError, match="failed on 2 of the 3 frames"):
+        label_frames(frames, work, "brokendft:calc", progress=False)
+    del frames[0].info["fail"]  # one of three: the frame's own failure, no stop
     system, report = label_frames(frames, work, "brokendft:calc", progress=False)
-    assert report["computed_now"] == 3 and report["accepted"] == 3 and report["failed"] == 0
-    assert system["energies"][2] == pytest.approx(label_one(frames[2], "lj")["energy"], abs=1e-9)
+    assert (report["computed_now"], report["accepted"], report["failed"]) == (2, 2, 1)
+    assert system["energies"][1] == pytest.approx(label_one(frames[2], "lj")["energy"], abs=1e-9)
+    _, report = label_frames(frames, work, "brokendft:calc", progress=False)  # only the failing one left: tried again
+    assert (report["computed_now"], report["accepted"], report["failed"]) == (1, 2, 1)
+    assert reject_failed(work) == 1
+    _, report = label_frames(frames, work, "brokendft:calc", progress=False)
+    assert (report["computed_now"], report["rejected"], report["failed"]) == (0, 1, 0)
+    assert "left out by reject_failed" in report["rejections"]["1"]
 
     monkeypatch.setenv("BROKENDFT", "unconverged")
     r = label_one(frames[0], "brokendft:calc")
     assert r["status"] == "rejected" and "SCF not converged" in r["reason"]
-
-    # interrupted before its report: labeller.json, written before the first frame, still guards the folder
-    (work / "report.json").unlink()
-    for p in sorted((work / "frames").glob("*.json"))[1:]:
-        p.unlink()
-    module.write_text(module.read_text().replace("epsilon=0.01", "epsilon=0.02"))
-    with pytest.raises(PylbsError, match="labelled with brokendft:calc"):
-        label_frames(frames, work, "brokendft:calc", progress=False)
     sys.modules.pop("brokendft", None)
     # a module that is found but imports a missing package is named as such, not "put it on PYTHONPATH"
     (tmp_path / "needsvasp.py").write_text("import vasp_wrapper_not_installed  # noqa\n")
     with pytest.raises(PylbsError, match="needsvasp imports vasp_wrapper_not_installed, which is not installed"):
         label_frames(frames, tmp_path / "w2", "needsvasp:calc", progress=False)
+
+
+def test_labeller_json_guards_an_interrupted_labelling_and_a_folder_with_no_label_starts_over(tmp_path, monkeypatch):
+    """labeller.json is written before the first frame: a labelling killed before its report still refuses
+    an edited module. A folder whose frames all failed holds no label, so a module fixed in place starts it
+    over. A folder from before labeller.json is refused until adopted."""
+    from pylbs.errors import PylbsError
+    from pylbs.mlp.label import LABELLER_FILE, adopt_labelling
+
+    module = tmp_path / "stopdft.py"
+    module.write_text(
+        "from ase.calculators.lj import LennardJones\n\n\nclass DFT(LennardJones):\n"
+        "    def calculate(self, atoms=None, properties=None, system_changes=None):\n"
+        "        if atoms.info.get('kill'):\n            raise KeyboardInterrupt\n"
+        "        if atoms.info.get('fail'):\n            raise RuntimeError('POTCAR not found')\n"
+        "        super().calculate(atoms, properties or ['energy'], system_changes or [])\n\n\n"
+        "def calc():\n    return DFT(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    frames = [_frames()[k] for k in (0, 1, 5)]
+    frames[1].info["kill"] = True
+    work = tmp_path / "w"
+    with pytest.raises(KeyboardInterrupt):  # killed on its second frame: one labelled, no report yet
+        label_frames(frames, work, "stopdft:calc", progress=False)
+    assert json.loads((work / LABELLER_FILE).read_text())["labeller"]["module_file"] == str(module)
+    assert not (work / "report.json").exists() and (work / "frames" / "000000.json").exists()
+    original = module.read_text()
+    module.write_text(original.replace("epsilon=0.01", "epsilon=0.02"))
+    with pytest.raises(PylbsError, match="labelled with stopdft:calc"):
+        label_frames(frames, work, "stopdft:calc", progress=False)
+
+    # from before labeller.json: refused until adopted, then resumed
+    module.write_text(original)
+    (work / LABELLER_FILE).unlink()
+    del frames[1].info["kill"]
+    with pytest.raises(PylbsError, match="adopt_labelling"):
+        label_frames(frames, work, "stopdft:calc", progress=False)
+    adopt_labelling(work, "stopdft:calc")
+    _, report = label_frames(frames, work, "stopdft:calc", progress=False)
+    assert (report["computed_now"], report["accepted"]) == (2, 3)
+
+    # every frame failed (a bad setting in the module): the fixed module starts the folder over
+    for a in frames:
+        a.info["fail"] = True
+    with pytest.raises(PylbsError, match="POTCAR not found"):
+        label_frames(frames, tmp_path / "w3", "stopdft:calc", progress=False)
+    module.write_text(original.replace("epsilon=0.01", "epsilon=0.03"))
+    sys.modules.pop("stopdft", None)
+    for a in frames:
+        del a.info["fail"]
+    _, report = label_frames(frames, tmp_path / "w3", "stopdft:calc", progress=False)
+    assert (report["computed_now"], report["accepted"]) == (3, 3)
+    sys.modules.pop("stopdft", None)

@@ -365,8 +365,11 @@ def criterion_summary(record: dict) -> str:
     """One sentence on where the 100 ps half of the issue's criterion stands, for the README
     (scripts/sync_model_docs.py writes it there, so the README cannot drift from the card)."""
     ch, status = record.get("check", {}), criterion_status(record)
-    walls = [r["wall_s"] / 60 for r in record.get("runs", []) if r.get("wall_s")]
-    took = f"; the runs' last sittings took {min(walls):.0f}-{max(walls):.0f} min each on one core" if walls else ""
+    runs = [r for r in record.get("runs", []) if r.get("wall_s")]
+    walls = [r["wall_s"] / 60 for r in runs]
+    cores = {(r.get("ranks") or 1) * (r.get("omp_threads") or 1) for r in runs}
+    on = "one core" if cores == {1} else f"{cores.pop()} cores" if len(cores) == 1 else f"up to {max(cores)} cores"
+    took = f"; the runs' last sittings took {min(walls):.0f}-{max(walls):.0f} min each on {on}" if walls else ""
     head = (f"{ch.get('simulated_ps', 100):g} ps at {ch.get('temperature_K', 2000):g} K, the card's record: "
             f"{status['glasses']} of {len(CATALOG)} glasses, {status['stops']} guard stop(s) in "
             f"{status['runs']} run(s)" + took)

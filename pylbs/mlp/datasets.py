@@ -241,13 +241,14 @@ def copy_dataset_compact(src, dest) -> Path:
     """Copy a dataset (``write_dataset``'s layout) to ``dest`` with :data:`CARRIED_FLOAT32` arrays as
     float32; deepmd-kit casts what it reads to its own precision. A labelling run's per-frame cache
     (``labelling/<system>/frames/``, ``pylbs mlp label``'s resume files) repeats the labels in JSON
-    and is left out; its ``report.json`` (throughput, screening) is kept."""
+    and is left out, and so are a DFT labeller's per-frame folders (``calc/``: VASP's outputs); its
+    ``report.json`` (throughput, screening) and ``labeller.json`` are kept."""
     import shutil
 
     src, dest = Path(src), Path(dest)
 
     def cache(folder, names):
-        return {"frames", "heartbeat.json"} & set(names) if Path(folder).parent == src / "labelling" else set()
+        return {"frames", "calc", "heartbeat.json"} & set(names) if Path(folder).parent == src / "labelling" else set()
 
     shutil.copytree(src, dest, ignore=cache)
     for path in dest.glob("*/*/set.*/*.npy"):

@@ -15,20 +15,22 @@ laptop; a model trained on it reproduces xTB, not PBE. GFN2-xTB often fails
 to converge on glassy cells, so GFN1 is the default.
 
 Each frame's result is one file ``WORKDIR/frames/NNNNNN.json`` (energy, forces,
-virial, or the reason it was rejected), written atomically when the frame is
-done: a re-run skips every frame that has one, so an interrupted labelling
+virial, or the reason it was rejected or failed), written atomically when the frame
+is done: a re-run skips every labelled or rejected frame, so an interrupted labelling
 resumes and finished frames are never recomputed. Frames are screened:
 
-* overlapping atoms (any pair closer than ``min_distance`` A): not computed;
-* SCF not converged (the calculator's ``converged`` flag, as ASE's Vasp sets it): rejected;
-* calculator error (any exception): failed, computed again by the next run (a set-up
-  fixed, a node back); when most frames of a run fail, it stops with the first error;
+* overlapping atoms (any pair closer than ``min_distance`` A): rejected, not computed;
+* SCF not converged where the calculator only flags it (ASE's Vasp, ``converged``): rejected;
+* calculator error (any exception, tblite's unconverged SCF too): failed, computed again by
+  the next run (a set-up fixed, a node back); when most of the frames failed, the run stops
+  with the first error after trying them all (``reject_failed`` leaves persistent ones out);
 * non-finite energy/forces, or any force component above ``max_force`` eV/A: rejected.
 
 The labeller (name and weights or module sha256) is written to ``WORKDIR/labeller.json``
-before the first frame: a resumed run under another labeller is refused.
+before the first frame: a resumed run under another labeller is refused, unless no frame
+was labelled yet (then it starts over).
 
-``WORKDIR/report.json`` lists accepted and rejected frames with reasons.
+``WORKDIR/report.json`` lists accepted, rejected and failed frames with reasons.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,6 +49,7 @@ import numpy as np
 
 from ..errors import PylbsError
 from ..hashing import file_sha256
+from ..jsonio import write_json_atomic
 from ..lammps_env import init_worker_process
 from ..progress import Progress
 from .datasets import frames_from_atoms
@@ -126,7 +130,7 @@ def labeller_provenance(spec: str) -> dict:
     try:
         mod = importlib.import_module(mod_name)
     except ModuleNotFoundError as exc:
-        if exc.name and mod_name.split(".")[0] == exc.name.split(".")[0]:  # the module itself is not found
+        if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):  # it, or its package
             raise PylbsError(f"labeller '{spec}': no module {mod_name} ({exc}); put its folder on PYTHONPATH") from exc
         raise PylbsError(f"labeller '{spec}': module {mod_name} imports {exc.name}, which is not installed") from exc
     except ImportError as exc:  # found, but an import inside it failed
@@ -163,10 +167,6 @@ def label_one(atoms, calculator, screening: Screening = Screening(), directory: 
     atoms = atoms.copy()
     atoms.calc = make_calculator(calculator)
     if directory is not None:  # two frames at once in one folder would read each other's OUTCAR
-        # a frame retried after a kill starts clean: VASP would read the half-written WAVECAR it left
-        directory = Path(directory)
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
         atoms.calc.directory = str(directory)
     t0 = time.perf_counter()
     try:
@@ -177,8 +177,8 @@ def label_one(atoms, calculator, screening: Screening = Screening(), directory: 
             from ase.stress import voigt_6_to_full_3x3_stress
 
             virial = -voigt_6_to_full_3x3_stress(atoms.get_stress()) * atoms.get_volume()
-    except Exception as exc:  # SCF failure or any calculator error: record, do not stop the batch
-        # "failed", not "rejected": a resumed labelling computes it again (a set-up fixed, a node back)
+    except Exception as exc:  # any calculator error (tblite's unconverged SCF too): record, go on with the batch
+        # "failed", not "rejected": the next run computes it again (a set-up fixed, a node back)
         return {"status": "failed", "reason": f"calculator failed: {type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
     seconds = time.perf_counter() - t0
@@ -201,7 +201,14 @@ def _worker(job):
     # a user's labeller (file-based, such as VASP) gets a folder per frame; built-ins and instances need none
     own_folder = (calculator not in CALCULATORS if isinstance(calculator, str)
                   else callable(calculator) and not hasattr(calculator, "get_potential_energy"))
-    result = label_one(atoms, calculator, screening, path.parent.parent / "calc" / path.stem if own_folder else None)
+    folder = path.parent.parent / "calc" / path.stem if own_folder else None
+    try:
+        if folder is not None:  # a frame computed again starts clean: VASP would read a half-written WAVECAR
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
+        result = label_one(atoms, calculator, screening, folder)
+    except OSError as exc:  # its folder could not be made: failed, computed again by the next run
+        result = {"status": "failed", "reason": f"frame folder {folder}: {exc}"}
     result["index"] = index
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(result))
@@ -209,50 +216,92 @@ def _worker(job):
     return index, result["status"]
 
 
-
-
 # ------------------------------------------------------------------ many frames
 
 LABELLER_FILE = "labeller.json"  # written before the first frame: an interrupted labelling is checked too
 
 
+def frame_status(path: Path) -> str:
+    """A frame file's status, read from its first bytes (``_worker`` writes it first; a frame's forces
+    follow, so a loop folder of thousands of frames is scanned without parsing them)."""
+    with open(path) as f:
+        head = f.read(40)
+    return head.split('"status": "', 1)[1].split('"', 1)[0] if '"status": "' in head else "unknown"
+
+
+def holds_labels(folder) -> bool:
+    """Whether any labelling under ``folder`` has a labelled (``ok``) frame."""
+    return any(frame_status(p) == "ok" for p in Path(folder).rglob("frames/[0-9]*.json"))
+
+
+def adopt_labelling(workdir, calculator: str) -> None:
+    """Record ``calculator`` as it is now as the labeller of ``workdir``'s frames, for a folder labelled
+    before pylbs wrote ``labeller.json``: only when you know the labeller has not changed since."""
+    workdir = Path(workdir)
+    write_json_atomic(workdir / LABELLER_FILE, {"calculator": calculator, "labeller": labeller_provenance(calculator)})
+
+
+def reject_failed(workdir) -> int:
+    """Mark ``workdir``'s failed frames rejected, so later runs leave them out instead of computing them
+    again (frames that fail the same way every time); returns how many."""
+    n = 0
+    for path in sorted(Path(workdir, "frames").glob("[0-9]*.json")):
+        if frame_status(path) == "failed":
+            r = json.loads(path.read_text())
+            r.update(status="rejected", reason=f"{r['reason']} (left out by reject_failed)")
+            tmp = Path(str(path) + ".tmp")
+            tmp.write_text(json.dumps(r))
+            os.replace(tmp, path)
+            n += 1
+    return n
+
+
 def _check_same_labeller(workdir: Path, calculator, labeller: dict | None) -> None:
-    """A resumed labelling must use the labeller of the finished frames (same name, same weights or module).
-    Records it in ``workdir/labeller.json`` before the first frame."""
+    """A resumed labelling must use the labeller of its labelled frames (same name, same weights or module);
+    records it in ``workdir/labeller.json`` before the first frame. A folder with no labelled frame (all
+    failed: a set-up fixed in the module itself) starts over under the new labeller."""
     if not isinstance(calculator, str):
         return
-    new = {"calculator": calculator, "labeller": labeller}
-    path = workdir / LABELLER_FILE
-    if not path.exists() and (workdir / "report.json").exists():  # a folder labelled before labeller.json
+    path, frames = workdir / LABELLER_FILE, sorted(workdir.glob("frames/[0-9]*.json"))
+    if path.exists():
+        old = json.loads(path.read_text())
+    elif (workdir / "report.json").exists():  # labelled before labeller.json: report.json names it
         report = json.loads((workdir / "report.json").read_text())
         old = {"calculator": report.get("calculator"), "labeller": report.get("teacher") or report.get("labeller")}
-        if old["calculator"] == calculator and labeller_fingerprint(old["labeller"]) is None and labeller:
-            raise PylbsError(f"{workdir}'s report.json predates pylbs recording a labeller's sha256, so its frames "
-                             f"cannot be checked against {calculator} as it is now: if it is unchanged since they "
-                             f"were labelled, delete {workdir / 'report.json'} to adopt them (the frames are kept)")
-    elif path.exists():
-        old = json.loads(path.read_text())
     else:
-        old = None
-    if old is not None:
-        old_sha, new_sha = labeller_fingerprint(old["labeller"]), labeller_fingerprint(labeller)
-        if old["calculator"] != calculator or old_sha != new_sha:
-            raise PylbsError(f"{workdir} holds frames labelled with {old['calculator']} "
-                             f"(sha256 {old_sha}); now asked for {calculator} (sha256 {new_sha}): the two sets "
-                             "would not mix; give another --work folder, or restore that labeller")
+        old = {"calculator": calculator, "labeller": None} if frames else None  # interrupted, before labeller.json
+    if old is not None and (old["calculator"] != calculator
+                            or labeller_fingerprint(old["labeller"]) != labeller_fingerprint(labeller)):
+        if not any(frame_status(p) == "ok" for p in frames):  # no label to mix with: start over
+            for p in frames:
+                p.unlink()
+            print(f"[pylbs] {workdir}: no frame was labelled under {old['calculator']}; starting over with "
+                  f"{calculator}", file=sys.stderr, flush=True)
+        elif labeller_fingerprint(old["labeller"]) is None and old["calculator"] == calculator:
+            raise PylbsError(f"{workdir} holds frames labelled before pylbs recorded a labeller's sha256, so they "
+                             f"cannot be checked against {calculator} as it is now. If it is unchanged since, adopt "
+                             f"them: python -c \"from pylbs.mlp.label import adopt_labelling; "
+                             f"adopt_labelling('{workdir}', '{calculator}')\"")
+        else:
+            raise PylbsError(f"{workdir} holds frames labelled with {old['calculator']} (sha256 "
+                             f"{labeller_fingerprint(old['labeller'])}); now asked for {calculator} (sha256 "
+                             f"{labeller_fingerprint(labeller)}): the two sets would not mix; give another "
+                             "--work folder, or restore that labeller")
     workdir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(new, indent=2))
+    write_json_atomic(path, {"calculator": calculator, "labeller": labeller})
 
 
 def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
-                 screening: Screening | None = None, progress: bool = True, name: str = "frames"):
+                 screening: Screening | None = None, progress: bool = True, name: str = "frames",
+                 stop_when_most_fail: bool = True):
     """Label a list of ase.Atoms (same atoms in every frame) into ``workdir``.
 
     Returns ``(system, report)``: a dpdata LabeledSystem of the accepted frames
     (None when none was accepted) in the project type map, and the report dict
     (also written to ``workdir/report.json``). ``calculator``: see make_calculator;
     with ``n_workers > 1`` it must be a name or ``"module:function"`` (or a picklable
-    top-level function) since each worker process builds its own.
+    top-level function) since each worker process builds its own. ``stop_when_most_fail``: raise
+    when the calculator failed on most frames (its set-up, not the frames), after writing the report.
     """
     screening = screening or Screening()
     teacher = labeller = None
@@ -289,9 +338,10 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     ok = [k for k, r in enumerate(results) if r["status"] == "ok"]
     failed = {k: r["reason"] for k, r in enumerate(results) if r["status"] == "failed"}
     report = {"name": name, "calculator": calculator if isinstance(calculator, str) else repr(calculator),
-              "frames": len(frames), "accepted": len(ok), "rejected": len(frames) - len(ok),
+              "frames": len(frames), "accepted": len(ok), "rejected": len(frames) - len(ok) - len(failed),
               "failed": len(failed), "computed_now": len(todo), "screening": asdict(screening),
-              "rejections": {str(k): r["reason"] for k, r in enumerate(results) if r["status"] != "ok"},
+              "rejections": {str(k): r["reason"] for k, r in enumerate(results) if r["status"] == "rejected"},
+              "failures": {str(k): why for k, why in failed.items()},
               "seconds_per_frame": (float(np.mean([results[k]["seconds"] for k in ok])) if ok else None)}
     if isinstance(calculator, str) and "xtb" in calculator:
         report["note"] = XTB_NOTE
@@ -301,11 +351,15 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     if labeller is not None:
         report["labeller"] = labeller
     (workdir / "report.json").write_text(json.dumps(report, indent=2))
-    if todo and 2 * len(failed) > len(todo):  # most failing is the calculator's set-up, not the frames
-        raise PylbsError(f"{name}: the calculator failed on {len(failed)} of the {len(todo)} frames computed now "
-                         f"(first: {next(iter(failed.values()))}). That is its set-up, not the frames: fix it "
-                         "(for VASP: ASE_VASP_COMMAND, VASP_PP_PATH, the allocation) and run the same command again; "
-                         f"the {len(ok)} labelled frames are kept and the failed ones computed again")
+    # most of the set failing is the calculator's set-up, not the frames (a few failing: the frames)
+    if stop_when_most_fail and todo and 2 * len(failed) > len(frames):
+        raise PylbsError(f"{name}: the calculator failed on {len(failed)} of the {len(frames)} frames (first: "
+                         f"{next(iter(failed.values()))}). That is its set-up, not the frames: fix it (for VASP: "
+                         "ASE_VASP_COMMAND, VASP_PP_PATH, the allocation; the module itself may change while no "
+                         f"frame is labelled) and run the same command again: the {len(ok)} labelled frames are "
+                         "kept and the failed ones computed again. Frames that fail the same way every time: leave "
+                         f"them out with python -c \"from pylbs.mlp.label import reject_failed; "
+                         f"reject_failed('{workdir}')\"")
     if not ok:
         return None, report
     labelled = []

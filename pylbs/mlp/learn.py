@@ -61,7 +61,8 @@ from .datasets import TRAINING_DATA_DIR, carried_datasets, dataset_systems, load
 from .evaluate import evaluate_model
 from .explore import END_MEMBERS, classify, explore, frames_at, glass_conditions, system_glass
 from .fmp_frames import sample_fmp_frames
-from .label import Screening, frames_of_system, label_frames, labeller_fingerprint, labeller_provenance
+from .label import (Screening, frames_of_system, holds_labels, label_frames, labeller_fingerprint,
+                    labeller_provenance)
 from .stability import StabilityCheck, fmp_start_glass, run_stability
 from .train import STOP as TRAINING_STOP
 from .train import TrainingSettings, architecture_of, neighbor_stat, sel_from_counts, train_and_freeze
@@ -262,9 +263,13 @@ class ActiveLearning:
 
     def _check_labeller(self, now: dict | None = None) -> dict:
         """The loop's labeller as its record has it, refused when its weights or module changed since
-        (checked before every labelling: a DFT module edited during a days-long loop must not mix in).
+        (checked before every labelling: a DFT module edited during a days-long loop must not mix in);
+        while the loop holds no label yet (a DFT set-up fixed in the module), the new one is kept instead.
         ``now``: the labeller's provenance where the caller has just hashed it."""
         kept, now = self.record.get("teacher") or {}, now or labeller_provenance(self.s.teacher)
+        if labeller_fingerprint(kept) != labeller_fingerprint(now) and not holds_labels(self.out):
+            self.record["teacher"] = kept = now
+            self._save()
         if labeller_fingerprint(kept) != labeller_fingerprint(now):
             raise PylbsError(f"{self.out} was labelled by {kept.get('name')} (sha256 {labeller_fingerprint(kept)}); "
                              f"{self.s.teacher} now has sha256 {labeller_fingerprint(now)}: labels of a changed "
@@ -451,7 +456,7 @@ class ActiveLearning:
                 frames += frames_at(folder / "explore" / name / cond, steps)
             system, report = self._label(name, frames, folder)
             reports[name] = {"frames": report["frames"], "accepted": report["accepted"],
-                             "rejected": report["rejected"]}
+                             "rejected": report["rejected"], "failed": report["failed"]}
             if system is not None:
                 systems[name] = system
         write_json_atomic(folder / "labels.json", reports)

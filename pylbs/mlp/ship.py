@@ -58,7 +58,8 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     teacher = record.get("teacher") or _seed_labeller(loop)
     if not teacher:  # a card must say what its labels came from: never guess "a universal potential"
         raise PylbsError(f"{loop} records no labeller (record.json has no 'teacher' and no seed dataset names "
-                         "one): the card could not say what the model reproduces; ship from the loop's own folder")
+                         "one), so the card could not say what the model reproduces. If you know it, add it to "
+                         "record.json as \"teacher\": pylbs.mlp.label.labeller_provenance(NAME) and ship again")
     source = Path(it["models"][0])
     final = Path(dest_root) / name
     dest = final.with_name(f".{name}.new")  # built aside, then swapped in: a failure leaves the old model whole
