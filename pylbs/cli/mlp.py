@@ -396,8 +396,9 @@ def cmd_stability(args) -> int:
         card = enter_stability(first.parent.name, summary, check.full_length) if args.card else None
         if card and check.full_length:  # the criterion's own runs joined its record: say how far it is
             s = criterion_status(card[CRITERION_SECTION])
-            print(f"card's record of the criterion: {s['glasses']} of {len(CATALOG)} glasses run, {s['stops']} "
-                  f"stop(s) in {s['runs']} run(s): {'met' if s['met'] else 'not met'}"
+            print(f"card's record of the criterion's 100 ps half: {s['glasses']} of {len(CATALOG)} glasses run, "
+                  f"{s['stops']} stop(s) in {s['runs']} run(s): {'met' if s['met'] else 'not met'} (its other half "
+                  "is the loop's convergence)"
                   + (f"; not yet run: {' '.join(s['missing'])}" if s["missing"] else ""))
     on_rank0(comm, report)
     return 1 if summary["guard_stops"] else 0
