@@ -134,6 +134,18 @@ def test_a_user_labeller_is_recorded_by_its_module_and_an_edited_module_is_refus
     sys.modules.pop("mydft", None)
 
 
+def _dft_module(folder, name: str, before: list[str], after: list[str] = ()):
+    """A user's labeller module on disk, as a DFT one would be: Lennard-Jones whose calculate() first
+    runs the lines ``before`` (the failures under test) and then ``after`` (what it sets from its results)."""
+    path = folder / f"{name}.py"
+    body = "".join(f"        {line}\n" for line in [*before, "super().calculate(atoms, properties or ['energy'], "
+                                                             "system_changes or [])", *after])
+    path.write_text("import os\nfrom ase.calculators.lj import LennardJones\n\n\nclass DFT(LennardJones):\n"
+                    "    def calculate(self, atoms=None, properties=None, system_changes=None):\n" + body +
+                    "\n\ndef calc():\n    return DFT(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)\n")
+    return path
+
+
 def test_a_broken_labeller_stops_with_its_error_and_the_rerun_computes_every_failed_frame(tmp_path, monkeypatch):
     """A DFT set-up error (VASP_PP_PATH unset, a node gone) fails every frame: the labelling stops with the
     error and the fix instead of recording them as rejected forever, and the rerun after the fix computes
@@ -143,16 +155,10 @@ def test_a_broken_labeller_stops_with_its_error_and_the_rerun_computes_every_fai
     from pylbs.errors import PylbsError
     from pylbs.mlp.label import reject_failed
 
-    module = tmp_path / "brokendft.py"
-    module.write_text(
-        "import os\nfrom ase.calculators.lj import LennardJones\n\n\nclass DFT(LennardJones):\n"
-        "    def calculate(self, atoms=None, properties=None, system_changes=None):\n"
-        "        kind = os.environ.get('BROKENDFT', '')\n"
-        "        if kind == 'broken' or (kind == 'frame' and atoms.info.get('fail')):\n"
-        "            raise RuntimeError('VASP_PP_PATH is not set')\n"
-        "        super().calculate(atoms, properties or ['energy'], system_changes or [])\n"
-        "        self.converged = kind != 'unconverged'  # as ASE's Vasp: set when it reads the results\n\n\n"
-        "def calc():\n    return DFT(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)\n")
+    _dft_module(tmp_path, "brokendft", ["kind = os.environ.get('BROKENDFT', '')",
+                                        "if kind == 'broken' or (kind == 'frame' and atoms.info.get('fail')):",
+                                        "    raise RuntimeError('VASP_PP_PATH is not set')"],
+                after=["self.converged = kind != 'unconverged'  # as ASE's Vasp: set when it reads the results"])
     monkeypatch.syspath_prepend(str(tmp_path))
     frames = [_frames()[k] for k in (0, 1, 5)]
     work = tmp_path / "w"
@@ -197,14 +203,8 @@ def test_labeller_json_guards_an_interrupted_labelling_and_a_folder_with_no_labe
     from pylbs.errors import PylbsError
     from pylbs.mlp.label import LABELLER_FILE, adopt_labelling
 
-    module = tmp_path / "stopdft.py"
-    module.write_text(
-        "from ase.calculators.lj import LennardJones\n\n\nclass DFT(LennardJones):\n"
-        "    def calculate(self, atoms=None, properties=None, system_changes=None):\n"
-        "        if atoms.info.get('kill'):\n            raise KeyboardInterrupt\n"
-        "        if atoms.info.get('fail'):\n            raise RuntimeError('POTCAR not found')\n"
-        "        super().calculate(atoms, properties or ['energy'], system_changes or [])\n\n\n"
-        "def calc():\n    return DFT(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)\n")
+    module = _dft_module(tmp_path, "stopdft", ["if atoms.info.get('kill'):", "    raise KeyboardInterrupt",
+                                               "if atoms.info.get('fail'):", "    raise RuntimeError('POTCAR not found')"])
     monkeypatch.syspath_prepend(str(tmp_path))
     frames = [_frames()[k] for k in (0, 1, 5)]
     frames[1].info["kill"] = True

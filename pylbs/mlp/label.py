@@ -316,7 +316,7 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     paths = [workdir / "frames" / f"{k:06d}.json" for k in range(len(frames))]
     # frames not yet labelled, and those whose calculator failed (computed again: the cause may be fixed)
     todo = [(k, frames[k], calculator, screening, paths[k]) for k in range(len(frames))
-            if not paths[k].exists() or json.loads(paths[k].read_text())["status"] == "failed"]
+            if not paths[k].exists() or frame_status(paths[k]) == "failed"]
     done0 = len(frames) - len(todo)
     reporter = Progress(f"label {name}", len(frames), start=done0, unit="frame", heartbeat=workdir / "heartbeat.json",
                         lines=progress)
