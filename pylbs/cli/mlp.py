@@ -30,7 +30,7 @@ from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
-from ..mlp.card import CRITERION_SECTION, criterion_status, enter_stability
+from ..mlp.card import CRITERION_SECTION, criterion_summary, enter_stability
 from ..mlp.ship import ship
 from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summary_lines
 from ..mlp.teachers import TEACHERS
@@ -395,11 +395,7 @@ def cmd_stability(args) -> int:
         print("\n".join(summary_lines(results)))  # before the card: a refused entry still shows the result
         card = enter_stability(first.parent.name, summary, check.full_length) if args.card else None
         if card and check.full_length:  # the criterion's own runs joined its record: say how far it is
-            s = criterion_status(card[CRITERION_SECTION])
-            print(f"card's record of the criterion's 100 ps half: {s['glasses']} of {len(CATALOG)} glasses run, "
-                  f"{s['stops']} stop(s) in {s['runs']} run(s): {'met' if s['met'] else 'not met'} (its other half "
-                  "is the loop's convergence)"
-                  + (f"; not yet run: {' '.join(s['missing'])}" if s["missing"] else ""))
+            print(criterion_summary(card[CRITERION_SECTION]))  # the README's sentence (sync_model_docs.py)
     on_rank0(comm, report)
     return 1 if summary["guard_stops"] else 0
 

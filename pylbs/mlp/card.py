@@ -66,8 +66,8 @@ def add_criterion_glasses(name: str, summary: dict, dest_root=SHIPPED_DIR) -> di
     """Enter the glasses of a full-length stability run (``pylbs mlp stability --card`` at 100 ps) into
     the card's record of the criterion, each with its own command, and re-render card.md.
 
-    Why run by run: at about two hours a glass on one core (the record's wall times), the 11 glasses are run over several sittings
-    and machines; each run is added to the record (never replacing one: a glass run again keeps its
+    Why run by run: at about two hours a glass on one core (the record's wall times), the 11 glasses
+    are run over several sittings and machines; each run is added to the record (never replacing one: a glass run again keeps its
     earlier run, so a stop cannot be erased by a later pass), and the card says how far the criterion is.
     Every run must be of this card's model (its sha256) under one set of settings (the model's wall, the
     guard's rule and interval, length, temperature, atoms); the seed may differ."""

@@ -267,10 +267,11 @@ class ActiveLearning:
         while the loop holds no label yet (a DFT set-up fixed in the module), the new one is kept instead.
         ``now``: the labeller's provenance where the caller has just hashed it."""
         kept, now = self.record.get("teacher") or {}, now or labeller_provenance(self.s.teacher)
-        if labeller_fingerprint(kept) != labeller_fingerprint(now) and not holds_labels(self.out):
-            self.record["teacher"] = kept = now
-            self._save()
         if labeller_fingerprint(kept) != labeller_fingerprint(now):
+            if not holds_labels(self.out):
+                self.record["teacher"] = now
+                self._save()
+                return now
             raise PylbsError(f"{self.out} was labelled by {kept.get('name')} (sha256 {labeller_fingerprint(kept)}); "
                              f"{self.s.teacher} now has sha256 {labeller_fingerprint(now)}: labels of a changed "
                              "labeller do not mix with the loop's; restore it or start another loop folder")
