@@ -148,8 +148,8 @@ def _dft_module(folder, name: str, before: list[str], after: list[str] = ()):
 
 def test_a_broken_labeller_stops_with_its_error_and_the_rerun_computes_every_failed_frame(tmp_path, monkeypatch):
     """A DFT set-up error (VASP_PP_PATH unset, a node gone) fails every frame: the labelling stops with the
-    error and the fix instead of recording them as rejected forever, and the rerun after the fix computes
-    them. A few frames failing are the frames' own: no stop, retried by each rerun (a rerun left with only
+    error and the fix (as soon as most have failed: the rest are not tried) instead of recording them as
+    rejected forever, and the rerun after the fix computes them. A few frames failing are the frames' own: no stop, retried by each rerun (a rerun left with only
     those does not stop either), left out on request. An unconverged SCF the calculator only flags is
     rejected; a frame computed again starts in a clean folder (no half-written WAVECAR)."""
     from pylbs.errors import PylbsError
@@ -165,11 +165,13 @@ def test_a_broken_labeller_stops_with_its_error_and_the_rerun_computes_every_fai
     monkeypatch.setenv("BROKENDFT", "broken")
     (work / "calc" / "000001").mkdir(parents=True)
     (work / "calc" / "000001" / "WAVECAR").write_text("half written")
-    with pytest.raises(PylbsError, match="failed on 3 of the 3 frames.*VASP_PP_PATH is not set.*run the same command"):
-        label_frames(frames, work, "brokendft:calc", progress=False)
+    with pytest.raises(PylbsError, match="failed on 2 of the 3 frames, 1 not tried.*VASP_PP_PATH is not set.*"
+                                         "run the same command"):
+        label_frames(frames, work, "brokendft:calc", progress=False)  # 2 of 3 failed: the stop is certain
     assert not (work / "calc" / "000001" / "WAVECAR").exists()  # the frame started clean
     report = json.loads((work / "report.json").read_text())
-    assert (report["failed"], report["rejected"], set(report["failures"])) == (3, 0, {"0", "1", "2"})
+    assert (report["failed"], report["rejected"], report["not_tried"], set(report["failures"])) == (2, 0, 1, {"0", "1"})
+    assert not (work / "frames" / "000002.json").exists()
 
     monkeypatch.setenv("BROKENDFT", "frame")  # the set-up fixed; two frames fail on their own: most, a stop
     frames[0].info["fail"] = frames[1].info["fail"] = True
@@ -177,7 +179,7 @@ def test_a_broken_labeller_stops_with_its_error_and_the_rerun_computes_every_fai
         label_frames(frames, work, "brokendft:calc", progress=False)
     del frames[0].info["fail"]  # one of three: the frame's own failure, no stop
     system, report = label_frames(frames, work, "brokendft:calc", progress=False)
-    assert (report["computed_now"], report["accepted"], report["failed"]) == (2, 2, 1)
+    assert (report["computed_now"], report["accepted"], report["failed"], report["not_tried"]) == (3, 2, 1, 0)
     assert system["energies"][1] == pytest.approx(label_one(frames[2], "lj")["energy"], abs=1e-9)
     _, report = label_frames(frames, work, "brokendft:calc", progress=False)  # only the failing one left: tried again
     assert (report["computed_now"], report["accepted"], report["failed"]) == (1, 2, 1)
@@ -240,3 +242,31 @@ def test_labeller_json_guards_an_interrupted_labelling_and_a_folder_with_no_labe
     _, report = label_frames(frames, tmp_path / "w3", "stopdft:calc", progress=False)
     assert (report["computed_now"], report["accepted"]) == (3, 3)
     sys.modules.pop("stopdft", None)
+
+
+def test_the_loop_computes_a_failed_frame_once_more_before_its_dataset_is_written(tmp_path, monkeypatch):
+    """A frame whose calculator failed once (a node lost) is computed again at once by the loop's labelling,
+    before the caller writes the iteration's dataset (after which it would stay out); a frame that fails
+    every time is tried twice, counted as failed and left out."""
+    from pylbs.mlp.learn import ActiveLearning, LearnSettings
+
+    _dft_module(tmp_path, "flakydft", ["import pathlib",
+                                       "once = pathlib.Path(os.environ['FLAKYDFT'], 'failed-once')",
+                                       "if atoms.info.get('always') or (atoms.info.get('flaky') and not once.exists()):",
+                                       "    once.write_text('') if atoms.info.get('flaky') else None",
+                                       "    raise RuntimeError('node lost')"])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("FLAKYDFT", str(tmp_path))
+    frames = [_frames()[k] for k in (0, 1, 5)]
+    frames[0].info["flaky"] = True
+    loop = ActiveLearning(tmp_path / "loop", LearnSettings(teacher="flakydft:calc", workers=1))
+    system, report = loop._label("LBS-20-60-20", frames, tmp_path / "loop" / "iter-000")
+    assert (tmp_path / "failed-once").exists()  # it did fail on the first try
+    assert (report["accepted"], report["failed"], report["computed_now"], len(system)) == (3, 0, 1, 3)
+    assert system["energies"][0] == pytest.approx(label_one(frames[0], "lj")["energy"], abs=1e-9)
+
+    frames[2].info["always"] = True
+    system, report = loop._label("LBS-20-60-20", frames, tmp_path / "loop" / "iter-001")
+    assert (report["accepted"], report["failed"], report["computed_now"], len(system)) == (2, 1, 1, 2)
+    assert "node lost" in report["failures"]["2"]
+    sys.modules.pop("flakydft", None)

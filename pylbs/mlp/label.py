@@ -22,8 +22,8 @@ resumes and finished frames are never recomputed. Frames are screened:
 * overlapping atoms (any pair closer than ``min_distance`` A): rejected, not computed;
 * SCF not converged where the calculator only flags it (ASE's Vasp, ``converged``): rejected;
 * calculator error (any exception, tblite's unconverged SCF too): failed, computed again by
-  the next run (a set-up fixed, a node back); when most of the frames failed, the run stops
-  with the first error after trying them all (``reject_failed`` leaves persistent ones out);
+  the next run (a set-up fixed, a node back); once most of the frames have failed, the run stops
+  with the first error, leaving the rest untried (``reject_failed`` leaves persistent ones out);
 * non-finite energy/forces, or any force component above ``max_force`` eV/A: rejected.
 
 The labeller (name and weights or module sha256) is written to ``WORKDIR/labeller.json``
@@ -301,7 +301,8 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     (also written to ``workdir/report.json``). ``calculator``: see make_calculator;
     with ``n_workers > 1`` it must be a name or ``"module:function"`` (or a picklable
     top-level function) since each worker process builds its own. ``stop_when_most_fail``: raise
-    when the calculator failed on most frames (its set-up, not the frames), after writing the report.
+    as soon as the calculator has failed on most frames (its set-up, not the frames: the rest are not
+    tried), after writing the report.
     """
     screening = screening or Screening()
     teacher = labeller = None
@@ -322,25 +323,37 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
                         lines=progress)
     n_done = done0
     reporter.update(n_done, stage=f"{calculator if isinstance(calculator, str) else 'calculator'}, {done0} done before")
+    failed_now = computed = 0
+
+    def decided() -> bool:  # over half failed already: the stop below is certain, spare the other frames
+        return stop_when_most_fail and 2 * failed_now > len(frames)
+
     if todo and n_workers > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of torch/LAMMPS/OpenMP state
         with ctx.Pool(min(n_workers, len(todo)), initializer=init_worker_process) as pool:
-            for _ in pool.imap_unordered(_worker, todo):
-                n_done += 1
+            for _, status in pool.imap_unordered(_worker, todo):  # leaving the block stops the other workers
+                n_done, computed, failed_now = n_done + 1, computed + 1, failed_now + (status == "failed")
                 reporter.update(n_done)
+                if decided():
+                    break
     else:
         for job in todo:
-            _worker(job)
-            n_done += 1
+            _, status = _worker(job)
+            n_done, computed, failed_now = n_done + 1, computed + 1, failed_now + (status == "failed")
             reporter.update(n_done)
+            if decided():
+                break
 
-    results = [json.loads(p.read_text()) for p in paths]
-    ok = [k for k, r in enumerate(results) if r["status"] == "ok"]
-    failed = {k: r["reason"] for k, r in enumerate(results) if r["status"] == "failed"}
+    # a frame not tried (the run stopped early) has no file yet, or its failure from an earlier run
+    results = {k: json.loads(p.read_text()) for k, p in enumerate(paths) if p.exists()}
+    ok = [k for k, r in results.items() if r["status"] == "ok"]
+    failed = {k: r["reason"] for k, r in results.items() if r["status"] == "failed"}
+    rejected = {k: r["reason"] for k, r in results.items() if r["status"] == "rejected"}
     report = {"name": name, "calculator": calculator if isinstance(calculator, str) else repr(calculator),
-              "frames": len(frames), "accepted": len(ok), "rejected": len(frames) - len(ok) - len(failed),
-              "failed": len(failed), "computed_now": len(todo), "screening": asdict(screening),
-              "rejections": {str(k): r["reason"] for k, r in enumerate(results) if r["status"] == "rejected"},
+              "frames": len(frames), "accepted": len(ok), "rejected": len(rejected),
+              "failed": len(failed), "computed_now": computed, "not_tried": len(todo) - computed,
+              "screening": asdict(screening),
+              "rejections": {str(k): why for k, why in rejected.items()},
               "failures": {str(k): why for k, why in failed.items()},
               "seconds_per_frame": (float(np.mean([results[k]["seconds"] for k in ok])) if ok else None)}
     if isinstance(calculator, str) and "xtb" in calculator:
@@ -353,8 +366,9 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     (workdir / "report.json").write_text(json.dumps(report, indent=2))
     # most of the set failing is the calculator's set-up, not the frames (a few failing: the frames)
     if stop_when_most_fail and todo and 2 * len(failed) > len(frames):
-        raise PylbsError(f"{name}: the calculator failed on {len(failed)} of the {len(frames)} frames (first: "
-                         f"{next(iter(failed.values()))}). That is its set-up, not the frames: fix it (for VASP: "
+        untried = f", {report['not_tried']} not tried once most had failed" if report["not_tried"] else ""
+        raise PylbsError(f"{name}: the calculator failed on {len(failed)} of the {len(frames)} frames{untried} "
+                         f"(first: {next(iter(failed.values()))}). That is its set-up, not the frames: fix it (for VASP: "
                          "ASE_VASP_COMMAND, VASP_PP_PATH, the allocation; the module itself may change while no "
                          f"frame is labelled) and run the same command again: the {len(ok)} labelled frames are "
                          "kept and the failed ones computed again. Frames that fail the same way every time: leave "

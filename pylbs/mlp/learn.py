@@ -278,9 +278,14 @@ class ActiveLearning:
         return kept
 
     def _label(self, name: str, frames, folder: Path):
+        """Label ``frames`` into ``folder/label/name``. Frames whose calculator failed are computed once
+        more before the caller writes its dataset: after that the dataset is settled and they stay out."""
         self._check_labeller()
-        system, report = label_frames(frames, folder / "label" / name, self.s.teacher, self.s.workers,
-                                      Screening(max_force=50.0), name=name)
+        for _ in range(2):
+            system, report = label_frames(frames, folder / "label" / name, self.s.teacher, self.s.workers,
+                                          Screening(max_force=50.0), name=name)
+            if not report["failed"]:
+                break
         return system, report
 
     def seed_data(self) -> Path:
