@@ -15,7 +15,8 @@ PKG = Path(__file__).resolve().parents[1] / "pylbs"
 #: The data flow composition -> structure -> potential -> protocol -> session -> trajectory ->
 #: analysis -> report, as layers; a module may import only from its own or lower layers.
 LAYERS = [
-    ("base", ["errors", "hashing", "jsonio", "stats", "mpiutil", "paper_data", "progress", "torchscript"]),
+    ("base", ["errors", "hashing", "jsonio", "stats", "mpiutil", "paper_data", "progress", "torchscript",
+              "dispatcher"]),
     ("composition", ["glasses"]),
     ("run files (written by the session, read by the analyses)", ["lammps_io", "plotting", "run_status"]),
     ("structure", ["structure"]),

@@ -24,7 +24,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..errors import PylbsError
+from ..dispatcher import import_dpdispatcher
 from .local import LOG_FILE, THREAD_VARS
 
 #: Walltime directive per batch type (dpdispatcher leaves walltime to custom flags).
@@ -85,45 +85,9 @@ def _groups(tasks) -> dict[tuple, list]:
     return out
 
 
-def _dpdispatcher(log_dir: Path):
-    """Import dpdispatcher with its log in ``log_dir/dpdispatcher.log`` (not the current directory, where
-    it writes on import) and only warnings on stdout."""
-    import logging
-    import os
-    import sys
-
-    log_dir.mkdir(parents=True, exist_ok=True)
-    if "dpdispatcher" not in sys.modules:
-        cwd = os.getcwd()
-        os.chdir(log_dir)
-        try:
-            import dpdispatcher  # noqa: F401
-        except ImportError as exc:  # pragma: no cover - dpdispatcher is in requirements/base.txt
-            raise PylbsError("cluster mode needs dpdispatcher: pip install -c requirements/constraints.txt "
-                             "dpdispatcher") from exc
-        finally:
-            os.chdir(cwd)
-    from dpdispatcher.dlog import dlog
-
-    target = str((log_dir / "dpdispatcher.log").resolve())
-    for h in list(dlog.handlers):
-        if isinstance(h, logging.FileHandler) and h.baseFilename != target:
-            dlog.removeHandler(h)
-            h.close()
-        elif isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
-            h.setLevel(logging.WARNING)
-    if not any(isinstance(h, logging.FileHandler) for h in dlog.handlers):
-        fh = logging.FileHandler(target, delay=True)
-        fh.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s : %(message)s"))
-        dlog.addHandler(fh)
-    import dpdispatcher
-
-    return dpdispatcher
-
-
 def build_submission(c, root: Path, tasks):
     """A dpdispatcher Submission for tasks with the same resources (nothing is submitted)."""
-    dp = _dpdispatcher(root)
+    dp = import_dpdispatcher(root)
     Machine, Resources, Submission, Task = dp.Machine, dp.Resources, dp.Submission, dp.Task
     mpirun, python = cluster_launcher(c)
     machine = Machine.load_from_dict(machine_dict(c, root))

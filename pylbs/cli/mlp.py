@@ -30,6 +30,7 @@ from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
+from ..mlp.label_queue import read_machine
 from ..mlp.card import CRITERION_SECTION, criterion_summary, enter_stability
 from ..mlp.ship import ship
 from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summary_lines
@@ -70,6 +71,9 @@ def add_parsers(sub) -> argparse.ArgumentParser:
                    "pylbs.mlp.teachers) or module:function")
     q.add_argument("-j", "--workers", type=int, default=1)
     q.add_argument("--work", default=None, help="folder of per-frame results (default: OUT/labelling)")
+    q.add_argument("--machine", default=None, metavar="MACHINE_JSON",
+                   help="label as queue jobs through dpdispatcher (Slurm, PBS, LSF, Shell): its machine file, "
+                        "{\"machine\": ..., \"resources\": ...} as DP-GEN's fp section; docs/mlp.md")
     q.add_argument("--min-distance", type=float, default=0.7, help="reject frames with a closer pair (A)")
     q.add_argument("--max-force", type=float, default=50.0, help="reject frames with a larger force (eV/A)")
     _split_args(q)
@@ -133,6 +137,9 @@ def add_parsers(sub) -> argparse.ArgumentParser:
                         "nvt-1000K-strain-0.05, npt-300K, nvt-2000K; default all)")
     q.add_argument("-j", "--workers", type=int, default=None,
                    help=f"labelling processes, and explorations run at once (one core each; default {d.workers})")
+    q.add_argument("--machine", default=None, metavar="MACHINE_JSON",
+                   help="label the teacher's frames as queue jobs through dpdispatcher (Slurm, PBS, LSF, Shell): its machine file, "
+                        "{\"machine\": ..., \"resources\": ...} as DP-GEN's fp section; training and exploration stay here; docs/mlp.md")
     q.add_argument("--train-jobs", type=int, default=None, help=f"models trained at once, one core each (default "
                                                                  f"{d.train_jobs})")
     q.add_argument("--no-compress", dest="compress", action="store_const", const=False, default=None,
@@ -233,6 +240,8 @@ def cmd_label(args) -> int:
     if args.calculator in TEACHERS:
         print(f"note: {TEACHER_NOTE}", file=sys.stderr)
     work = Path(args.work or Path(args.out) / "labelling")
+    if args.machine:
+        read_machine(args.machine)
     inputs = []  # (name, frames System, source)
     for name, f in zip(_names(args), args.files):
         if (Path(f) / "dataset.json").exists():  # a pylbs dataset: every system, train + test frames
@@ -252,7 +261,7 @@ def cmd_label(args) -> int:
     for name, frames_system, f in inputs:
         frames = frames_of_system(frames_system)
         system, report = label_frames(frames, work / name, args.calculator, args.workers,
-                                      Screening(args.min_distance, args.max_force), name=name)
+                                      Screening(args.min_distance, args.max_force), name=name, machine=args.machine)
         failed = (f", {report['failed']} failed in the calculator (computed again when you rerun this command)"
                   if report["failed"] else "")
         print(f"{name}: {report['accepted']}/{report['frames']} accepted{failed}, report {work / name / 'report.json'}")
@@ -330,6 +339,8 @@ def _init_model_setting(spec: str) -> str:
 
 
 def cmd_learn(args) -> int:
+    if args.machine:
+        read_machine(args.machine)  # a broken machine file fails now, not hours later at the first labelling
     kept = read_json(Path(args.out) / "settings.json")
     s = LearnSettings.from_dict(kept) if kept else LearnSettings()
     given = {"teacher": args.teacher, "iterations": args.iterations, "n_models": args.models,
@@ -338,6 +349,7 @@ def cmd_learn(args) -> int:
              "held_out": args.held_out, "n_atoms": args.atoms, "explore_time_scale": args.explore_scale,
              "init_steps": args.init_steps, "refine_steps": args.refine_steps, "workers": args.workers,
              "train_jobs": args.train_jobs, "compress": args.compress,
+             "machine": str(Path(args.machine).resolve()) if args.machine else None,
              # a shipped name as given (the same setting from any checkout; the loop keeps its own copy)
              "init_model": _init_model_setting(args.init_model) if args.init_model else None,
              "conditions": tuple(args.conditions) if args.conditions else None}

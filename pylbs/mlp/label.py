@@ -53,6 +53,7 @@ from ..jsonio import write_json_atomic
 from ..lammps_env import init_worker_process
 from ..progress import Progress
 from .datasets import frames_from_atoms
+from .label_queue import job_log, read_machine, run_on_queue
 from .teachers import FACTORIES as TEACHER_FACTORIES
 from .teachers import TEACHERS, check_covers, provenance
 
@@ -197,7 +198,11 @@ def label_one(atoms, calculator, screening: Screening = Screening(), directory: 
 
 
 def _worker(job):
-    index, atoms, calculator, screening, path = job
+    return job[0], label_frame_to_file(*job)
+
+
+def label_frame_to_file(index: int, atoms, calculator, screening: Screening, path: Path) -> str:
+    """Label one frame into its result file ``path`` (a local worker or a queue job); returns its status."""
     # a user's labeller (file-based, such as VASP) gets a folder per frame; built-ins and instances need none
     own_folder = (calculator not in CALCULATORS if isinstance(calculator, str)
                   else callable(calculator) and not hasattr(calculator, "get_potential_energy"))
@@ -213,7 +218,7 @@ def _worker(job):
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(result))
     os.replace(tmp, path)  # atomic: a frame file exists only when the frame is finished
-    return index, result["status"]
+    return result["status"]
 
 
 # ------------------------------------------------------------------ many frames
@@ -293,7 +298,7 @@ def _check_same_labeller(workdir: Path, calculator, labeller: dict | None) -> No
 
 def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
                  screening: Screening | None = None, progress: bool = True, name: str = "frames",
-                 stop_when_most_fail: bool = True):
+                 stop_when_most_fail: bool = True, machine=None):
     """Label a list of ase.Atoms (same atoms in every frame) into ``workdir``.
 
     Returns ``(system, report)``: a dpdata LabeledSystem of the accepted frames
@@ -302,9 +307,12 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     with ``n_workers > 1`` it must be a name or ``"module:function"`` (or a picklable
     top-level function) since each worker process builds its own. ``stop_when_most_fail``: raise
     as soon as the calculator has failed on most frames (its set-up, not the frames: the rest are not
-    tried), after writing the report.
+    tried), after writing the report. ``machine``: a dpdispatcher machine file; the frames are then
+    labelled as queue jobs (:mod:`pylbs.mlp.label_queue`), all submitted at once, not by local workers.
     """
     screening = screening or Screening()
+    if machine is not None:
+        read_machine(machine)  # a machine file that cannot work fails before anything is written
     teacher = labeller = None
     if isinstance(calculator, str) and calculator in TEACHERS:
         check_covers(calculator, {s for a in frames for s in a.get_chemical_symbols()})
@@ -328,7 +336,17 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     def decided() -> bool:  # over half failed already: the stop below is certain, spare the other frames
         return stop_when_most_fail and 2 * failed_now > len(frames)
 
-    if todo and n_workers > 1:
+    if todo and machine is not None:
+        t0 = time.time()
+        error = run_on_queue([job[0] for job in todo], frames, workdir, calculator, asdict(screening), machine)
+        for k, *_ in todo:  # no result from this submission: its job ended without one, the frame failed
+            if not paths[k].exists() or paths[k].stat().st_mtime < t0:
+                write_json_atomic(paths[k], {"status": "failed", "index": k, "reason": (
+                    f"its queue job gave no result ({error or 'the job ended'}; log {job_log(workdir, k)})")})
+        computed = len(todo)
+        n_done = done0 + computed
+        reporter.update(n_done)
+    elif todo and n_workers > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of torch/LAMMPS/OpenMP state
         with ctx.Pool(min(n_workers, len(todo)), initializer=init_worker_process) as pool:
             for _, status in pool.imap_unordered(_worker, todo):  # leaving the block stops the other workers

@@ -116,6 +116,9 @@ class LearnSettings:
     stability_atoms: int = 300
     stability_glasses: tuple[str, ...] = tuple(CATALOG)
     workers: int = 2  # labelling processes, and explorations run at once (each on one core)
+    # a dpdispatcher machine file: the teacher's (DFT's) frames are labelled as queue jobs
+    # (pylbs.mlp.label_queue); training and exploration stay where the loop runs
+    machine: str | None = None
     train_jobs: int = 2  # models trained at the same time (each dp process on one thread)
     conditions: tuple[str, ...] | None = None  # only these exploration conditions (None: all of glass_conditions)
     seed: int = 1
@@ -148,7 +151,7 @@ class LearnSettings:
 
 
 #: Settings a resumed loop may change: how far it goes and how fast, not what it has done.
-RESUMABLE_CHANGES = ("iterations", "workers", "train_jobs", "compress")
+RESUMABLE_CHANGES = ("iterations", "workers", "train_jobs", "compress", "machine")
 
 #: The issue's convergence run: all 11 glasses and the end members at ~300 atoms, paper-length
 #: explorations and a 100 ps stability run at 2000 K (for a GPU machine or a cluster).
@@ -283,7 +286,7 @@ class ActiveLearning:
         self._check_labeller()
         for _ in range(2):
             system, report = label_frames(frames, folder / "label" / name, self.s.teacher, self.s.workers,
-                                          Screening(max_force=50.0), name=name)
+                                          Screening(max_force=50.0), name=name, machine=self.s.machine)
             if not report["failed"]:
                 break
         return system, report

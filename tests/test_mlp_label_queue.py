@@ -1,0 +1,111 @@
+"""DFT frames as queue jobs: the labeller through dpdispatcher for real, its Shell batch type standing in
+for Slurm (the same path, a local shell as the scheduler), with a user's calculator module on disk."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from pylbs.errors import PylbsError
+from pylbs.glasses import get_glass
+from pylbs.mlp.label import label_frames, label_one
+from pylbs.mlp.label_queue import read_machine
+
+MODULE = """import os
+from ase.calculators.lj import LennardJones
+
+
+class DFT(LennardJones):
+    def calculate(self, atoms=None, properties=None, system_changes=None):
+        if atoms.info.get('fail'):
+            raise RuntimeError('POTCAR not found')
+        if atoms.info.get('die') and not os.path.exists(os.environ['QUEUEDFT_BACK']):
+            os._exit(9)  # the node is lost: the job ends with no result at all
+        super().calculate(atoms, properties or ['energy'], system_changes or [])
+
+
+def calc():
+    return DFT(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)
+"""
+
+
+def _frames(n=4):
+    from pylbs.structure import random_structure
+
+    base = random_structure(get_glass("LBS-20-60-20"), 21, seed=4)
+    out = []
+    for k in range(n):
+        a = base.copy()
+        a.rattle(0.05, seed=k)
+        out.append(a)
+    return out
+
+
+def _machine(tmp_path, **resources) -> str:
+    path = tmp_path / "machine.json"
+    path.write_text(json.dumps({
+        "machine": {"batch_type": "Shell", "context_type": "LazyLocalContext", "retry_count": 0},
+        "resources": {"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0, "queue_name": "", "group_size": 1,
+                      "envs": {"PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1",
+                               "QUEUEDFT_BACK": str(tmp_path / "node-back")}, **resources},
+        "check_interval": 1}))
+    return str(path)
+
+
+def test_frames_labelled_as_queue_jobs_match_local_labels_and_a_lost_job_fails_its_frame(tmp_path, monkeypatch):
+    """Every frame is one dpdispatcher task that labels it as a local worker would (same energies and
+    forces); a calculator error is a failed frame; a job that dies leaves its frame failed with the log's
+    path, and the rerun submits only that frame, in a new submission folder."""
+    (tmp_path / "queuedft.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    frames = _frames()
+    frames[1].info["fail"] = True
+    frames[2].info["die"] = True
+    work = tmp_path / "w"
+    system, report = label_frames(frames, work, "queuedft:calc", machine=_machine(tmp_path), progress=False)
+    assert (report["accepted"], report["failed"], report["computed_now"]) == (2, 2, 4)
+    assert "POTCAR not found" in report["failures"]["1"]
+    assert "its queue job gave no result" in report["failures"]["2"] and "try-1/000002/label.log" in report["failures"]["2"]
+    for i, k in enumerate((0, 3)):  # labelled in the job exactly as here: positions travel without rounding
+        ref = label_one(frames[k], "queuedft:calc")
+        assert system["energies"][i] == pytest.approx(ref["energy"], abs=1e-12)
+        np.testing.assert_allclose(system["forces"][i], ref["forces"], atol=1e-12)
+    assert (work / "queue" / "try-1" / "000003" / "label.log").read_text().strip().endswith("frame 3: ok")
+
+    (tmp_path / "node-back").write_text("")  # the node is back, the POTCAR is still missing
+    _, report = label_frames(frames, work, "queuedft:calc", machine=_machine(tmp_path), progress=False)
+    assert (report["accepted"], report["failed"], report["computed_now"]) == (3, 1, 2)
+    assert sorted(p.name for p in (work / "queue" / "try-2").iterdir() if p.is_dir()) == ["000001", "000002"]
+    sys.modules.pop("queuedft", None)
+
+
+def test_a_machine_file_that_cannot_work_is_refused_before_anything_is_submitted(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(PylbsError, match="is not JSON"):
+        read_machine(tmp_path / "bad.json")
+    (tmp_path / "nores.json").write_text(json.dumps({"machine": {"batch_type": "Slurm"}}))
+    with pytest.raises(PylbsError, match="no resources section: dpdispatcher's format"):
+        read_machine(tmp_path / "nores.json")
+    (tmp_path / "ssh.json").write_text(json.dumps({"machine": {"batch_type": "Slurm", "context_type": "SSHContext"},
+                                                   "resources": {}}))
+    with pytest.raises(PylbsError, match="SSHContext.*shared with this node: use LazyLocalContext"):
+        label_frames(_frames(1), tmp_path / "w", "lj", machine=tmp_path / "ssh.json", progress=False)
+    assert not (tmp_path / "w" / "frames").exists() or not any((tmp_path / "w" / "frames").iterdir())
+
+
+def test_the_loop_labels_its_teacher_frames_as_queue_jobs(tmp_path, monkeypatch):
+    """``pylbs mlp learn --machine``: the loop's labelling goes to the queue (a resumed loop may add or
+    change the machine file: it decides where the labels run, not what they are)."""
+    from pylbs.mlp.learn import RESUMABLE_CHANGES, ActiveLearning, LearnSettings
+
+    (tmp_path / "queuedft.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loop = ActiveLearning(tmp_path / "loop", LearnSettings(teacher="queuedft:calc", machine=_machine(tmp_path)))
+    system, report = loop._label("LBS-20-60-20", _frames(2), tmp_path / "loop" / "iter-000")
+    assert (report["accepted"], len(system)) == (2, 2) and "machine" in RESUMABLE_CHANGES
+    log = tmp_path / "loop" / "iter-000" / "label" / "LBS-20-60-20" / "queue" / "try-1" / "000001" / "label.log"
+    assert log.read_text().strip().endswith("frame 1: ok")
+    sys.modules.pop("queuedft", None)
