@@ -12,7 +12,7 @@ import pytest
 from pylbs.errors import PylbsError
 from pylbs.glasses import get_glass
 from pylbs.mlp.label import label_frames, label_one
-from pylbs.mlp.label_queue import read_machine
+from pylbs.mlp.queue_jobs import read_machine
 
 MODULE = """import os
 from ase.calculators.lj import LennardJones
@@ -87,8 +87,11 @@ def test_a_machine_file_that_cannot_work_is_refused_before_anything_is_submitted
     with pytest.raises(PylbsError, match="is not JSON"):
         read_machine(tmp_path / "bad.json")
     (tmp_path / "nores.json").write_text(json.dumps({"machine": {"batch_type": "Slurm"}}))
-    with pytest.raises(PylbsError, match="no resources section: dpdispatcher's format"):
+    with pytest.raises(PylbsError, match="has no resources: dpdispatcher's format"):
         read_machine(tmp_path / "nores.json")
+    (tmp_path / "train.json").write_text(json.dumps({"train": {"machine": {}, "resources": {}}}))
+    with pytest.raises(PylbsError, match="has no fp section"):  # labels asked for, only trainings described
+        label_frames(_frames(1), tmp_path / "w", "lj", machine=tmp_path / "train.json", progress=False)
     (tmp_path / "ssh.json").write_text(json.dumps({"machine": {"batch_type": "Slurm", "context_type": "SSHContext"},
                                                    "resources": {}}))
     with pytest.raises(PylbsError, match="SSHContext.*shared with this node: use LazyLocalContext"):
@@ -109,3 +112,35 @@ def test_the_loop_labels_its_teacher_frames_as_queue_jobs(tmp_path, monkeypatch)
     log = tmp_path / "loop" / "iter-000" / "label" / "LBS-20-60-20" / "queue" / "try-1" / "000001" / "label.log"
     assert log.read_text().strip().endswith("frame 1: ok")
     sys.modules.pop("queuedft", None)
+
+
+def test_a_training_runs_as_a_queue_job_from_the_machine_files_train_section(tiny_dp_model, tmp_path):
+    """``train_and_freeze(machine=...)``, as the loop calls it with a machine file's train section: the
+    dp commands run as one dpdispatcher job in the training folder (its script is there), and the model
+    comes back the same as a local training's: two steps at a learning rate of 1e-12 from the tiny
+    model's checkpoint give its energies back to 1e-6 eV (a model from random weights would be eV away)."""
+    from dataclasses import replace
+
+    import tiny_dp
+    from deepmd.infer import DeepPot
+
+    from pylbs.mlp.train import train_and_freeze
+
+    model, train = tiny_dp_model
+    path = tmp_path / "machine.json"
+    path.write_text(json.dumps({"train": {
+        "machine": {"batch_type": "Shell", "context_type": "LazyLocalContext", "retry_count": 0},
+        "resources": {"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0, "queue_name": "", "group_size": 1,
+                      "envs": {"OMP_NUM_THREADS": "1", "NUM_WORKERS": "0"}}}, "check_interval": 1}))
+    assert read_machine(path, "fp", required=False) is None  # labels would run here
+    settings = replace(tiny_dp.training_settings(), numb_steps=2, start_lr=1e-12, stop_lr=1e-13, decay_steps=1,
+                       disp_freq=1, save_freq=2, seed=99)
+    again = train_and_freeze([train], [train], tmp_path / "next", settings,
+                             init_model=model.parent / "model.ckpt.pt", machine=read_machine(path, "train"))
+    job = next((tmp_path / "next").glob(".*.sub.run")).read_text()  # dpdispatcher's task script ran the dp steps
+    assert "from deepmd.main import main" in job and "1>>train.log" in job
+    assert json.loads((tmp_path / "next" / "dp_steps.json").read_text())[0][:3] == ["--pt", "train", "input.json"]
+    types = np.loadtxt(train / "type.raw", dtype=int)
+    coord, box = np.load(train / "set.000" / "coord.npy")[:3], np.load(train / "set.000" / "box.npy")[:3]
+    e_old, e_new = DeepPot(str(model)).eval(coord, box, types)[0], DeepPot(str(again)).eval(coord, box, types)[0]
+    assert np.allclose(e_new, e_old, rtol=0, atol=1e-6), (e_new.ravel(), e_old.ravel())

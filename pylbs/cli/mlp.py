@@ -30,7 +30,7 @@ from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
-from ..mlp.label_queue import read_machine
+from ..mlp.queue_jobs import KINDS, read_machine
 from ..mlp.card import CRITERION_SECTION, criterion_summary, enter_stability
 from ..mlp.ship import ship
 from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summary_lines
@@ -72,8 +72,8 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("-j", "--workers", type=int, default=1)
     q.add_argument("--work", default=None, help="folder of per-frame results (default: OUT/labelling)")
     q.add_argument("--machine", default=None, metavar="MACHINE_JSON",
-                   help="label as queue jobs through dpdispatcher (Slurm, PBS, LSF, Shell): its machine file, "
-                        "{\"machine\": ..., \"resources\": ...} as DP-GEN's fp section; docs/mlp.md")
+                   help="label as queue jobs through dpdispatcher (Slurm, PBS, LSF, Shell): a machine file, its fp "
+                        "section (or machine and resources at the top) as DP-GEN's; docs/mlp.md")
     q.add_argument("--min-distance", type=float, default=0.7, help="reject frames with a closer pair (A)")
     q.add_argument("--max-force", type=float, default=50.0, help="reject frames with a larger force (eV/A)")
     _split_args(q)
@@ -98,6 +98,9 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--save-freq", type=int, default=10000)
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--compress", action="store_true", help="also write a compressed model")
+    q.add_argument("--machine", default=None, metavar="MACHINE_JSON",
+                   help="train as a queue job through dpdispatcher (a GPU node, say): a machine file, its train "
+                        "section (or machine and resources at the top) as DP-GEN's; docs/mlp.md")
 
     q = msub.add_parser("learn", help="active learning: ensemble, teacher labels, glass exploration (resumable)")
     q.add_argument("out", help="the loop's folder; re-running resumes it with its own settings (OUT/settings.json), "
@@ -138,8 +141,10 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("-j", "--workers", type=int, default=None,
                    help=f"labelling processes, and explorations run at once (one core each; default {d.workers})")
     q.add_argument("--machine", default=None, metavar="MACHINE_JSON",
-                   help="label the teacher's frames as queue jobs through dpdispatcher (Slurm, PBS, LSF, Shell): its machine file, "
-                        "{\"machine\": ..., \"resources\": ...} as DP-GEN's fp section; training and exploration stay here; docs/mlp.md")
+                   help="queue jobs through dpdispatcher (Slurm, PBS, LSF, Shell): a machine file whose fp "
+                        "section labels the teacher's frames and whose train section trains the models "
+                        "(sections as DP-GEN's); "
+                        "exploration stays here; docs/mlp.md")
     q.add_argument("--train-jobs", type=int, default=None, help=f"models trained at once, one core each (default "
                                                                  f"{d.train_jobs})")
     q.add_argument("--no-compress", dest="compress", action="store_const", const=False, default=None,
@@ -296,7 +301,8 @@ def cmd_train(args) -> int:
                          batch_size=batch, pref_e=tuple(args.pref_e), pref_f=tuple(args.pref_f),
                          pref_v=tuple(args.pref_v), disp_freq=args.disp_freq, save_freq=args.save_freq,
                          seed=args.seed)
-    model = train_and_freeze(train, valid or train, args.out, s, compress=args.compress, progress=True)
+    model = train_and_freeze(train, valid or train, args.out, s, compress=args.compress, progress=True,
+                             machine=read_machine(args.machine, "train") if args.machine else None)
     print(f"model: {model}")
     return 0
 
@@ -339,8 +345,8 @@ def _init_model_setting(spec: str) -> str:
 
 
 def cmd_learn(args) -> int:
-    if args.machine:
-        read_machine(args.machine)  # a broken machine file fails now, not hours later at the first labelling
+    if args.machine and not any(read_machine(args.machine, kind, required=False) for kind in KINDS):
+        read_machine(args.machine)  # a file with neither section fails now, not hours later; its error names it
     kept = read_json(Path(args.out) / "settings.json")
     s = LearnSettings.from_dict(kept) if kept else LearnSettings()
     given = {"teacher": args.teacher, "iterations": args.iterations, "n_models": args.models,

@@ -53,7 +53,8 @@ from ..jsonio import write_json_atomic
 from ..lammps_env import init_worker_process
 from ..progress import Progress
 from .datasets import frames_from_atoms
-from .label_queue import job_log, read_machine, run_on_queue
+from .label_queue import job_log, run_on_queue
+from .queue_jobs import read_machine
 from .teachers import FACTORIES as TEACHER_FACTORIES
 from .teachers import TEACHERS, check_covers, provenance
 

@@ -8,7 +8,9 @@ pylbs's FMP glasses, conditions and run folders. Wrapping both as DP-GEN "custom
 would be more glue than this module. The generic engines are still the field's:
 deepmd-kit trains (``dp --pt train``, later iterations ``--init-model`` from the previous
 one) and evaluates the ensemble's model deviation inside LAMMPS (``pair_style deepmd
-m1 m2 ... out_file``); the teacher labels through :mod:`pylbs.mlp.label`.
+m1 m2 ... out_file``); the teacher labels through :mod:`pylbs.mlp.label`. On a cluster,
+dpdispatcher runs the labels and the trainings as queue jobs (``machine``: a machine file with
+``fp`` and ``train`` sections, :mod:`pylbs.mlp.queue_jobs`).
 
 One iteration (folder ``OUT/iter-<k>``):
 
@@ -63,6 +65,7 @@ from .explore import END_MEMBERS, classify, explore, frames_at, glass_conditions
 from .fmp_frames import sample_fmp_frames
 from .label import (Screening, frames_of_system, holds_labels, label_frames, labeller_fingerprint,
                     labeller_provenance)
+from .queue_jobs import read_machine
 from .stability import StabilityCheck, fmp_start_glass, run_stability
 from .train import STOP as TRAINING_STOP
 from .train import TrainingSettings, architecture_of, neighbor_stat, sel_from_counts, train_and_freeze
@@ -116,8 +119,8 @@ class LearnSettings:
     stability_atoms: int = 300
     stability_glasses: tuple[str, ...] = tuple(CATALOG)
     workers: int = 2  # labelling processes, and explorations run at once (each on one core)
-    # a dpdispatcher machine file: the teacher's (DFT's) frames are labelled as queue jobs
-    # (pylbs.mlp.label_queue); training and exploration stay where the loop runs
+    # a dpdispatcher machine file (pylbs.mlp.queue_jobs): its "fp" section labels the teacher's (DFT's)
+    # frames as queue jobs, its "train" section trains the models as queue jobs; exploration stays here
     machine: str | None = None
     train_jobs: int = 2  # models trained at the same time (each dp process on one thread)
     conditions: tuple[str, ...] | None = None  # only these exploration conditions (None: all of glass_conditions)
@@ -280,13 +283,18 @@ class ActiveLearning:
                              "labeller do not mix with the loop's; restore it or start another loop folder")
         return kept
 
+    def _queue(self, kind: str) -> dict | None:
+        """The machine file's section for ``kind`` ("fp": labels, "train": trainings), None to run here."""
+        return read_machine(self.s.machine, kind, required=False) if self.s.machine else None
+
     def _label(self, name: str, frames, folder: Path):
         """Label ``frames`` into ``folder/label/name``. Frames whose calculator failed are computed once
         more before the caller writes its dataset: after that the dataset is settled and they stay out."""
         self._check_labeller()
         for _ in range(2):
             system, report = label_frames(frames, folder / "label" / name, self.s.teacher, self.s.workers,
-                                          Screening(max_force=50.0), name=name, machine=self.s.machine)
+                                          Screening(max_force=50.0), name=name,
+                                          machine=self.s.machine if self._queue("fp") else None)
             if not report["failed"]:
                 break
         return system, report
@@ -366,7 +374,7 @@ class ActiveLearning:
             steps = self.s.refine_steps if init is not None else self.s.init_steps
             settings = replace(self.s.training(steps, self.s.seed + 1000 * m), sel=sel)
             return train_and_freeze(train, valid or train, folder / f"train-{m}", settings, progress=m == 0,
-                                    init_model=init)
+                                    init_model=init, machine=self._queue("train"))
 
         pool = ThreadPoolExecutor(max(1, self.s.train_jobs))  # each thread waits on its dp subprocess
         try:

@@ -32,6 +32,7 @@ from ..errors import PylbsError
 from ..glasses import TYPE_MAP
 from ..lammps_env import THREAD_DEFAULTS
 from ..progress import Progress
+from .queue_jobs import python_of, submit_and_wait
 
 
 @dataclass
@@ -252,9 +253,24 @@ def architecture_of(model) -> dict:
             "fitting_neurons": tuple(f["neuron"]), "precision": d.get("precision", "float64")}
 
 
+def _run_dp_on_queue(steps, workdir: Path, spec: dict, log_name: str = "train.log") -> None:
+    """The ``dp`` commands of a training as one queue job in ``workdir`` (:mod:`pylbs.mlp.queue_jobs`:
+    a GPU node, say), waited on; its checkpoint resumes it as a local training's would."""
+    (workdir / "dp_steps.json").write_text(json.dumps([list(map(str, a)) for a in steps]))
+    # one process for train, freeze (and compress): deepmd and torch imported once, as _dp_steps_command does
+    command = (f"{python_of(spec)} -c \"import json; from deepmd.main import main; "
+               "[main(a) for a in json.load(open('dp_steps.json'))]\"")
+    error = submit_and_wait(spec, workdir, [(".", command, log_name)])
+    if error is not None:
+        log = workdir / log_name
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() else "(no log)"
+        raise PylbsError(f"the training job in {workdir} failed ({error.splitlines()[0]}; see {log}); the same "
+                         f"command resumes it from its checkpoint:\n{tail}")
+
+
 def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSettings | None = None,
                      model_name: str = "model.pth", compress: bool = False, progress: bool = False,
-                     init_model=None) -> Path:
+                     init_model=None, machine: dict | None = None) -> Path:
     """Train with the PyTorch backend, freeze to ``workdir/model_name`` (and with
     ``compress`` also write ``<stem>-compressed.pth``, which is returned then).
 
@@ -263,7 +279,8 @@ def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSe
     ``init_model``: the ``model.ckpt.pt`` of an earlier training to start from (``dp --pt
     train --init-model``, the active-learning loop's next iteration), or a frozen ``.pth`` model
     (``--init-frz-model``: a shipped model a new loop continues from); its architecture (``sel``,
-    network sizes, precision) is kept.
+    network sizes, precision) is kept. ``machine``: the ``train`` section of a machine file
+    (:func:`pylbs.mlp.queue_jobs.read_machine`): the training runs as a queue job there.
     """
     settings = settings or TrainingSettings()
     workdir = Path(workdir)
@@ -295,7 +312,13 @@ def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSe
         steps.append(["--pt", "freeze", "-o", model_name])
         if compress:
             steps.append(["--pt", "compress", "-i", model_name, "-o", compressed.name])
-        _run_dp(steps, workdir, "train.log", progress=progress, total_steps=settings.numb_steps)
+        if machine is not None:
+            _run_dp_on_queue(steps, workdir, machine)
+            if not model.exists():  # dpdispatcher took an earlier identical job as done: its tags say so
+                raise PylbsError(f"the training job in {workdir} ended without {model_name}: delete the "
+                                 f"*_task_tag_finished files and submission .json files in {workdir} and run again")
+        else:
+            _run_dp(steps, workdir, "train.log", progress=progress, total_steps=settings.numb_steps)
     if compress:
         if not compressed.exists():
             _run_dp(["--pt", "compress", "-i", model_name, "-o", compressed.name], workdir, "compress.log")
