@@ -4,14 +4,24 @@ warnings on the terminal. Campaigns submit their tasks through it, the labeller 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from .errors import PylbsError
+
+#: the import changes the working directory and the log handler is process-wide: one caller at a time
+#: (the loop's trainings submit from several threads)
+_LOCK = threading.Lock()
 
 
 def import_dpdispatcher(log_dir: Path):
     """Import dpdispatcher with its log in ``log_dir/dpdispatcher.log`` (not the current directory, where
     it writes on import) and only warnings on stdout."""
+    with _LOCK:
+        return _import(Path(log_dir))
+
+
+def _import(log_dir: Path):
     import logging
     import os
     import sys

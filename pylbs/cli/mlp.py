@@ -30,12 +30,13 @@ from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
+from ..mlp.label_job import run_label_job
 from ..mlp.queue_jobs import KINDS, read_machine
 from ..mlp.card import CRITERION_SECTION, criterion_summary, enter_stability
 from ..mlp.ship import ship
 from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summary_lines
 from ..mlp.teachers import TEACHERS
-from ..mlp.train import TrainingSettings, train_and_freeze
+from ..mlp.train import TrainingSettings, run_training_job, train_and_freeze
 from ..mpiutil import on_rank0
 from ..potential.models import ALIASES, SHIPPED_DIR, model_path, shipped_models
 from ..protocols.guard import DEFAULT_CONFIRM_PS, Guard
@@ -143,13 +144,18 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--machine", default=None, metavar="MACHINE_JSON",
                    help="queue jobs through dpdispatcher (Slurm, PBS, LSF, Shell): a machine file whose fp "
                         "section labels the teacher's frames and whose train section trains the models "
-                        "(sections as DP-GEN's); "
-                        "exploration stays here; docs/mlp.md")
+                        "(sections as DP-GEN's); exploration stays here; none: take a resumed loop's away; "
+                        "docs/mlp.md")
     q.add_argument("--train-jobs", type=int, default=None, help=f"models trained at once, one core each (default "
                                                                  f"{d.train_jobs})")
     q.add_argument("--no-compress", dest="compress", action="store_const", const=False, default=None,
                    help="explore with the models as trained (default: their compressed copies)")
     add_quiet(q)
+
+    q = msub.add_parser("queue-job", help="what a queue job of --machine runs (not for typing: pylbs writes it)")
+    q.add_argument("kind", choices=["label", "train"])
+    q.add_argument("where", help="label: the try's job.json; train: the training folder")
+    q.add_argument("index", type=int, help="label: the frame; train: the try (a new job per try)")
 
     q = msub.add_parser("stability", help="NVT at 2000 K of every catalogue glass under the guard (the "
                                           "hot-liquid check; resumable)")
@@ -307,6 +313,14 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_queue_job(args) -> int:
+    if args.kind == "label":
+        print(f"frame {args.index}: {run_label_job(args.where, args.index)}")
+    else:
+        run_training_job(args.where)
+    return 0  # a failed frame is a result (computed again by the next run), not a failed job
+
+
 def cmd_test(args) -> int:
     args.model = model_path(args.model)  # a shipped name (default, lbs-chgnet-r2scan-2) or a file
     if not Path(args.model).is_file():
@@ -345,7 +359,7 @@ def _init_model_setting(spec: str) -> str:
 
 
 def cmd_learn(args) -> int:
-    if args.machine and not any(read_machine(args.machine, kind, required=False) for kind in KINDS):
+    if args.machine not in (None, "none") and not any(read_machine(args.machine, k, required=False) for k in KINDS):
         read_machine(args.machine)  # a file with neither section fails now, not hours later; its error names it
     kept = read_json(Path(args.out) / "settings.json")
     s = LearnSettings.from_dict(kept) if kept else LearnSettings()
@@ -355,13 +369,15 @@ def cmd_learn(args) -> int:
              "held_out": args.held_out, "n_atoms": args.atoms, "explore_time_scale": args.explore_scale,
              "init_steps": args.init_steps, "refine_steps": args.refine_steps, "workers": args.workers,
              "train_jobs": args.train_jobs, "compress": args.compress,
-             "machine": str(Path(args.machine).resolve()) if args.machine else None,
+             "machine": str(Path(args.machine).resolve()) if args.machine and args.machine != "none" else None,
              # a shipped name as given (the same setting from any checkout; the loop keeps its own copy)
              "init_model": _init_model_setting(args.init_model) if args.init_model else None,
              "conditions": tuple(args.conditions) if args.conditions else None}
     s = replace(s, **{k: v for k, v in given.items() if v is not None})
     if args.hot_K is not None:
         s = replace(s, hot_K=args.hot_K or None)
+    if args.machine == "none":  # a resumed loop's queue jobs taken away: all runs here again
+        s = replace(s, machine=None)
     rec = ActiveLearning(args.out, s, initial_data=args.initial_data).run()
     for it in rec["iterations"]:
         print(f"iteration {it['iteration']}: {it['frames']} frames explored, {it['candidates']} candidates "
@@ -419,7 +435,8 @@ def cmd_stability(args) -> int:
 
 
 HANDLERS = {"import": cmd_import, "generate": cmd_generate, "label": cmd_label, "train": cmd_train,
-            "learn": cmd_learn, "ship": cmd_ship, "stability": cmd_stability, "test": cmd_test}
+            "learn": cmd_learn, "ship": cmd_ship, "stability": cmd_stability, "test": cmd_test,
+            "queue-job": cmd_queue_job}
 
 
 def run_mlp(args) -> int:

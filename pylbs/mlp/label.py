@@ -42,6 +42,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -202,8 +203,18 @@ def _worker(job):
     return job[0], label_frame_to_file(*job)
 
 
-def label_frame_to_file(index: int, atoms, calculator, screening: Screening, path: Path) -> str:
-    """Label one frame into its result file ``path`` (a local worker or a queue job); returns its status."""
+def write_frame_result(path: Path, result: dict) -> None:
+    """A frame's result file, atomically: it exists only when the frame is finished. ``status`` is its
+    first key (:func:`frame_status` reads it from the first bytes)."""
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps({"status": result["status"], **result}))
+    os.replace(tmp, path)
+
+
+def label_frame_to_file(index: int, atoms, calculator, screening: Screening, path: Path,
+                        extra: dict | None = None) -> str:
+    """Label one frame into its result file ``path`` (a local worker or a queue job, which adds its try
+    in ``extra``); returns its status."""
     # a user's labeller (file-based, such as VASP) gets a folder per frame; built-ins and instances need none
     own_folder = (calculator not in CALCULATORS if isinstance(calculator, str)
                   else callable(calculator) and not hasattr(calculator, "get_potential_energy"))
@@ -215,10 +226,7 @@ def label_frame_to_file(index: int, atoms, calculator, screening: Screening, pat
         result = label_one(atoms, calculator, screening, folder)
     except OSError as exc:  # its folder could not be made: failed, computed again by the next run
         result = {"status": "failed", "reason": f"frame folder {folder}: {exc}"}
-    result["index"] = index
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, path)  # atomic: a frame file exists only when the frame is finished
+    write_frame_result(path, {**result, "index": index, **(extra or {})})
     return result["status"]
 
 
@@ -338,23 +346,30 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
         return stop_when_most_fail and 2 * failed_now > len(frames)
 
     if todo and machine is not None:
-        t0 = time.time()
-        error = run_on_queue([job[0] for job in todo], frames, workdir, calculator, asdict(screening), machine)
-        for k, *_ in todo:  # no result from this submission: its job ended without one, the frame failed
-            if not paths[k].exists() or paths[k].stat().st_mtime < t0:
-                write_json_atomic(paths[k], {"status": "failed", "index": k, "reason": (
-                    f"its queue job gave no result ({error or 'the job ended'}; log {job_log(workdir, k)})")})
-        computed = len(todo)
+        error, n, held = run_on_queue([job[0] for job in todo], frames, workdir, calculator, asdict(screening),
+                                      machine, teacher or labeller)
+        for k in held:  # no result of this try (its job died, walltime, a lost node): the frame failed
+            r = json.loads(paths[k].read_text()) if paths[k].exists() else {}
+            if r.get("queue_try") != n and r.get("status") != "ok":
+                write_frame_result(paths[k], {"status": "failed", "index": k, "reason": (
+                    f"its queue job gave no result ({error or 'the job ended'}; log {job_log(workdir, n, k)})")})
+        computed = len(held)
         n_done = done0 + computed
         reporter.update(n_done)
     elif todo and n_workers > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of torch/LAMMPS/OpenMP state
-        with ctx.Pool(min(n_workers, len(todo)), initializer=init_worker_process) as pool:
-            for _, status in pool.imap_unordered(_worker, todo):  # leaving the block stops the other workers
-                n_done, computed, failed_now = n_done + 1, computed + 1, failed_now + (status == "failed")
+        pool = ProcessPoolExecutor(min(n_workers, len(todo)), mp_context=ctx, initializer=init_worker_process)
+        futures = [pool.submit(_worker, job) for job in todo]
+        try:
+            for future in as_completed(futures):
+                status = future.result()[1]
+                n_done, failed_now = n_done + 1, failed_now + (status == "failed")
                 reporter.update(n_done)
                 if decided():
                     break
+        finally:  # frames being computed finish (a DFT code is not killed mid-frame); the rest are cancelled
+            pool.shutdown(wait=True, cancel_futures=True)
+        computed = sum(f.done() and not f.cancelled() for f in futures)
     else:
         for job in todo:
             _, status = _worker(job)

@@ -4,26 +4,24 @@
 machine file's ``fp`` section (:mod:`pylbs.mlp.queue_jobs`: dpdispatcher's format, sections as
 DP-GEN's) and waits for them, instead of running them in local processes.
 
-Each task runs ``python -m pylbs.mlp.label_job`` in ``WORKDIR/queue/try-N/NNNNNN/`` (its log
-``label.log``) and writes the frame's result where a local worker would, so everything else
-(screening, resuming, failed frames computed again, the report) is :mod:`pylbs.mlp.label`'s.
-Killed while it waits, the same command submitted again finds its jobs (dpdispatcher matches a
-submission by its hash); once a submission has ended, the next one is ``try-N+1``: a labelling
-job always succeeds (a failed frame is a result), so dpdispatcher's finished tags would otherwise
-skip the frames to compute again.
+Each task runs ``pylbs mlp queue-job label`` (:mod:`pylbs.mlp.label_job`) in
+``WORKDIR/queue/try-N/NNNNNN/`` (its log ``label.log``) and writes the frame's result where a local
+worker would, marked with its try, so everything else (screening, resuming, failed frames computed
+again, the report) is :mod:`pylbs.mlp.label`'s. Killed while it waits, the same command waits on the
+same try's jobs again; once a try's wait has ended, the next run submits ``try-N+1``
+(:func:`pylbs.mlp.queue_jobs.open_try`).
 """
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from ase.io import write as write_frames
 
 from ..errors import PylbsError
-from ..jsonio import read_json, write_json_atomic
-from .queue_jobs import python_of, read_machine, submit_and_wait
+from ..jsonio import write_json_atomic
+from .queue_jobs import close_try, job_command, open_try, read_machine, submit_and_wait
 
 QUEUE_DIR = "queue"
 JOB_FILE = "job.json"
@@ -31,20 +29,13 @@ FRAMES_FILE = "frames.traj"
 JOB_LOG = "label.log"
 
 
-def _try_folder(queue: Path) -> Path:
-    """The submission folder: the last one while it has not ended (a killed wait finds its jobs again),
-    else a new one (its tasks are not taken as finished by dpdispatcher's tags)."""
-    state = read_json(queue / "tries.json") or {"try": 0, "ended": True}
-    if state["ended"]:
-        state = {"try": state["try"] + 1, "ended": False}
-        write_json_atomic(queue / "tries.json", state)
-    return queue / f"try-{state['try']}"
-
-
-def run_on_queue(indices, frames, workdir, calculator: str, screening: dict, machine_file) -> str | None:
-    """Label ``frames[k]`` for every ``k`` in ``indices`` as queue jobs and wait for them; returns why the
-    submission failed (a job dpdispatcher gave up on), or None. Frames whose job gave no result are
-    the caller's to mark failed."""
+def run_on_queue(indices, frames, workdir, calculator: str, screening: dict, machine_file,
+                 labeller: dict | None = None) -> tuple[str | None, int, list[int]]:
+    """Label ``frames[k]`` for every ``k`` in ``indices`` as queue jobs and wait for them. Returns why a
+    job failed (one dpdispatcher gave up on) or None, the try's number (the jobs write it into their
+    results) and the frames it holds: a try that is still open (a killed wait) is waited on again with
+    its own frames. Frames of the try with no result of it are the caller's to mark failed.
+    ``labeller``: the calculator's provenance, which each job checks on its node."""
     spec = read_machine(machine_file, "fp")
     if not isinstance(calculator, str):
         raise PylbsError("queue jobs build their own calculator: give it as a name or module:function, "
@@ -52,23 +43,22 @@ def run_on_queue(indices, frames, workdir, calculator: str, screening: dict, mac
     workdir = Path(workdir).resolve()
     queue = workdir / QUEUE_DIR
     queue.mkdir(parents=True, exist_ok=True)
-    tmp = queue / f".{FRAMES_FILE}.tmp"
-    write_frames(tmp, list(frames), format="traj")  # every frame, exact: a task reads its own by index
-    os.replace(tmp, queue / FRAMES_FILE)
-    write_json_atomic(queue / JOB_FILE, {"calculator": calculator, "screening": screening,
-                                         "frames_dir": str(workdir / "frames")})
-    folder = _try_folder(queue)
-    t0 = time.time()
-    error = submit_and_wait(spec, folder, [(f"{k:06d}", f"{python_of(spec)} -m pylbs.mlp.label_job "
-                                            f"{queue / JOB_FILE} {k}", JOB_LOG) for k in indices])
-    # ended (not interrupted: Ctrl-C or a kill leaves it open, and the same command waits on its jobs again)
-    write_json_atomic(queue / "tries.json", {"try": int(folder.name.split("-")[1]), "ended": True,
-                                             "seconds": round(time.time() - t0, 1)})
-    return error
+    n, held = open_try(queue, {"frames": [int(k) for k in indices]})
+    folder = queue / f"try-{n}"
+    folder.mkdir(exist_ok=True)
+    job = folder / JOB_FILE
+    if not job.exists():  # written once per try: the jobs of a try all read the same frames and labeller
+        tmp = folder / f".{FRAMES_FILE}.tmp"
+        write_frames(tmp, list(frames), format="traj")  # every frame, exact: a task reads its own by index
+        os.replace(tmp, folder / FRAMES_FILE)
+        write_json_atomic(job, {"calculator": calculator, "screening": screening, "labeller": labeller,
+                                "frames_dir": str(workdir / "frames"), "try": n})
+    error = submit_and_wait(spec, folder, [(f"{k:06d}", job_command(spec, "label", job, k), JOB_LOG)
+                                           for k in held["frames"]], log_dir=queue)
+    close_try(queue, n)  # not reached when the wait was interrupted or lost track: the rerun waits again
+    return error, n, held["frames"]
 
 
-def job_log(workdir, k: int) -> Path:
-    """Where the queue job of frame ``k`` of the latest submission logged."""
-    queue = Path(workdir) / QUEUE_DIR
-    state = read_json(queue / "tries.json") or {"try": 1}
-    return queue / f"try-{state['try']}" / f"{k:06d}" / JOB_LOG
+def job_log(workdir, n: int, k: int) -> Path:
+    """Where the queue job of frame ``k`` in try ``n`` logged."""
+    return Path(workdir) / QUEUE_DIR / f"try-{n}" / f"{k:06d}" / JOB_LOG

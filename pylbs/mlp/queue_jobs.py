@@ -17,18 +17,31 @@ A file with ``machine`` and ``resources`` at the top serves every kind; a kind w
 where pylbs runs. ``python`` (default: the one running pylbs) and ``check_interval`` (s) may sit
 at the top or in a section. The jobs read and write pylbs's own folders, so the compute nodes must
 share them with this node: ``LazyLocalContext`` (as campaigns use by default), others are refused.
+
+Submissions are numbered tries (``queue/try-N``, :func:`open_try`): a try stays open until its wait
+ends, so a wait that was killed (or lost track of the scheduler) is taken up again on the same jobs,
+while a later try never reuses an ended one's (dpdispatcher matches submissions by their hash and
+would take its jobs as done).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import sys
+import time
 from pathlib import Path
 
 from ..dispatcher import import_dpdispatcher
 from ..errors import PylbsError
+from ..jsonio import read_json, write_json_atomic
 
 KINDS = ("fp", "train")
+#: what dpdispatcher needs in each part (the rest has defaults there)
+REQUIRED = {"machine": ("batch_type",), "resources": ("number_node", "cpu_per_node", "gpu_per_node", "queue_name",
+                                                     "group_size")}
+TRIES_FILE = "tries.json"
 SHARED_CONTEXTS = ("lazylocalcontext", "lazylocal")
 EXAMPLE = ('{"fp": {"machine": {"batch_type": "Slurm", "context_type": "LazyLocalContext"}, "resources": '
            '{"number_node": 1, "cpu_per_node": 64, "gpu_per_node": 0, "queue_name": "cpu", "group_size": 1}}}')
@@ -60,7 +73,11 @@ def read_machine(path, kind: str = "fp", required: bool = True) -> dict | None:
     missing = [k for k in ("machine", "resources") if not isinstance(spec.get(k), dict)]
     if missing:
         raise PylbsError(f"{where} has no {' or '.join(missing)}: dpdispatcher's format, e.g. {EXAMPLE}")
-    context = str(spec["machine"].get("context_type", "LazyLocalContext"))
+    absent = [f"{part}.{key}" for part, keys in REQUIRED.items() for key in keys if key not in spec[part]]
+    if absent:
+        raise PylbsError(f"{where} lacks {', '.join(absent)}: dpdispatcher needs them, e.g. {EXAMPLE}")
+    spec = {**spec, "machine": {"context_type": "LazyLocalContext", **spec["machine"]}}
+    context = str(spec["machine"]["context_type"])
     if context.lower() not in SHARED_CONTEXTS:
         raise PylbsError(f"{where}: context_type {context}: the jobs read and write pylbs's folders in place, so "
                          "they need a file system shared with this node: use LazyLocalContext and run pylbs on "
@@ -70,27 +87,68 @@ def read_machine(path, kind: str = "fp", required: bool = True) -> dict | None:
 
 def python_of(spec: dict) -> str:
     """The Python the jobs run (the machine file's, else this one: a virtual environment on a shared
-    file system)."""
-    return spec.get("python") or sys.executable
+    file system), quoted for the job script."""
+    return shlex.quote(spec.get("python") or sys.executable)
 
 
-def submit_and_wait(spec: dict, root: Path, tasks: list[tuple[str, str, str]]) -> str | None:
+def job_command(spec: dict, *args) -> str:
+    """The shell command of a queue job: ``pylbs`` (its ``mlp queue-job`` subcommand) under the jobs' Python."""
+    return " ".join([python_of(spec), "-m", "pylbs.cli", "mlp", "queue-job", *map(shlex.quote, map(str, args))])
+
+
+def open_try(folder: Path, content: dict) -> tuple[int, dict]:
+    """The try to submit: the last one with what it holds while its wait has not ended (its jobs may
+    still be queued or running), else a new one holding ``content``."""
+    state = read_json(Path(folder) / TRIES_FILE) or {"try": 0, "ended": True}
+    if not state["ended"]:
+        return state["try"], state["content"]
+    n = state["try"] + 1
+    write_json_atomic(Path(folder) / TRIES_FILE, {"try": n, "ended": False, "content": content,
+                                                  "opened": time.time()})
+    return n, content
+
+
+def close_try(folder: Path, n: int) -> None:
+    state = read_json(Path(folder) / TRIES_FILE) or {}
+    write_json_atomic(Path(folder) / TRIES_FILE, {**state, "try": n, "ended": True, "closed": time.time()})
+
+
+def first_line(error: str) -> str:
+    """dpdispatcher's error, one line without terminal colours (it lists every failed job)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", error).strip().splitlines()[0] if error.strip() else error
+
+
+def submit_and_wait(spec: dict, root: Path, tasks: list[tuple[str, str, str]], log_dir: Path | None = None) -> str | None:
     """Submit ``tasks`` (work folder relative to ``root``, command, log file) as one dpdispatcher
-    submission rooted at ``root`` and wait for all of them; returns why a job failed (after the
-    scheduler's retries, every other job followed to its end), or None. Killed while it waits, the
-    same tasks submitted again find their jobs (dpdispatcher matches a submission by its hash)."""
-    root = Path(root)
+    submission rooted at ``root`` and wait for all of them. Returns why a job failed (after the
+    scheduler's retries, every other job followed to its end), or None when all ended well. Raises
+    when dpdispatcher stopped while jobs were still queued or running (the scheduler unreachable):
+    the same call waits on the same jobs (dpdispatcher matches a submission by its hash)."""
+    root = Path(root).resolve()
     for work, _, _ in tasks:  # LazyLocalContext runs in the tasks' folders, it does not make them
         (root / work).mkdir(parents=True, exist_ok=True)
-    dp = import_dpdispatcher(root)
-    machine = dp.Machine.load_from_dict({**spec["machine"], "local_root": str(root)})
-    resources = dp.Resources.load_from_dict(spec["resources"])
-    submission = dp.Submission(work_base=".", machine=machine, resources=resources, task_list=[
+    dp = import_dpdispatcher(Path(log_dir or root))
+    try:
+        machine = dp.Machine.load_from_dict({**spec["machine"], "local_root": str(root)})
+        resources = dp.Resources.load_from_dict(spec["resources"])
+    except Exception as exc:  # dpdispatcher's own schema check (dargs): a key it does not know, a wrong type
+        raise PylbsError(f"the machine file's {', '.join(spec)} do not load in dpdispatcher: {first_line(str(exc))}; "
+                         "fix the file (dpdispatcher's docs list each key) and run the same command again") from exc
+    # an absolute work_base: the submission's hash, by which a rerun finds its jobs, must not depend on
+    # the directory pylbs was started from
+    submission = dp.Submission(work_base=str(root), machine=machine, resources=resources, task_list=[
         dp.Task(command=command, task_work_path=work, forward_files=[], backward_files=[], outlog=log, errlog=log)
         for work, command, log in tasks])
     try:
         submission.run_submission(clean=False, check_interval=int(spec.get("check_interval") or 30),
                                   continue_on_failure=True)  # one lost job does not abandon the others
-    except Exception as exc:  # a job the scheduler lost or killed (or dpdispatcher's own error)
-        return f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
+        from dpdispatcher.submission import JobStatus
+
+        ended = (JobStatus.finished, JobStatus.failed)
+        if submission.belonging_jobs and all(j.job_state in ended for j in submission.belonging_jobs):
+            return first_line(f"{type(exc).__name__}: {exc}")  # every job ended: some failed
+        raise PylbsError(f"dpdispatcher stopped while jobs in {root} were still queued or running "
+                         f"({first_line(f'{type(exc).__name__}: {exc}')}): run the same command again to wait on "
+                         "the same jobs") from exc
     return None

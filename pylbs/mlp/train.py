@@ -30,9 +30,10 @@ from pathlib import Path
 
 from ..errors import PylbsError
 from ..glasses import TYPE_MAP
+from ..jsonio import write_json_atomic
 from ..lammps_env import THREAD_DEFAULTS
 from ..progress import Progress
-from .queue_jobs import python_of, submit_and_wait
+from .queue_jobs import close_try, job_command, open_try, submit_and_wait
 
 
 @dataclass
@@ -253,19 +254,56 @@ def architecture_of(model) -> dict:
             "fitting_neurons": tuple(f["neuron"]), "precision": d.get("precision", "float64")}
 
 
-def _run_dp_on_queue(steps, workdir: Path, spec: dict, log_name: str = "train.log") -> None:
-    """The ``dp`` commands of a training as one queue job in ``workdir`` (:mod:`pylbs.mlp.queue_jobs`:
-    a GPU node, say), waited on; its checkpoint resumes it as a local training's would."""
-    (workdir / "dp_steps.json").write_text(json.dumps([list(map(str, a)) for a in steps]))
-    # one process for train, freeze (and compress): deepmd and torch imported once, as _dp_steps_command does
-    command = (f"{python_of(spec)} -c \"import json; from deepmd.main import main; "
-               "[main(a) for a in json.load(open('dp_steps.json'))]\"")
-    error = submit_and_wait(spec, workdir, [(".", command, log_name)])
+def dp_steps(workdir: Path, numb_steps: int, init_model=None, model_name: str = "model.pth",
+             compress: bool = False) -> list[list[str]]:
+    """The ``dp`` commands that finish the training in ``workdir`` from its state now: train (again from
+    its checkpoint when it has one, else from ``init_model`` if given), freeze, and compress."""
+    steps = []
+    if _last_step(workdir) < numb_steps or not (workdir / "model.ckpt.pt").exists():
+        args = ["--pt", "train", "input.json"]
+        if (workdir / "model.ckpt.pt").exists():
+            args += ["--restart", "model.ckpt.pt"]
+        elif init_model is not None:
+            frozen = Path(init_model).suffix == ".pth"
+            args += ["--init-frz-model" if frozen else "--init-model", str(Path(init_model).resolve())]
+        steps.append(args)
+    steps.append(["--pt", "freeze", "-o", model_name])
+    if compress:
+        stem = Path(model_name)
+        steps.append(["--pt", "compress", "-i", model_name, "-o", stem.stem + "-compressed" + stem.suffix])
+    return steps
+
+
+TRAIN_JOB_FILE = "train_job.json"
+
+
+def run_training_job(workdir) -> None:
+    """A training as a queue job (``pylbs mlp queue-job train WORKDIR``): the steps are decided when the
+    job starts, so a job the scheduler restarts (walltime, a lost node) resumes from the checkpoint."""
+    from deepmd.main import main as dp_main
+
+    workdir = Path(workdir).resolve()
+    job = json.loads((workdir / TRAIN_JOB_FILE).read_text())
+    os.chdir(workdir)  # deepmd writes its checkpoints and lcurve.out to the working directory
+    for args in dp_steps(workdir, job["numb_steps"], job["init_model"], job["model_name"], job["compress"]):
+        dp_main(args)
+
+
+def _train_on_queue(workdir: Path, spec: dict, job: dict) -> None:
+    """The training in ``workdir`` as one queue job (:mod:`pylbs.mlp.queue_jobs`: a GPU node, say), waited
+    on; a try the job ended becomes the next try (dpdispatcher would take its job as done)."""
+    write_json_atomic(workdir / TRAIN_JOB_FILE, job)
+    queue = workdir / "queue"
+    queue.mkdir(exist_ok=True)
+    n, _ = open_try(queue, {})
+    log = queue / f"try-{n}" / "job" / "train.log"
+    error = submit_and_wait(spec, queue / f"try-{n}", [("job", job_command(spec, "train", workdir, n), "train.log")],
+                            log_dir=workdir.parent)  # one log for the loop's models, trained from threads
+    close_try(queue, n)
     if error is not None:
-        log = workdir / log_name
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() else "(no log)"
-        raise PylbsError(f"the training job in {workdir} failed ({error.splitlines()[0]}; see {log}); the same "
-                         f"command resumes it from its checkpoint:\n{tail}")
+        raise PylbsError(f"the training job in {workdir} failed ({error}; see {log}); the same command submits "
+                         f"it again, from its checkpoint:\n{tail}")
 
 
 def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSettings | None = None,
@@ -300,25 +338,16 @@ def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSe
         (workdir / "input.json").write_text(json.dumps(deepmd_input(
             [Path(p).resolve() for p in train_systems], [Path(p).resolve() for p in valid_systems],
             settings), indent=2))
-        steps = []
-        if _last_step(workdir) < settings.numb_steps or not (workdir / "model.ckpt.pt").exists():
-            args = ["--pt", "train", "input.json"]
-            if (workdir / "model.ckpt.pt").exists():
-                args += ["--restart", "model.ckpt.pt"]
-            elif init_model is not None:
-                frozen = Path(init_model).suffix == ".pth"
-                args += ["--init-frz-model" if frozen else "--init-model", str(Path(init_model).resolve())]
-            steps.append(args)
-        steps.append(["--pt", "freeze", "-o", model_name])
-        if compress:
-            steps.append(["--pt", "compress", "-i", model_name, "-o", compressed.name])
         if machine is not None:
-            _run_dp_on_queue(steps, workdir, machine)
-            if not model.exists():  # dpdispatcher took an earlier identical job as done: its tags say so
-                raise PylbsError(f"the training job in {workdir} ended without {model_name}: delete the "
-                                 f"*_task_tag_finished files and submission .json files in {workdir} and run again")
+            _train_on_queue(workdir, machine, {"numb_steps": settings.numb_steps, "model_name": model_name,
+                                               "init_model": str(init_model) if init_model else None,
+                                               "compress": compress})
+            if not model.exists():
+                raise PylbsError(f"the training job in {workdir} ended without {model_name}: see "
+                                 f"{workdir / 'queue'}/try-*/job/train.log")
         else:
-            _run_dp(steps, workdir, "train.log", progress=progress, total_steps=settings.numb_steps)
+            _run_dp(dp_steps(workdir, settings.numb_steps, init_model, model_name, compress), workdir, "train.log",
+                    progress=progress, total_steps=settings.numb_steps)
     if compress:
         if not compressed.exists():
             _run_dp(["--pt", "compress", "-i", model_name, "-o", compressed.name], workdir, "compress.log")
