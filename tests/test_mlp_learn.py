@@ -50,11 +50,44 @@ def test_active_learning_loop(tmp_path, fmp_plugin):
     _run_loop(out)
     loop = out, _settings(), json.loads((out / "record.json").read_text())
     _the_iteration_selects_exactly_the_window(loop)
+    _the_deviation_is_checked_against_the_true_error(loop)
     _labelled_frames_are_candidates_with_teacher_labels(loop)
     _record_figure_and_resume_redo_nothing(loop)
     _parallel_explorations_equal_serial_ones(loop, tmp_path / "parallel")
     _shipping_the_model_writes_a_card_that_matches_the_record(loop, tmp_path / "models")
     _a_continued_models_wall_is_explored_and_shipped_with(loop, tmp_path / "walled")
+
+
+def _the_deviation_is_checked_against_the_true_error(loop):
+    """Each iteration records, on the held-out glass, the ensemble's maximum force deviation against
+    model 0's true maximum force error, and counts as converged only where the deviation reads the
+    error. Two models: the deviation per atom is |F0 - F1| / 2 (deepmd's standard deviation), computed
+    here from each model's own forces; a record from before the check gets it on resume."""
+    from pylbs.mlp.evaluate import deviation_vs_error, predict
+    from pylbs.mlp.learn import ActiveLearning, _load_all
+
+    out, s, rec = loop
+    it = rec["iterations"][0]
+    held = _load_all(out / "heldout" / "data")
+    f0, f1 = (predict(m, held)[1] for m in it["models"])
+    devi = np.linalg.norm(f0 - f1, axis=-1).max(axis=-1) / 2
+    error = np.linalg.norm(f0 - held["forces"], axis=-1).max(axis=-1)
+    check = it["heldout_deviation"]
+    assert check["frames"] == 3 and check["median_max_devi_f"] == pytest.approx(np.median(devi), rel=1e-9)
+    assert check["median_max_force_error"] == pytest.approx(np.median(error), rel=1e-9)
+    assert check["error_over_deviation"] == pytest.approx(np.median(error / devi), rel=1e-9)
+    assert check["sees_its_error"] == (check["error_over_deviation"] <= s.max_error_over_deviation)
+    assert not it["converged_exploration"] or check["sees_its_error"]
+    twins = deviation_vs_error([it["models"][0]] * 2, held)  # one model twice: no deviation, all error
+    assert twins["median_max_devi_f"] == 0.0 and twins["error_over_deviation"] > 1e9
+    old = {k: v for k, v in it.items() if k != "heldout_deviation"}
+    loop_ = ActiveLearning(out, s)
+    loop_.record["iterations"][0] = {**old, "converged_exploration": True}  # written before the check
+    again = loop_._recheck(0, loop_.record["iterations"][0])
+    assert again["heldout_deviation"]["median_max_force_error"] == pytest.approx(check["median_max_force_error"])
+    assert again["converged_exploration"] == check["sees_its_error"]
+    loop_.record["iterations"][0] = it
+    loop_._save()
 
 
 def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):

@@ -69,6 +69,19 @@ def predict(model, system):
     return e.reshape(n), f.reshape(n, -1, 3), v.reshape(n, 3, 3)
 
 
+def deviation_vs_error(models, system) -> dict:
+    """Does an ensemble see its own error? On a labelled system, per frame: the ensemble's maximum force
+    deviation (deepmd's ``max_devi_f``: over atoms, the norm of the force's standard deviation across
+    the models) against model 0's maximum force error (over atoms, ``|F_0 - F_label|``). Their median
+    ratio says how far the deviation the loop selects on under-reads the error it stands for."""
+    forces = np.stack([predict(m, system)[1] for m in models])  # (models, frames, atoms, 3)
+    devi = np.linalg.norm(forces.std(axis=0), axis=-1).max(axis=-1)
+    error = np.linalg.norm(forces[0] - np.asarray(system["forces"]), axis=-1).max(axis=-1)
+    return {"frames": int(len(devi)), "median_max_devi_f": float(np.median(devi)),
+            "median_max_force_error": float(np.median(error)),
+            "error_over_deviation": float(np.median(error / np.maximum(devi, 1e-12)))}
+
+
 def evaluate_system(model, system) -> tuple[dict, dict]:
     """(metrics, arrays for plots) of ``model`` on one labelled dpdata system."""
     e, f, v = predict(model, system)
