@@ -133,8 +133,14 @@ def test_a_killed_wait_is_taken_up_again_on_the_same_jobs(tmp_path, monkeypatch)
     assert not (work / "frames" / "000001.json").exists()
     frames = _frames(2)
     frames[1].info["slow"] = 6
+    with pytest.raises(PylbsError, match="has queue jobs .*try 1.* with its --machine to wait on them"):
+        label_frames(frames, work, "queuedft:calc", progress=False)  # here, beside the running job: refused
+    spec = json.loads(Path(machine).read_text())
+    spec["resources"]["envs"]["EDITED"] = "1"  # the machine file edited meanwhile: the open try keeps its own
+    Path(machine).write_text(json.dumps(spec))
     system, report = label_frames(frames, work, "queuedft:calc", machine=machine, progress=False)
-    assert (report["accepted"], report["failed"], len(system)) == (2, 0, 2)
+    assert (report["accepted"], report["failed"], report["computed_now"], report["not_tried"], len(system)) == \
+        (2, 0, 1, 0, 2)
     assert not (work / "queue" / "try-2").exists()
     assert [(tmp_path / f"calls-{k}").read_text() for k in range(2)] == ["x", "x"]  # each frame computed once
     assert len(list((work / "queue" / "try-1").glob("*.json"))) == 2  # one submission record (and job.json)
@@ -207,13 +213,14 @@ def test_a_training_runs_as_a_queue_job_from_the_machine_files_train_section(tin
     assert read_machine(path, "fp", required=False) is None  # labels would run here
     settings = replace(tiny_dp.training_settings(), numb_steps=2, start_lr=1e-12, stop_lr=1e-13, decay_steps=1,
                        disp_freq=1, save_freq=2, seed=99)
-    init, spec, out = model.parent / "model.ckpt.pt", read_machine(path, "train"), tmp_path / "next"
+    monkeypatch.chdir(tmp_path)  # a relative training folder, as `pylbs mlp train --out next` gives it
+    init, spec, out = model.parent / "model.ckpt.pt", read_machine(path, "train"), Path("next")
     with monkeypatch.context() as m:  # the node's Python broken (the jobs inherit this environment): the job fails
         m.setenv("PYTHONHOME", str(tmp_path / "no-python-here"))
         with pytest.raises(PylbsError, match="the training job in .* failed.*submits it again"):
             train_and_freeze([train], [train], out, settings, init_model=init, machine=spec)
     again = train_and_freeze([train], [train], out, settings, init_model=init, machine=spec)  # the same call
-    assert json.loads((out / "queue" / "tries.json").read_text())["try"] == 2
+    assert json.loads((out / "queue" / "tries.json").read_text())["try"] == 2 and again.is_absolute()
     job = next((out / "queue" / "try-2").glob(".*.sub.run")).read_text()  # dpdispatcher's task script
     assert "-m pylbs.cli mlp queue-job train" in job and "Saved frozen model" in (
         out / "queue" / "try-2" / "job" / "train.log").read_text()

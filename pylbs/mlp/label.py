@@ -54,8 +54,8 @@ from ..jsonio import write_json_atomic
 from ..lammps_env import init_worker_process
 from ..progress import Progress
 from .datasets import frames_from_atoms
-from .label_queue import job_log, run_on_queue
-from .queue_jobs import read_machine
+from .label_queue import QUEUE_DIR, job_log, run_on_queue
+from .queue_jobs import read_machine, refuse_if_open
 from .teachers import FACTORIES as TEACHER_FACTORIES
 from .teachers import TEACHERS, check_covers, provenance
 
@@ -346,38 +346,47 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
         return stop_when_most_fail and 2 * failed_now > len(frames)
 
     if todo and machine is not None:
-        error, n, held = run_on_queue([job[0] for job in todo], frames, workdir, calculator, asdict(screening),
-                                      machine, teacher or labeller)
-        for k in held:  # no result of this try (its job died, walltime, a lost node): the frame failed
-            r = json.loads(paths[k].read_text()) if paths[k].exists() else {}
-            if r.get("queue_try") != n and r.get("status") != "ok":
-                write_frame_result(paths[k], {"status": "failed", "index": k, "reason": (
-                    f"its queue job gave no result ({error or 'the job ended'}; log {job_log(workdir, n, k)})")})
-        computed = len(held)
-        n_done = done0 + computed
+        covered: set[int] = set()
+        asked = {job[0] for job in todo}  # a reopened try also holds frames finished before this command
+        while waiting := [job[0] for job in todo if job[0] not in covered]:
+            # an open try (a killed wait) is waited on first, with its own frames; then the rest, if any
+            error, n, held = run_on_queue(waiting, frames, workdir, calculator, asdict(screening), machine,
+                                          teacher or labeller)
+            covered.update(held)
+            for k in held:  # no result of this try (its job died, walltime, a lost node): the frame failed
+                r = json.loads(paths[k].read_text()) if paths[k].exists() else {}
+                computed += k in asked  # tried by this command, with a result or without one
+                if r.get("queue_try") != n and r.get("status") != "ok":
+                    write_frame_result(paths[k], {"status": "failed", "index": k, "reason": (
+                        f"its queue job gave no result ({error or 'the job ended'}; log {job_log(workdir, n, k)})")})
+        n_done, untried = done0 + computed, 0  # every frame was submitted (a job with no result: failed)
         reporter.update(n_done)
-    elif todo and n_workers > 1:
-        ctx = multiprocessing.get_context("spawn")  # no fork of torch/LAMMPS/OpenMP state
-        pool = ProcessPoolExecutor(min(n_workers, len(todo)), mp_context=ctx, initializer=init_worker_process)
-        futures = [pool.submit(_worker, job) for job in todo]
-        try:
-            for future in as_completed(futures):
-                status = future.result()[1]
-                n_done, failed_now = n_done + 1, failed_now + (status == "failed")
+    else:
+        if todo:
+            refuse_if_open(workdir / QUEUE_DIR, f"the labelling in {workdir}")
+        if todo and n_workers > 1:
+            ctx = multiprocessing.get_context("spawn")  # no fork of torch/LAMMPS/OpenMP state
+            pool = ProcessPoolExecutor(min(n_workers, len(todo)), mp_context=ctx, initializer=init_worker_process)
+            futures = [pool.submit(_worker, job) for job in todo]
+            try:
+                for future in as_completed(futures):
+                    status = future.result()[1]
+                    n_done, failed_now = n_done + 1, failed_now + (status == "failed")
+                    reporter.update(n_done)
+                    if decided():
+                        break
+            finally:  # frames being computed finish (a DFT code is not killed mid-frame); the rest are cancelled
+                pool.shutdown(wait=True, cancel_futures=True)
+            computed = sum(f.done() and not f.cancelled() for f in futures)
+        else:
+            for job in todo:
+                _, status = _worker(job)
+                n_done, computed, failed_now = n_done + 1, computed + 1, failed_now + (status == "failed")
                 reporter.update(n_done)
                 if decided():
                     break
-        finally:  # frames being computed finish (a DFT code is not killed mid-frame); the rest are cancelled
-            pool.shutdown(wait=True, cancel_futures=True)
-        computed = sum(f.done() and not f.cancelled() for f in futures)
-    else:
-        for job in todo:
-            _, status = _worker(job)
-            n_done, computed, failed_now = n_done + 1, computed + 1, failed_now + (status == "failed")
-            reporter.update(n_done)
-            if decided():
-                break
 
+        untried = len(todo) - computed
     # a frame not tried (the run stopped early) has no file yet, or its failure from an earlier run
     results = {k: json.loads(p.read_text()) for k, p in enumerate(paths) if p.exists()}
     ok = [k for k, r in results.items() if r["status"] == "ok"]
@@ -385,7 +394,7 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     rejected = {k: r["reason"] for k, r in results.items() if r["status"] == "rejected"}
     report = {"name": name, "calculator": calculator if isinstance(calculator, str) else repr(calculator),
               "frames": len(frames), "accepted": len(ok), "rejected": len(rejected),
-              "failed": len(failed), "computed_now": computed, "not_tried": len(todo) - computed,
+              "failed": len(failed), "computed_now": computed, "not_tried": untried,
               "screening": asdict(screening),
               "rejections": {str(k): why for k, why in rejected.items()},
               "failures": {str(k): why for k, why in failed.items()},
@@ -400,8 +409,8 @@ def label_frames(frames, workdir, calculator="gfn1-xtb", n_workers: int = 1,
     (workdir / "report.json").write_text(json.dumps(report, indent=2))
     # most of the set failing is the calculator's set-up, not the frames (a few failing: the frames)
     if stop_when_most_fail and todo and 2 * len(failed) > len(frames):
-        untried = f", {report['not_tried']} not tried once most had failed" if report["not_tried"] else ""
-        raise PylbsError(f"{name}: the calculator failed on {len(failed)} of the {len(frames)} frames{untried} "
+        skipped = f", {report['not_tried']} not tried once most had failed" if report["not_tried"] else ""
+        raise PylbsError(f"{name}: the calculator failed on {len(failed)} of the {len(frames)} frames{skipped} "
                          f"(first: {next(iter(failed.values()))}). That is its set-up, not the frames: fix it (for VASP: "
                          "ASE_VASP_COMMAND, VASP_PP_PATH, the allocation; the module itself may change while no "
                          f"frame is labelled) and run the same command again: the {len(ok)} labelled frames are "

@@ -19,9 +19,10 @@ def _labeller_here(job: dict) -> str | None:
     """Why this node's labeller is not the recorded one, or None. A user's module is found where it
     was on the submitting node (a shared file system), not on the job's PYTHONPATH alone."""
     recorded = job.get("labeller") or {}
-    if recorded.get("module_file"):
-        depth = job["calculator"].partition(":")[0].count(".")
-        sys.path.insert(0, str(Path(recorded["module_file"]).parents[depth]))
+    if recorded.get("module_file"):  # the folder its import name starts from; last, so it shadows nothing
+        module = Path(recorded["module_file"])
+        depth = job["calculator"].partition(":")[0].count(".") + (module.name == "__init__.py")
+        sys.path.append(str(module.parents[depth]))
     if labeller_fingerprint(recorded) is None:
         return None
     try:

@@ -21,7 +21,8 @@ from ase.io import write as write_frames
 
 from ..errors import PylbsError
 from ..jsonio import write_json_atomic
-from .queue_jobs import close_try, job_command, open_try, read_machine, submit_and_wait
+from .queue_jobs import (NothingSubmitted, close_try, job_command, open_try, read_machine, submit_and_wait,
+                         with_python)
 
 QUEUE_DIR = "queue"
 JOB_FILE = "job.json"
@@ -34,16 +35,17 @@ def run_on_queue(indices, frames, workdir, calculator: str, screening: dict, mac
     """Label ``frames[k]`` for every ``k`` in ``indices`` as queue jobs and wait for them. Returns why a
     job failed (one dpdispatcher gave up on) or None, the try's number (the jobs write it into their
     results) and the frames it holds: a try that is still open (a killed wait) is waited on again with
-    its own frames. Frames of the try with no result of it are the caller's to mark failed.
-    ``labeller``: the calculator's provenance, which each job checks on its node."""
-    spec = read_machine(machine_file, "fp")
+    its own frames and machine section. Frames of the try with no result of it are the caller's to mark
+    failed. ``labeller``: the calculator's provenance, which each job checks on its node."""
     if not isinstance(calculator, str):
         raise PylbsError("queue jobs build their own calculator: give it as a name or module:function, "
                          "not an instance")
     workdir = Path(workdir).resolve()
     queue = workdir / QUEUE_DIR
     queue.mkdir(parents=True, exist_ok=True)
-    n, held = open_try(queue, {"frames": [int(k) for k in indices]})
+    n, held = open_try(queue, {"frames": [int(k) for k in indices],
+                               "spec": with_python(read_machine(machine_file, "fp"))})
+    spec = held.get("spec") or with_python(read_machine(machine_file, "fp"))
     folder = queue / f"try-{n}"
     folder.mkdir(exist_ok=True)
     job = folder / JOB_FILE
@@ -53,8 +55,12 @@ def run_on_queue(indices, frames, workdir, calculator: str, screening: dict, mac
         os.replace(tmp, folder / FRAMES_FILE)
         write_json_atomic(job, {"calculator": calculator, "screening": screening, "labeller": labeller,
                                 "frames_dir": str(workdir / "frames"), "try": n})
-    error = submit_and_wait(spec, folder, [(f"{k:06d}", job_command(spec, "label", job, k), JOB_LOG)
-                                           for k in held["frames"]], log_dir=queue)
+    try:
+        error = submit_and_wait(spec, folder, [(f"{k:06d}", job_command(spec, "label", job, k), JOB_LOG)
+                                               for k in held["frames"]], log_dir=queue)
+    except NothingSubmitted:
+        close_try(queue, n)  # nothing runs: the next command submits a new try with the fixed file
+        raise
     close_try(queue, n)  # not reached when the wait was interrupted or lost track: the rerun waits again
     return error, n, held["frames"]
 

@@ -98,10 +98,12 @@ def job_command(spec: dict, *args) -> str:
 
 def open_try(folder: Path, content: dict) -> tuple[int, dict]:
     """The try to submit: the last one with what it holds while its wait has not ended (its jobs may
-    still be queued or running), else a new one holding ``content``."""
+    still be queued or running), else a new one holding ``content``. What a try holds includes the
+    machine section it was submitted with: an open try is waited on exactly as submitted (another
+    machine file or Python would make another submission, and every job would run twice)."""
     state = read_json(Path(folder) / TRIES_FILE) or {"try": 0, "ended": True}
     if not state["ended"]:
-        return state["try"], state["content"]
+        return state["try"], state.get("content", content)  # a try opened before content was kept: as asked now
     n = state["try"] + 1
     write_json_atomic(Path(folder) / TRIES_FILE, {"try": n, "ended": False, "content": content,
                                                   "opened": time.time()})
@@ -113,9 +115,33 @@ def close_try(folder: Path, n: int) -> None:
     write_json_atomic(Path(folder) / TRIES_FILE, {**state, "try": n, "ended": True, "closed": time.time()})
 
 
-def first_line(error: str) -> str:
-    """dpdispatcher's error, one line without terminal colours (it lists every failed job)."""
-    return re.sub(r"\x1b\[[0-9;]*m", "", error).strip().splitlines()[0] if error.strip() else error
+def refuse_if_open(folder: Path, what: str) -> None:
+    """Stop a run here (no machine file) while queue jobs of ``folder`` may still be running: both would
+    compute the same frames or write the same checkpoint."""
+    state = read_json(Path(folder) / TRIES_FILE)
+    if state and not state["ended"]:
+        raise PylbsError(f"{what} has queue jobs (try {state['try']} in {folder}) that pylbs was waiting on when it "
+                         "stopped: run the same command with its --machine to wait on them, or cancel them on the "
+                         f"scheduler and delete {Path(folder) / TRIES_FILE} to run here")
+
+
+def with_python(spec: dict) -> dict:
+    """The machine section with the jobs' Python written out (the default is this one's, which a later run
+    from another interpreter path must not change)."""
+    return {**spec, "python": spec.get("python") or sys.executable}
+
+
+def summary(error: str) -> str:
+    """dpdispatcher's error in one line without terminal colours: its underlying cause where it names one
+    (its first line is often only 'Failed while handling an unexpected submission state.')."""
+    lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", error).splitlines() if ln.strip()]
+    cause = [ln for ln in lines if ln.startswith("Underlying job error:")]
+    return (cause[0] if cause else lines[0]) if lines else error
+
+
+class NothingSubmitted(PylbsError):
+    """dpdispatcher refused the submission before any job was queued: the try can be closed, and the next
+    one submitted with the fixed machine file."""
 
 
 def submit_and_wait(spec: dict, root: Path, tasks: list[tuple[str, str, str]], log_dir: Path | None = None) -> str | None:
@@ -132,7 +158,7 @@ def submit_and_wait(spec: dict, root: Path, tasks: list[tuple[str, str, str]], l
         machine = dp.Machine.load_from_dict({**spec["machine"], "local_root": str(root)})
         resources = dp.Resources.load_from_dict(spec["resources"])
     except Exception as exc:  # dpdispatcher's own schema check (dargs): a key it does not know, a wrong type
-        raise PylbsError(f"the machine file's {', '.join(spec)} do not load in dpdispatcher: {first_line(str(exc))}; "
+        raise NothingSubmitted(f"the machine file's {', '.join(spec)} do not load in dpdispatcher: {summary(str(exc))}; "
                          "fix the file (dpdispatcher's docs list each key) and run the same command again") from exc
     # an absolute work_base: the submission's hash, by which a rerun finds its jobs, must not depend on
     # the directory pylbs was started from
@@ -147,8 +173,13 @@ def submit_and_wait(spec: dict, root: Path, tasks: list[tuple[str, str, str]], l
 
         ended = (JobStatus.finished, JobStatus.failed)
         if submission.belonging_jobs and all(j.job_state in ended for j in submission.belonging_jobs):
-            return first_line(f"{type(exc).__name__}: {exc}")  # every job ended: some failed
-        raise PylbsError(f"dpdispatcher stopped while jobs in {root} were still queued or running "
-                         f"({first_line(f'{type(exc).__name__}: {exc}')}): run the same command again to wait on "
+            return summary(f"{type(exc).__name__}: {exc}")  # every job ended: some failed
+        cause = summary(f"{type(exc).__name__}: {exc}")
+        if all(j.job_state == JobStatus.unsubmitted for j in submission.belonging_jobs):
+            raise NothingSubmitted(f"dpdispatcher submitted nothing from {root} ({cause}; its log: "
+                             f"{Path(log_dir or root) / 'dpdispatcher.log'}): fix the machine file or the scheduler "
+                             "and run the same command again") from exc
+        raise PylbsError(f"dpdispatcher stopped while jobs in {root} were still queued or running ({cause}; its log: "
+                         f"{Path(log_dir or root) / 'dpdispatcher.log'}): run the same command again to wait on "
                          "the same jobs") from exc
     return None

@@ -33,7 +33,8 @@ from ..glasses import TYPE_MAP
 from ..jsonio import write_json_atomic
 from ..lammps_env import THREAD_DEFAULTS
 from ..progress import Progress
-from .queue_jobs import close_try, job_command, open_try, submit_and_wait
+from .queue_jobs import (NothingSubmitted, close_try, job_command, open_try, refuse_if_open, submit_and_wait,
+                         with_python)
 
 
 @dataclass
@@ -291,15 +292,22 @@ def run_training_job(workdir) -> None:
 
 def _train_on_queue(workdir: Path, spec: dict, job: dict) -> None:
     """The training in ``workdir`` as one queue job (:mod:`pylbs.mlp.queue_jobs`: a GPU node, say), waited
-    on; a try the job ended becomes the next try (dpdispatcher would take its job as done)."""
+    on; a try the job ended becomes the next try (dpdispatcher would take its job as done), an open one
+    (a killed wait) is waited on as it was submitted."""
     write_json_atomic(workdir / TRAIN_JOB_FILE, job)
     queue = workdir / "queue"
     queue.mkdir(exist_ok=True)
-    n, _ = open_try(queue, {})
+    n, held = open_try(queue, {"spec": with_python(spec)})
+    spec = held.get("spec") or with_python(spec)
     log = queue / f"try-{n}" / "job" / "train.log"
-    error = submit_and_wait(spec, queue / f"try-{n}", [("job", job_command(spec, "train", workdir, n), "train.log")],
-                            log_dir=workdir.parent)  # one log for the loop's models, trained from threads
-    close_try(queue, n)
+    try:
+        error = submit_and_wait(spec, queue / f"try-{n}", [("job", job_command(spec, "train", workdir, n),
+                                                             "train.log")],
+                                log_dir=workdir.parent)  # one log for the loop's models, trained from threads
+    except NothingSubmitted:
+        close_try(queue, n)  # nothing runs: the next command submits a new try with the fixed file
+        raise
+    close_try(queue, n)  # not reached when the wait was interrupted or lost track: the rerun waits again
     if error is not None:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() else "(no log)"
         raise PylbsError(f"the training job in {workdir} failed ({error}; see {log}); the same command submits "
@@ -321,8 +329,10 @@ def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSe
     (:func:`pylbs.mlp.queue_jobs.read_machine`): the training runs as a queue job there.
     """
     settings = settings or TrainingSettings()
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # a queue job runs elsewhere: every path it reads is absolute
     workdir.mkdir(parents=True, exist_ok=True)
+    if machine is None:
+        refuse_if_open(workdir / "queue", f"the training in {workdir}")
     model = workdir / model_name
     compressed = model.with_name(model.stem + "-compressed" + model.suffix)
     if not model.exists():
@@ -340,7 +350,7 @@ def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSe
             settings), indent=2))
         if machine is not None:
             _train_on_queue(workdir, machine, {"numb_steps": settings.numb_steps, "model_name": model_name,
-                                               "init_model": str(init_model) if init_model else None,
+                                               "init_model": str(Path(init_model).resolve()) if init_model else None,
                                                "compress": compress})
             if not model.exists():
                 raise PylbsError(f"the training job in {workdir} ended without {model_name}: see "
