@@ -56,6 +56,7 @@ def test_active_learning_loop(tmp_path, fmp_plugin):
     _parallel_explorations_equal_serial_ones(loop, tmp_path / "parallel")
     _shipping_the_model_writes_a_card_that_matches_the_record(loop, tmp_path / "models")
     _a_continued_models_wall_is_explored_and_shipped_with(loop, tmp_path / "walled")
+    _fresh_members_start_from_their_own_weights(loop, tmp_path / "fresh")
 
 
 def _the_deviation_is_checked_against_the_true_error(loop):
@@ -132,6 +133,30 @@ def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):
     thermo = read_thermo(dest / "explore" / THERMO_FILE)
     pe = float(thermo["pe"][list(thermo["step"]).index(step)])
     assert pe == pytest.approx(frame.get_potential_energy(), abs=5e-3)  # dumped positions carry 6 digits
+
+
+def _fresh_members_start_from_their_own_weights(loop, dest):
+    """``fresh_members``: a continued loop's model 0 starts from the model it continues (refine_steps),
+    the others from random weights (init_steps) in its architecture (what each training started from
+    is its start.json)."""
+    import shutil
+    from dataclasses import replace
+
+    from pylbs.mlp.learn import ActiveLearning
+    from pylbs.mlp.evaluate import read_lcurve
+    from pylbs.mlp.train import architecture_of
+
+    out, s, rec = loop
+    shutil.copytree(out / "seed", dest / "seed")  # the same seed data, not labelled again
+    parent = Path(rec["iterations"][0]["models"][0])
+    fresh = ActiveLearning(dest, replace(s, init_model=str(parent), fresh_members=True))
+    models = fresh.train(0)
+    inputs = [json.loads((Path(m).parent / "input.json").read_text()) for m in models]
+    assert [i["training"]["numb_steps"] for i in inputs] == [s.refine_steps, s.init_steps]
+    assert all(architecture_of(m) == architecture_of(parent) for m in models)
+    starts = [json.loads((Path(m).parent / "start.json").read_text()) for m in models]
+    assert [st["init_model"] for st in starts] == [str(fresh.init_model.resolve()), None]
+    assert len(read_lcurve(Path(models[1]).parent / "lcurve.out")["rmse_f_trn"]) > 1  # it trained
 
 
 def _overlapping(run) -> dict[int, bool]:

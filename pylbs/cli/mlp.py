@@ -133,6 +133,9 @@ def add_parsers(sub) -> argparse.ArgumentParser:
                    help="continue a model: iteration 0 trains from it (--refine-steps, its architecture) instead "
                         "of from scratch; a shipped name (default) or a frozen .pth. A shipped model's training "
                         "data are trained on too")
+    q.add_argument("--fresh-members", action="store_true", default=None,
+                   help="with --init-model: only model 0 continues it, the others train from their own random "
+                        "weights (--init-steps), so the ensemble's deviation can read its error (docs/mlp.md)")
     q.add_argument("--hot-K", type=float, default=None,
                    help=f"also explore NVT at this temperature, 0 for none (default {d.hot_K}: the "
                         "stability check's liquid)")
@@ -372,7 +375,8 @@ def cmd_learn(args) -> int:
              "machine": str(Path(args.machine).resolve()) if args.machine and args.machine != "none" else None,
              # a shipped name as given (the same setting from any checkout; the loop keeps its own copy)
              "init_model": _init_model_setting(args.init_model) if args.init_model else None,
-             "conditions": tuple(args.conditions) if args.conditions else None}
+             "conditions": tuple(args.conditions) if args.conditions else None,
+             "fresh_members": args.fresh_members}
     s = replace(s, **{k: v for k, v in given.items() if v is not None})
     if args.hot_K is not None:
         s = replace(s, hot_K=args.hot_K or None)

@@ -81,7 +81,10 @@ TRUST_LO, TRUST_HI = 0.15, 0.35
 
 #: What a loop written before a setting existed did, so it resumes as it ran (keys absent from its
 #: settings.json take these values, not the new defaults).
-BEFORE_SETTING = {"hot_K": None, "init_model": None}
+BEFORE_SETTING = {"hot_K": None, "init_model": None, "fresh_members": False,
+                  # older loops are held to the deviation check too: it changes no step they ran, only
+                  # whether their record may call them converged
+                  "max_error_over_deviation": 3.0}
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,10 @@ class LearnSettings:
     # a frozen model (.pth) iteration 0 starts from (refine_steps, its architecture) instead of
     # training from scratch: how a loop continues a shipped model on another machine
     init_model: str | None = None
+    # with init_model: only model 0 continues it; the others train from their own random weights
+    # (init_steps), so the ensemble disagrees where the data leave the force open (models that all
+    # start from one set of weights agree on wrong forces: docs/mlp.md)
+    fresh_members: bool = False
 
     def training(self, steps: int, seed: int) -> TrainingSettings:
         return TrainingSettings(sel=list(self.sel) if isinstance(self.sel, (list, tuple)) else self.sel,
@@ -378,10 +385,13 @@ class ActiveLearning:
 
         def one(m):
             init = self.out / f"iter-{k - 1:03d}" / f"train-{m}" / "model.ckpt.pt" if k > 0 else None
-            if k == 0 and self.init_model:  # every model of the ensemble from it; seeds shuffle the batches
+            fresh = k == 0 and self.init_model and self.s.fresh_members and m > 0
+            if k == 0 and self.init_model and not fresh:  # from it; seeds shuffle the batches
                 init = self.init_model
             steps = self.s.refine_steps if init is not None else self.s.init_steps
             settings = replace(self.s.training(steps, self.s.seed + 1000 * m), sel=sel)
+            if fresh:  # its own random weights, the continued model's architecture (one MD model shape)
+                settings = replace(settings, **architecture_of(self.init_model))
             return train_and_freeze(train, valid or train, folder / f"train-{m}", settings, progress=m == 0,
                                     init_model=init, machine=self._queue("train"))
 
@@ -572,7 +582,8 @@ class ActiveLearning:
         ncand = sum(c["candidates"] for s in per.values() for c in s.values())
         nfail = sum(c["failed"] for s in per.values() for c in s.values())
         # an ensemble continued from one model starts as copies of it: its first deviations say little
-        converged = not (k == 0 and self.init_model) and all(
+        # (unless its other members start fresh)
+        converged = not (k == 0 and self.init_model and not self.s.fresh_members) and all(
             c["candidate_fraction"] < self.s.candidate_goal and c["failed"] == 0 and not c["blew_up"]
             and c["overlap"] == 0 for s in per.values() for c in s.values())
         errors = evaluate_model(models[0], {f"heldout-{self.s.held_out}": _load_all(heldout)},

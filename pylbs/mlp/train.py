@@ -345,6 +345,9 @@ def train_and_freeze(train_systems, valid_systems, workdir, settings: TrainingSe
             else:
                 sel = sel_from_counts(neighbor_stat(train_systems, settings.rcut, settings.type_map, workdir)[1])
             settings = replace(settings, sel=sel)
+        # what the training starts from, for its record (a resumed one restarts from its own checkpoint)
+        write_json_atomic(workdir / "start.json", {"init_model": str(Path(init_model).resolve()) if init_model else None,
+                                                   "numb_steps": settings.numb_steps, "seed": settings.seed})
         (workdir / "input.json").write_text(json.dumps(deepmd_input(
             [Path(p).resolve() for p in train_systems], [Path(p).resolve() for p in valid_systems],
             settings), indent=2))
