@@ -11,8 +11,8 @@ An ensemble whose models share their starting weights (a continued model: iterat
 model from the shipped one) can agree on a wrong answer. Per condition this prints the median
 deviation, the median true error (max over atoms of |F_model0 - F_teacher|), their ratio, the share
 of frames whose true error reaches trust_lo, against the share whose deviation does, and the rank
-correlation of the two. Labels are resumable (``OUT/deviation_vs_error/label``); the table also goes
-to ``OUT/deviation_vs_error/iter-<k>.json``.
+correlation of the two. Labels are resumable (``OUT/deviation_vs_error/label/iter-<k>-seed<s>-n<n>``);
+the table also goes to ``OUT/deviation_vs_error/iter-<k>.json``.
 """
 
 from __future__ import annotations
@@ -71,10 +71,12 @@ def main(argv=None) -> int:
         for system in sorted({s for s, _, _ in items}):
             steps = [st for s, st, _ in items if s == system]
             frames = frames_at(loop / f"iter-{k:03d}" / "explore" / system / cond, steps)
-            labelled, report = label_frames(frames, out / "label" / f"{system}--{cond}", teacher, args.workers,
-                                            name=f"{system} {cond}", progress=False)
-            accepted = [int(i) for i in range(len(frames)) if str(i) not in report["rejections"]
-                        and str(i) not in report["failures"]]
+            # one folder per sample: labels are found again by frame number, so another sample needs its own
+            work = out / "label" / f"iter-{k:03d}-seed{args.seed}-n{args.per_condition}" / f"{system}--{cond}"
+            labelled, report = label_frames(frames, work, teacher, args.workers, name=f"{system} {cond}",
+                                            progress=False)
+            accepted = [i for i in range(len(frames))  # the labelled system's frames, in order
+                        if read_json(work / "frames" / f"{i:06d}.json")["status"] == "ok"]
             for j, i in enumerate(accepted):
                 a = frames[i].copy()
                 a.calc = dp

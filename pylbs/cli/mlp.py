@@ -380,6 +380,9 @@ def cmd_learn(args) -> int:
     s = replace(s, **{k: v for k, v in given.items() if v is not None})
     if args.hot_K is not None:
         s = replace(s, hot_K=args.hot_K or None)
+    if s.fresh_members and not s.init_model:
+        raise PylbsError("--fresh-members splits a continued ensemble (model 0 continues --init-model, the others "
+                         "start fresh): give --init-model too; a loop from scratch starts every model fresh")
     if args.machine == "none":  # a resumed loop's queue jobs taken away: all runs here again
         s = replace(s, machine=None)
     rec = ActiveLearning(args.out, s, initial_data=args.initial_data).run()
