@@ -262,10 +262,7 @@ def reject_failed(workdir) -> int:
     for path in sorted(Path(workdir, "frames").glob("[0-9]*.json")):
         if frame_status(path) == "failed":
             r = json.loads(path.read_text())
-            r.update(status="rejected", reason=f"{r['reason']} (left out by reject_failed)")
-            tmp = Path(str(path) + ".tmp")
-            tmp.write_text(json.dumps(r))
-            os.replace(tmp, path)
+            write_frame_result(path, {**r, "status": "rejected", "reason": f"{r['reason']} (left out by reject_failed)"})
             n += 1
     return n
 

@@ -21,8 +21,7 @@ from ase.io import write as write_frames
 
 from ..errors import PylbsError
 from ..jsonio import write_json_atomic
-from .queue_jobs import (NothingSubmitted, close_try, job_command, open_try, read_machine, submit_and_wait,
-                         with_python)
+from .queue_jobs import job_command, read_machine, submit_try
 
 QUEUE_DIR = "queue"
 JOB_FILE = "job.json"
@@ -41,27 +40,19 @@ def run_on_queue(indices, frames, workdir, calculator: str, screening: dict, mac
         raise PylbsError("queue jobs build their own calculator: give it as a name or module:function, "
                          "not an instance")
     workdir = Path(workdir).resolve()
-    queue = workdir / QUEUE_DIR
-    queue.mkdir(parents=True, exist_ok=True)
-    n, held = open_try(queue, {"frames": [int(k) for k in indices],
-                               "spec": with_python(read_machine(machine_file, "fp"))})
-    spec = held.get("spec") or with_python(read_machine(machine_file, "fp"))
-    folder = queue / f"try-{n}"
-    folder.mkdir(exist_ok=True)
-    job = folder / JOB_FILE
-    if not job.exists():  # written once per try: the jobs of a try all read the same frames and labeller
-        tmp = folder / f".{FRAMES_FILE}.tmp"
-        write_frames(tmp, list(frames), format="traj")  # every frame, exact: a task reads its own by index
-        os.replace(tmp, folder / FRAMES_FILE)
-        write_json_atomic(job, {"calculator": calculator, "screening": screening, "labeller": labeller,
-                                "frames_dir": str(workdir / "frames"), "try": n})
-    try:
-        error = submit_and_wait(spec, folder, [(f"{k:06d}", job_command(spec, "label", job, k), JOB_LOG)
-                                               for k in held["frames"]], log_dir=queue)
-    except NothingSubmitted:
-        close_try(queue, n)  # nothing runs: the next command submits a new try with the fixed file
-        raise
-    close_try(queue, n)  # not reached when the wait was interrupted or lost track: the rerun waits again
+
+    def tasks_of(n, held, spec, folder):
+        job = folder / JOB_FILE
+        if not job.exists():  # written once per try: the jobs of a try all read the same frames and labeller
+            tmp = folder / f".{FRAMES_FILE}.tmp"
+            write_frames(tmp, list(frames), format="traj")  # every frame, exact: a task reads its own by index
+            os.replace(tmp, folder / FRAMES_FILE)
+            write_json_atomic(job, {"calculator": calculator, "screening": screening, "labeller": labeller,
+                                    "frames_dir": str(workdir / "frames"), "try": n})
+        return [(f"{k:06d}", job_command(spec, "label", job, k), JOB_LOG) for k in held["frames"]]
+
+    error, n, held = submit_try(workdir / QUEUE_DIR, read_machine(machine_file, "fp"),
+                                {"frames": [int(k) for k in indices]}, tasks_of, log_dir=workdir / QUEUE_DIR)
     return error, n, held["frames"]
 
 

@@ -183,3 +183,23 @@ def submit_and_wait(spec: dict, root: Path, tasks: list[tuple[str, str, str]], l
                          f"{Path(log_dir or root) / 'dpdispatcher.log'}): run the same command again to wait on "
                          "the same jobs") from exc
     return None
+
+
+def submit_try(queue: Path, spec: dict, content: dict, tasks_of, log_dir: Path) -> tuple[str | None, int, dict]:
+    """One try in ``queue`` (:func:`open_try`): the open one as it was submitted, else a new one holding
+    ``content`` and ``spec``; ``tasks_of(n, held, spec, folder)`` gives its tasks (and may write the files
+    they read). Returns ``submit_and_wait``'s answer, the try's number and what it holds. The try is
+    closed when its wait ends, or when dpdispatcher submitted nothing (the next command uses the fixed
+    file); an interrupted wait leaves it open, for the rerun to wait on the same jobs."""
+    queue.mkdir(parents=True, exist_ok=True)
+    n, held = open_try(queue, {**content, "spec": with_python(spec)})
+    spec = held.get("spec") or with_python(spec)
+    folder = queue / f"try-{n}"
+    folder.mkdir(exist_ok=True)
+    try:
+        error = submit_and_wait(spec, folder, tasks_of(n, held, spec, folder), log_dir=log_dir)
+    except NothingSubmitted:
+        close_try(queue, n)
+        raise
+    close_try(queue, n)
+    return error, n, held

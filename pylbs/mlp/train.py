@@ -33,8 +33,7 @@ from ..glasses import TYPE_MAP
 from ..jsonio import write_json_atomic
 from ..lammps_env import THREAD_DEFAULTS
 from ..progress import Progress
-from .queue_jobs import (NothingSubmitted, close_try, job_command, open_try, refuse_if_open, submit_and_wait,
-                         with_python)
+from .queue_jobs import job_command, refuse_if_open, submit_try
 
 
 @dataclass
@@ -295,19 +294,12 @@ def _train_on_queue(workdir: Path, spec: dict, job: dict) -> None:
     on; a try the job ended becomes the next try (dpdispatcher would take its job as done), an open one
     (a killed wait) is waited on as it was submitted."""
     write_json_atomic(workdir / TRAIN_JOB_FILE, job)
-    queue = workdir / "queue"
-    queue.mkdir(exist_ok=True)
-    n, held = open_try(queue, {"spec": with_python(spec)})
-    spec = held.get("spec") or with_python(spec)
-    log = queue / f"try-{n}" / "job" / "train.log"
-    try:
-        error = submit_and_wait(spec, queue / f"try-{n}", [("job", job_command(spec, "train", workdir, n),
-                                                             "train.log")],
-                                log_dir=workdir.parent)  # one log for the loop's models, trained from threads
-    except NothingSubmitted:
-        close_try(queue, n)  # nothing runs: the next command submits a new try with the fixed file
-        raise
-    close_try(queue, n)  # not reached when the wait was interrupted or lost track: the rerun waits again
+    def tasks_of(n, held, spec, folder):  # a new command per try: dpdispatcher takes an ended job as done
+        return [("job", job_command(spec, "train", workdir, n), "train.log")]
+
+    error, n, _ = submit_try(workdir / "queue", spec, {}, tasks_of,
+                             log_dir=workdir.parent)  # one log for the loop's models, trained from threads
+    log = workdir / "queue" / f"try-{n}" / "job" / "train.log"
     if error is not None:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() else "(no log)"
         raise PylbsError(f"the training job in {workdir} failed ({error}; see {log}); the same command submits "
