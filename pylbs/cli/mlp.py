@@ -30,9 +30,9 @@ from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
 from ..mlp.learn import ActiveLearning, LearnSettings
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
+from ..mlp.card import CRITERION_SECTION, criterion_summary, enter_stability
 from ..mlp.label_job import run_label_job
 from ..mlp.queue_jobs import KINDS, read_machine
-from ..mlp.card import CRITERION_SECTION, criterion_summary, enter_stability
 from ..mlp.ship import ship
 from ..mlp.stability import StabilityCheck, fmp_start_glass, run_stability, summary_lines
 from ..mlp.teachers import TEACHERS
@@ -254,8 +254,6 @@ def cmd_label(args) -> int:
     if args.calculator in TEACHERS:
         print(f"note: {TEACHER_NOTE}", file=sys.stderr)
     work = Path(args.work or Path(args.out) / "labelling")
-    if args.machine:
-        read_machine(args.machine)
     inputs = []  # (name, frames System, source)
     for name, f in zip(_names(args), args.files):
         if (Path(f) / "dataset.json").exists():  # a pylbs dataset: every system, train + test frames

@@ -586,9 +586,10 @@ class ActiveLearning:
         converged = not (k == 0 and self.init_model and not self.s.fresh_members) and all(
             c["candidate_fraction"] < self.s.candidate_goal and c["failed"] == 0 and not c["blew_up"]
             and c["overlap"] == 0 for s in per.values() for c in s.values())
-        errors = evaluate_model(models[0], {f"heldout-{self.s.held_out}": _load_all(heldout)},
+        held = _load_all(heldout)  # read once for both checks
+        errors = evaluate_model(models[0], {f"heldout-{self.s.held_out}": held},
                                 self.out / f"iter-{k:03d}" / "heldout", plots=False)["metrics"]
-        calibration = self._calibration(models, heldout)
+        calibration = self._calibration(models, held)
         return {"iteration": k, "complete": True, "models": [str(m) for m in models],
                 "training_frames": sum(_n_frames(d) for d in self.datasets(k)),
                 "frames": total, "candidates": ncand, "failed": nfail,
@@ -599,12 +600,12 @@ class ActiveLearning:
                 "trust_levels_eV_per_A": [self.s.trust_lo, self.s.trust_hi], "exploration": per,
                 "heldout_errors": errors, "wall_s": wall}
 
-    def _calibration(self, models, heldout) -> dict:
+    def _calibration(self, models, held) -> dict:
         """The ensemble's deviation against model 0's true error on the held-out glass: the candidate
         count means something only where the deviation reads the error (models that share their
         starting weights can agree on a wrong force). ``sees_its_error``: the median over frames of
         error / deviation is at most ``max_error_over_deviation``."""
-        out = deviation_vs_error(models, _load_all(heldout))
+        out = deviation_vs_error(models, held)
         return {**out, "limit": self.s.max_error_over_deviation,
                 "sees_its_error": out["error_over_deviation"] <= self.s.max_error_over_deviation}
 
@@ -614,7 +615,7 @@ class ActiveLearning:
         if "heldout_deviation" in rec or not rec["converged_exploration"]:  # it can only turn True to False
             return rec
         models = [self.out / f"iter-{k:03d}" / f"train-{m}" / "model.pth" for m in range(len(rec["models"]))]
-        calibration = self._calibration(models, self.held_out_data())
+        calibration = self._calibration(models, _load_all(self.held_out_data()))
         rec = {**rec, "heldout_deviation": calibration, "converged_exploration": calibration["sees_its_error"]}
         if not calibration["sees_its_error"]:  # a 2000 K check run for it checked models no longer converged
             self.record.pop("stability", None)
