@@ -57,6 +57,7 @@ def test_active_learning_loop(tmp_path, fmp_plugin):
     _shipping_the_model_writes_a_card_that_matches_the_record(loop, tmp_path / "models")
     _a_continued_models_wall_is_explored_and_shipped_with(loop, tmp_path / "walled")
     _fresh_members_start_from_their_own_weights(loop, tmp_path / "fresh")
+    _a_new_trust_window_applies_from_the_next_selection(loop, tmp_path / "rewindowed")
 
 
 def _the_deviation_is_checked_against_the_true_error(loop):
@@ -268,8 +269,68 @@ def _record_figure_and_resume_redo_nothing(loop):
     from pylbs.errors import PylbsError
 
     ActiveLearning(out, replace(s, iterations=s.iterations + 3, workers=1, train_jobs=1))
-    with pytest.raises(PylbsError, match=r"other settings \(max_candidates, trust_lo\)"):
-        ActiveLearning(out, replace(s, trust_lo=s.trust_lo / 2, max_candidates=s.max_candidates + 1))
+    with pytest.raises(PylbsError, match=r"other settings \(n_atoms, seed_frames\)"):
+        ActiveLearning(out, replace(s, n_atoms=s.n_atoms + 3, seed_frames=s.seed_frames + 1, trust_lo=s.trust_lo / 2))
+
+
+def _a_new_trust_window_applies_from_the_next_selection(loop, out3):
+    """Trust levels and cap may change on resume (DP-GEN sets them per iteration): an iteration explored but
+    not yet selected selects, counts and judges with the new ones, and keeps them (selection.json, its
+    record); a selection once made stays, whatever the levels later, so a labelling resumes on its frames.
+    The trainings and explorations are not run again."""
+    import shutil
+    from dataclasses import replace
+
+    from pylbs.mlp.learn import ActiveLearning
+
+    out, s, rec = loop
+    shutil.copytree(out, out3)  # copy2: the stamps below are the original's
+    for p in ("selection.json", "labels.json", "data", "label"):
+        (shutil.rmtree if (out3 / "iter-000" / p).is_dir() else Path.unlink)(out3 / "iter-000" / p)
+    record = json.loads((out3 / "record.json").read_text())
+    (out3 / "record.json").write_text(json.dumps({**record, "iterations": []}))
+    stamps = {p: p.stat().st_mtime_ns for p in (out3 / "iter-000").rglob("*")
+              if p.name in ("model.pth", "exploration.json")}
+    runs = out3 / "iter-000" / "explore" / "LBS-20-60-20"
+    devi = {c.name: np.loadtxt(c / MODEL_DEVI_RAW, ndmin=2) for c in runs.iterdir()}
+    all_f = np.concatenate([d[:, 4] for d in devi.values()])
+    lo, hi, cap = float(np.quantile(all_f, 0.4)), float(np.quantile(all_f, 0.9)), CAP - 1  # other, non-empty window
+    assert (lo, hi) != (LO, HI)
+    new = ActiveLearning(out3, replace(s, trust_lo=lo, trust_hi=hi, max_candidates=cap)).run()["iterations"][0]
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert (new["trust_levels_eV_per_A"], new["max_candidates"]) == ([lo, hi], cap)
+    union = 0
+    for cond, c in new["exploration"]["LBS-20-60-20"].items():
+        over = _overlapping(runs / cond)
+        f = np.array([r[4] for r in devi[cond] if int(r[0]) in over])
+        o = np.array([over[int(r[0])] for r in devi[cond] if int(r[0]) in over])
+        assert (c["accurate"], c["candidates"], c["failed"]) == ((f < lo).sum(), ((f >= lo) & (f < hi)).sum(),
+                                                                 (f >= hi).sum())
+        union += int((((f >= lo) & (f < hi)) | o).sum())
+    kept = json.loads((out3 / "iter-000" / "selection.json").read_text())
+    assert new["selected"] == len(kept["picks"]) == min(cap, union) > 0
+    assert (kept["trust_levels_eV_per_A"], kept["max_candidates"]) == ([lo, hi], cap)
+    # resumed mid-labelling with other levels: the kept selection is labelled, not a new one. A loop whose
+    # labelling began before selections were kept (no selection.json) picks with the levels its
+    # settings.json holds, the ones it ran with.
+    for legacy in (False, True):
+        (out3 / "iter-000" / "data" / "dataset.json").unlink()
+        (out3 / "record.json").write_text(json.dumps({**record, "iterations": []}))
+        if legacy:
+            (out3 / "iter-000" / "selection.json").unlink()
+            ran_with = json.loads((out3 / "settings.json").read_text())
+            (out3 / "settings.json").write_text(json.dumps({**ran_with, "trust_lo": lo, "trust_hi": hi,
+                                                            "max_candidates": cap}))
+        labelled = {p: p.stat().st_mtime_ns for p in (out3 / "iter-000" / "label").rglob("*.json")
+                    if p.parent.name == "frames"}
+        assert len(labelled) == len(kept["picks"])
+        again = ActiveLearning(out3, replace(s, trust_lo=hi, trust_hi=2 * hi, max_candidates=1)).run()
+        assert json.loads((out3 / "iter-000" / "selection.json").read_text()) == kept
+        assert (again["iterations"][0]["trust_levels_eV_per_A"], again["iterations"][0]["selected"]) == (
+            [lo, hi], len(kept["picks"]))
+        assert {p: p.stat().st_mtime_ns for p in labelled} == labelled  # no frame labelled twice
+        s_now = json.loads((out3 / "settings.json").read_text())
+        assert (s_now["trust_lo"], s_now["trust_hi"], s_now["max_candidates"]) == (hi, 2 * hi, 1)  # the next one's
 
 
 def _parallel_explorations_equal_serial_ones(loop, out2):
@@ -376,6 +437,11 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
         assert card["errors"]["model"]["held-out"][key] == pytest.approx(
             rec["iterations"][0]["heldout_errors"]["overall"][key], rel=1e-9, abs=1e-12), key
     assert card["teacher"] == rec["teacher"] and card["teacher"]["weight_sha256"]
+    # the convergence table gives each iteration its own window and whether its deviation read the error
+    it = rec["iterations"][0]
+    row = next(r for r in (dest / "tiny" / "card.md").read_text().splitlines() if r.startswith("| 0 | ["))
+    assert row.startswith(f"| 0 | [{LO:g}, {HI:g}) | {it['training_frames']} | {it['frames']} |")
+    assert f"| {it['heldout_deviation']['error_over_deviation']:.2f} |" in row
     # a trained iteration whose exploration has not finished (no record yet) ships too, and says so;
     # the teacher then comes from the seed data's labeller record
     import shutil

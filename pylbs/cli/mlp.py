@@ -113,7 +113,8 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--iterations", type=int, default=None, help=f"default {d.iterations}")
     q.add_argument("--models", type=int, default=None, help=f"ensemble size (different seeds), default {d.n_models}")
     q.add_argument("--trust", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                   help=f"candidates: max force deviation in [LO, HI) eV/A (default {d.trust_lo} {d.trust_hi})")
+                   help=f"candidates: max force deviation in [LO, HI) eV/A (default {d.trust_lo} {d.trust_hi}); "
+                        "a resume may change it, from the next selection on")
     q.add_argument("--max-candidates", type=int, default=None, help=f"labelled per iteration (default "
                                                                      f"{d.max_candidates})")
     q.add_argument("--systems", nargs="+", default=None, help="catalogue glasses / end members (default: all but "
@@ -385,9 +386,12 @@ def cmd_learn(args) -> int:
         s = replace(s, machine=None)
     rec = ActiveLearning(args.out, s, initial_data=args.initial_data).run()
     for it in rec["iterations"]:
-        print(f"iteration {it['iteration']}: {it['frames']} frames explored, {it['candidates']} candidates "
-              f"({100 * (it['candidate_fraction'] or 0):.2f} %), {it['failed']} failed, {it['selected']} labelled; "
-              f"held-out force MAE {it['heldout_errors']['overall']['force_mae']:.3f} eV/A")
+        lo, hi = it["trust_levels_eV_per_A"]
+        seen = it.get("heldout_deviation")  # recorded since the loop checks the deviation against the error
+        print(f"iteration {it['iteration']} [{lo:g}, {hi:g}) eV/A: {it['frames']} frames explored, {it['candidates']} "
+              f"candidates ({100 * (it['candidate_fraction'] or 0):.2f} %), {it['failed']} failed, {it['selected']} "
+              f"labelled; held-out force MAE {it['heldout_errors']['overall']['force_mae']:.3f} eV/A"
+              + (f", error / deviation {seen['error_over_deviation']:.2f}" if seen else ""))
     print(("converged" if rec["converged"] else "not converged") + f"; model {rec['model']}; record "
           f"{Path(args.out) / 'record.json'}")
     return 0

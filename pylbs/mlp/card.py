@@ -223,15 +223,25 @@ def render(card: dict) -> str:
         lines.append(f"| {k} (held out, never trained on) | {v['frames']} | {v['atoms']} | "
                      f"{_data_source(v.get('source', ''), s, v['frames'], held_out=True)} |")
     lines += ["", "Convergence record:", "",
-              "| iteration | training frames | explored | candidates | failed | overlap | labelled | worst condition "
-              "| held-out force MAE (eV/A) | train / explore / label (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "| iteration | trust window (eV/A) | training frames | explored | candidates | failed | overlap | labelled "
+              "| worst condition | held-out force MAE (eV/A) | held-out error / deviation | train / explore / label (s) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in card["loop"]["iterations"]:
         w = r["wall_s"]
-        lines.append(f"| {r['iteration']} | {r['training_frames']} | {r['explored_frames']} | {r['candidates']} "
-                     f"({100 * (r['candidate_fraction'] or 0):.1f} %) | {r['failed']} | {r.get('overlap')} | {r['labelled']} | "
-                     f"{100 * r['worst_condition_fraction']:.1f} % | {r['heldout_force_mae']:.3f} | "
+        lo, hi = r.get("trust_levels") or (s["trust_lo"], s["trust_hi"])  # cards from before: the loop's one window
+        ratio = r.get("heldout_error_over_deviation")
+        lines.append(f"| {r['iteration']} | [{lo:g}, {hi:g}) | {r['training_frames']} | {r['explored_frames']} | "
+                     f"{r['candidates']} ({100 * (r['candidate_fraction'] or 0):.1f} %) | {r['failed']} | "
+                     f"{r.get('overlap')} | {r['labelled']} | {100 * r['worst_condition_fraction']:.1f} % | "
+                     f"{r['heldout_force_mae']:.3f} | " + ("–" if ratio is None else f"{ratio:.2f}") + " | "
                      + " / ".join(f"{w[k]:.0f}" if w[k] or k == "label" else "–" for k in ("train", "explore", "label"))
                      + " |")
+    limits = {r.get("heldout_error_over_deviation_limit") for r in card["loop"]["iterations"]} - {None}
+    lines += ["", "Held-out error / deviation: the median over the held-out glass's frames of model 0's maximum "
+              "force error over the ensemble's maximum force deviation (the deviation must read the error"
+              + (f"; a converged iteration needs at most {', '.join(f'{x:g}' for x in sorted(limits))}" if limits
+                 else "") + ")" + ("; –: recorded before the loop measured it." if any(
+                  r.get("heldout_error_over_deviation") is None for r in card["loop"]["iterations"]) else ".")]
     # a training or exploration takes minutes: 0 s is a time lost, not measured (a label stage may have no frames)
     if any(not r["wall_s"][k] for r in card["loop"]["iterations"] for k in ("train", "explore")):
         lines += ["", "–: not recorded (a loop restarted after that stage had finished recorded only the restarted "

@@ -169,8 +169,13 @@ class LearnSettings:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
 
 
-#: Settings a resumed loop may change: how far it goes and how fast, not what it has done.
-RESUMABLE_CHANGES = ("iterations", "workers", "train_jobs", "compress", "machine")
+#: Settings a resumed loop may change: how far it goes and how fast, not what it has done. The trust
+#: levels and the cap decide selections not made yet (per iteration, as DP-GEN's per-job levels): each
+#: iteration keeps the ones it selected with (``iter-<k>/selection.json``, its record), so a window
+#: set against a new ensemble's measured error (``heldout_deviation``) applies from the next selection.
+RESUMABLE_CHANGES = ("iterations", "workers", "train_jobs", "compress", "machine", "trust_lo", "trust_hi",
+                     "max_candidates")
+SELECTION_KNOBS = ("trust_lo", "trust_hi", "max_candidates")
 
 #: The issue's convergence run: all 11 glasses and the end members at ~300 atoms, paper-length
 #: explorations and a 100 ps stability run at 2000 K (for a GPU machine or a cluster).
@@ -210,6 +215,9 @@ class ActiveLearning:
         if self.init_model:  # a shipped model continues on the data it was trained on, when it carries them
             self.initial_data = list(dict.fromkeys([*(d for d in carried_datasets(self.init_model)
                                                       if d != self._carried_seed()), *self.initial_data]))
+        # the window a loop selected with before selections were kept: an iteration whose labelling had
+        # begun without a selection.json labels the frames those levels picked
+        self._window_before = tuple(old[k] for k in SELECTION_KNOBS) if old else None
         write_json_atomic(self.out / "settings.json", self.s.to_dict())
         self.record = read_json(self.out / "record.json")
         if not self.record:  # written now: a resume is checked against this labeller from the first label on
@@ -455,20 +463,37 @@ class ActiveLearning:
                 reporter.update(len(runs), stage=f"{run.system} {run.condition}")
         return runs
 
-    def select(self, k: int, runs) -> list[tuple[str, str, int]]:
+    def selection(self, k: int, runs) -> dict:
+        """Iteration ``k``'s selection, made once and kept in ``iter-<k>/selection.json`` with the trust
+        levels and cap it was made with: a resumed loop labels these frames even when ``--trust`` changed
+        since (a label folder holds frames by their place in this list)."""
+        path = self.out / f"iter-{k:03d}" / "selection.json"
+        kept = read_json(path)
+        if kept:
+            return {**kept, "picks": [tuple(p) for p in kept["picks"]]}
+        lo, hi, cap = self.s.trust_lo, self.s.trust_hi, self.s.max_candidates
+        if (path.parent / "label").exists() and self._window_before:  # labelling began before selections were kept
+            lo, hi, cap = self._window_before
+        picks = self.select(k, runs, (lo, hi, cap))
+        out = {"trust_levels_eV_per_A": [lo, hi], "max_candidates": cap, "picks": picks}
+        write_json_atomic(path, {**out, "picks": [list(p) for p in picks]})
+        return out
+
+    def select(self, k: int, runs, window: tuple[float, float, int] | None = None) -> list[tuple[str, str, int]]:
         """(system, condition, step) of the frames to label: those with trust_lo <= deviation < trust_hi,
         and those with a pair closer than the guard allows (whatever their deviation: models that share
         a blind spot agree on it). At most ``max_candidates``, drawn at random (seeded by the
-        iteration): half from each kind, a kind with fewer leaving its share to the other."""
+        iteration): half from each kind, a kind with fewer leaving its share to the other.
+        ``window``: (trust_lo, trust_hi, max_candidates), the settings' by default."""
+        lo, hi, cap = window or (self.s.trust_lo, self.s.trust_hi, self.s.max_candidates)
         window, overlap = [], []
         for r in runs:
             over = r.overlap or [False] * len(r.steps)
-            for s, c, o in zip(r.steps, classify(r.max_devi_f, self.s.trust_lo, self.s.trust_hi), over):
+            for s, c, o in zip(r.steps, classify(r.max_devi_f, lo, hi), over):
                 if o:
                     overlap.append((r.system, r.condition, s))
                 elif c == 1:
                     window.append((r.system, r.condition, s))
-        cap = self.s.max_candidates
         n_over = min(len(overlap), max(cap // 2, cap - len(window)))
         n_window = min(len(window), cap - n_over)
         rng = np.random.default_rng(self.s.seed + k)
@@ -538,7 +563,9 @@ class ActiveLearning:
         for k in range(self.s.iterations):
             if k < len(self.record["iterations"]) and self.record["iterations"][k].get("complete"):
                 rec = self._recheck(k, self.record["iterations"][k])
-                if rec["converged_exploration"]:
+                # converged at other trust levels than the ones asked for now: the next iteration judges
+                if rec["converged_exploration"] and rec["trust_levels_eV_per_A"] == [self.s.trust_lo,
+                                                                                    self.s.trust_hi]:
                     break
                 continue
             with self._timed(k, "train"):
@@ -546,9 +573,10 @@ class ActiveLearning:
             with self._timed(k, "explore"):
                 runs = self.explore_all(k, models)
             with self._timed(k, "label"):
-                picks = self.select(k, runs)
-                labels = self.label_candidates(k, picks)
-            rec = self._iteration_record(k, models, runs, picks, labels, heldout, read_json(self._wall_time_file(k)))
+                selection = self.selection(k, runs)
+                labels = self.label_candidates(k, selection["picks"])
+            rec = self._iteration_record(k, models, runs, selection, labels, heldout,
+                                         read_json(self._wall_time_file(k)))
             self.record["iterations"][k:] = [rec]
             self._save()
             if rec["converged_exploration"]:
@@ -564,15 +592,16 @@ class ActiveLearning:
         self._save()
         return self.record
 
-    def _iteration_record(self, k, models, runs, picks, labels, heldout, wall) -> dict:
+    def _iteration_record(self, k, models, runs, selection, labels, heldout, wall) -> dict:
+        """Iteration ``k`` counted at the trust levels it selected with (``selection``)."""
         per = {}
         worst = 0.0
+        lo, hi = selection["trust_levels_eV_per_A"]
         for r in runs:
-            cls = classify(r.max_devi_f, self.s.trust_lo, self.s.trust_hi)
+            cls = classify(r.max_devi_f, lo, hi)
             n = len(cls)
             frac = float((cls == 1).sum()) / n if n else 1.0
-            hist = np.histogram(np.clip(r.max_devi_f, 0, 2 * self.s.trust_hi), bins=20,
-                                range=(0, 2 * self.s.trust_hi))[0].tolist()
+            hist = np.histogram(np.clip(r.max_devi_f, 0, 2 * hi), bins=20, range=(0, 2 * hi))[0].tolist()
             per.setdefault(r.system, {})[r.condition] = {
                 "frames": n, "accurate": int((cls == 0).sum()), "candidates": int((cls == 1).sum()),
                 "failed": int((cls == 2).sum()), "overlap": int(sum(r.overlap or ())),
@@ -595,9 +624,9 @@ class ActiveLearning:
                 "frames": total, "candidates": ncand, "failed": nfail,
                 "overlap": sum(c["overlap"] for s in per.values() for c in s.values()),
                 "candidate_fraction": ncand / total if total else None, "worst_condition_fraction": worst,
-                "selected": len(picks), "labels": labels["labelled"],
+                "selected": len(selection["picks"]), "labels": labels["labelled"],
                 "converged_exploration": converged and calibration["sees_its_error"], "heldout_deviation": calibration,
-                "trust_levels_eV_per_A": [self.s.trust_lo, self.s.trust_hi], "exploration": per,
+                "trust_levels_eV_per_A": [lo, hi], "max_candidates": selection["max_candidates"], "exploration": per,
                 "heldout_errors": errors, "wall_s": wall}
 
     def _calibration(self, models, held) -> dict:

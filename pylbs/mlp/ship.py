@@ -198,6 +198,11 @@ def _iteration_summary(r: dict) -> dict:
             "worst_condition_fraction": r["worst_condition_fraction"], "labelled": r["selected"],
             "blew_up": sorted(f"{s} {c}" for s, conds in r["exploration"].items() for c, v in conds.items()
                               if v["blew_up"]),
+            # each iteration's own window (a resumed loop may change it, pylbs.mlp.learn.RESUMABLE_CHANGES)
+            "trust_levels": r.get("trust_levels_eV_per_A"),
+            # does the deviation read the error? (recorded since the check existed; None before)
+            "heldout_error_over_deviation": (r.get("heldout_deviation") or {}).get("error_over_deviation"),
+            "heldout_error_over_deviation_limit": (r.get("heldout_deviation") or {}).get("limit"),
             "heldout_force_mae": r["heldout_errors"]["overall"]["force_mae"],
             "heldout_energy_mae": r["heldout_errors"]["overall"]["energy_mae"],
             "wall_s": {k: round(v, 1) for k, v in r["wall_s"].items()}}
