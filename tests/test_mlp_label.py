@@ -1,6 +1,7 @@
 """Labelling with an ASE calculator: parallel, resumable, screened; GFN1-xTB (tblite) on small cells."""
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -196,6 +197,28 @@ def test_a_broken_labeller_stops_with_its_error_and_the_rerun_computes_every_fai
     (tmp_path / "needsvasp.py").write_text("import vasp_wrapper_not_installed  # noqa\n")
     with pytest.raises(PylbsError, match="needsvasp imports vasp_wrapper_not_installed, which is not installed"):
         label_frames(frames, tmp_path / "w2", "needsvasp:calc", progress=False)
+
+
+def test_parallel_workers_stop_once_most_frames_failed_and_finish_the_frames_they_hold(tmp_path, monkeypatch):
+    """With worker processes the stop comes as soon as most frames have failed, as it does serially: the
+    frames not yet handed out are not tried, and the ones being computed finish and leave their result (a
+    DFT code is not killed under its folder). Each broken frame takes 0.2 s, so 2 workers cannot run
+    ahead of the stop by more than the few frames they hold."""
+    from pylbs.errors import PylbsError
+
+    _dft_module(tmp_path, "slowbroken", ["import time", "time.sleep(0.2)",
+                                         "raise RuntimeError('the allocation has no VASP')"])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}")  # the spawned workers
+    frames = [_frames()[k % 2] for k in range(20)]
+    work = tmp_path / "w"
+    with pytest.raises(PylbsError, match=r"failed on \d+ of the 20 frames, \d+ not tried.*the allocation has no VASP"):
+        label_frames(frames, work, "slowbroken:calc", n_workers=2, progress=False)
+    report = json.loads((work / "report.json").read_text())
+    tried = sorted(int(f.stem) for f in (work / "frames").glob("*.json"))
+    assert report["failed"] == report["computed_now"] == len(tried) > 10  # every frame computed left its result
+    assert report["computed_now"] + report["not_tried"] == 20 and report["not_tried"] >= 1
+    assert not list((work / "frames").glob("*.tmp"))
 
 
 def test_labeller_json_guards_an_interrupted_labelling_and_a_folder_with_no_label_starts_over(tmp_path, monkeypatch):
