@@ -54,7 +54,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     loop, k = args.loop, args.iteration
     settings = read_json(loop / "settings.json")
-    trust_lo, teacher = settings["trust_lo"], settings["teacher"]
+    teacher = settings["teacher"]
+    # the iteration's own window (a resumed loop may change it, pylbs.mlp.learn.RESUMABLE_CHANGES)
+    done = (read_json(loop / "record.json") or {}).get("iterations", [])
+    trust_lo = next((it["trust_levels_eV_per_A"][0] for it in done if it["iteration"] == k), settings["trust_lo"])
     out = loop / "deviation_vs_error"
     picks = sample(loop, k, args.per_condition, args.seed)
 
