@@ -321,6 +321,9 @@ def _a_new_trust_window_applies_from_the_next_selection(loop, out3):
             ran_with = json.loads((out3 / "settings.json").read_text())
             (out3 / "settings.json").write_text(json.dumps({**ran_with, "trust_lo": lo, "trust_hi": hi,
                                                             "max_candidates": cap}))
+            # a resume that stops after settings.json took a new window (a Ctrl-C, a changed teacher): the
+            # next one still picks the frames the labelling began with
+            ActiveLearning(out3, replace(s, trust_lo=3 * hi, trust_hi=4 * hi, max_candidates=2))
         labelled = {p: p.stat().st_mtime_ns for p in (out3 / "iter-000" / "label").rglob("*.json")
                     if p.parent.name == "frames"}
         assert len(labelled) == len(kept["picks"])
@@ -331,6 +334,48 @@ def _a_new_trust_window_applies_from_the_next_selection(loop, out3):
         assert {p: p.stat().st_mtime_ns for p in labelled} == labelled  # no frame labelled twice
         s_now = json.loads((out3 / "settings.json").read_text())
         assert (s_now["trust_lo"], s_now["trust_hi"], s_now["max_candidates"]) == (hi, 2 * hi, 1)  # the next one's
+    # a selection from explorations that were run again since is refused, naming what to delete
+    from pylbs.errors import PylbsError
+
+    sel_file = out3 / "iter-000" / "selection.json"
+    stale = {**kept, "explored": {k: n + 1 for k, n in kept["explored"].items()}}
+    sel_file.write_text(json.dumps(stale))
+    loop3 = ActiveLearning(out3, replace(s, trust_lo=lo, trust_hi=hi, max_candidates=cap))
+    with pytest.raises(PylbsError, match="other explorations .* delete .*selection.json"):
+        loop3.selection(0, loop3.explore_all(0, [Path(m) for m in again["iterations"][0]["models"]]))
+    sel_file.write_text(json.dumps(kept))
+    _stability_belongs_to_the_iteration_it_checked(out3, replace(s, trust_lo=lo, trust_hi=hi, max_candidates=cap))
+
+
+def _stability_belongs_to_the_iteration_it_checked(out, s):
+    """An iteration that converged at one window gets its 2000 K check (in iter-<k>/stability); a resume at
+    another window goes on, and when the next iteration does not converge the loop is not converged and
+    the check is not the new model's, on the record or on a card."""
+    from dataclasses import replace
+
+    from pylbs.mlp.learn import ActiveLearning
+    from pylbs.mlp.ship import ship
+
+    record = json.loads((out / "record.json").read_text())
+    it0 = record["iterations"][0]
+    assert it0["trust_levels_eV_per_A"] == [s.trust_lo, s.trust_hi]
+    converged = {**it0, "converged_exploration": True,
+                 "heldout_deviation": {**it0["heldout_deviation"], "sees_its_error": True}}  # as if it had
+    (out / "record.json").write_text(json.dumps({**record, "iterations": [converged]}))
+    done = ActiveLearning(out, s).run()
+    assert done["stability_iteration"] == 0 and (out / "iter-000" / "stability").is_dir()
+    assert done["converged"] == (not any(r["stopped"] for r in done["stability"].values()))
+    # another window, one more iteration allowed: iteration 0 converged at the old one, so iteration 1 runs;
+    # every frame is beyond this window's upper level, so it does not converge
+    later = ActiveLearning(out, replace(s, trust_lo=1e-6, trust_hi=2e-6, iterations=2)).run()
+    assert [r["iteration"] for r in later["iterations"]] == [0, 1]
+    assert later["iterations"][1]["failed"] == later["iterations"][1]["frames"] > 0
+    assert later["stability_iteration"] == 0 and later["converged"] is False
+    assert later["model"] == later["iterations"][1]["models"][0]
+    card = ship(out, "last", dest_root=out / "shipped", compress=False)
+    assert card["loop"]["stability"] is None and card["loop"]["converged"] is False
+    card0 = ship(out, "first", dest_root=out / "shipped", compress=False, iteration=0)
+    assert card0["loop"]["stability"] == later["stability"] and card0["loop"]["converged"] is False
 
 
 def _parallel_explorations_equal_serial_ones(loop, out2):

@@ -172,6 +172,17 @@ def _continued(card: dict) -> str:
     return f"`{c.get('name') or c['model']}` (sha256 `{c['sha256'][:16]}...`)"
 
 
+def _windows(card: dict) -> str:
+    """The trust window the loop's iterations selected with: one, or each iteration's (a resumed loop may
+    change it); a card from before iterations kept theirs had the loop's one window."""
+    s = card["loop"]["settings"]
+    windows = {tuple(r.get("trust_levels") or (s["trust_lo"], s["trust_hi"])) for r in card["loop"]["iterations"]}
+    if len(windows) > 1:
+        return "trust window per iteration (the convergence record)"
+    lo, hi = windows.pop() if windows else (s["trust_lo"], s["trust_hi"])
+    return f"trust window [{lo}, {hi}) eV/A"
+
+
 def render(card: dict) -> str:
     """The card as Markdown (docs/models.md carries this text)."""
     t = card["teacher"] or {}
@@ -206,8 +217,8 @@ def render(card: dict) -> str:
              + ("" if card["loop"].get("iteration_shipped_explored", True) else
                 " (its exploration had not finished: no deviation record of its own)")
              + f"; converged: **{card['loop']['converged']}**; "
-             f"{s['n_models']} models, {s['n_atoms']} atoms per system, trust window "
-             f"[{s['trust_lo']}, {s['trust_hi']}) eV/A, exploration time scale {s['explore_time_scale']}.",
+             f"{s['n_models']} models, {s['n_atoms']} atoms per system, " + _windows(card)
+             + f", exploration time scale {s['explore_time_scale']}.",
              f"- Network: se_e2_a rcut {card['hyperparameters']['descriptor']['rcut']} A, rcut_smth "
              f"{card['hyperparameters']['descriptor']['rcut_smth']} A, sel {card['hyperparameters']['descriptor']['sel']}, "
              f"embedding {card['hyperparameters']['descriptor']['neuron']}, fitting "

@@ -215,15 +215,14 @@ class ActiveLearning:
         if self.init_model:  # a shipped model continues on the data it was trained on, when it carries them
             self.initial_data = list(dict.fromkeys([*(d for d in carried_datasets(self.init_model)
                                                       if d != self._carried_seed()), *self.initial_data]))
-        # the window a loop selected with before selections were kept: an iteration whose labelling had
-        # begun without a selection.json labels the frames those levels picked
-        self._window_before = tuple(old[k] for k in SELECTION_KNOBS) if old else None
-        write_json_atomic(self.out / "settings.json", self.s.to_dict())
         self.record = read_json(self.out / "record.json")
         if not self.record:  # written now: a resume is checked against this labeller from the first label on
             self.record = {"iterations": [], "teacher": labeller}
             self._save()
         self._check_labeller(labeller)
+        if old:  # before settings.json takes a new window: the one an older loop's labelling began with
+            self._keep_window_of_begun_labellings(old)
+        write_json_atomic(self.out / "settings.json", self.s.to_dict())  # every check passed: the loop's now
         self.record["initial_data"] = [str(d.resolve()) for d in self.initial_data]  # trained on: the card lists it
 
     def _keep_init_model(self) -> Path:
@@ -463,19 +462,34 @@ class ActiveLearning:
                 reporter.update(len(runs), stage=f"{run.system} {run.condition}")
         return runs
 
+    def _keep_window_of_begun_labellings(self, old: dict) -> None:
+        """An iteration whose labelling began before selections were kept (no ``selection.json``) selected
+        with the window of the settings it ran with, ``old``: kept in ``iter-<k>/window_before.json``
+        before settings.json changes, so its frames are picked again whatever the window later (a label
+        folder pairs results with frames by their place in the list). Written once; under mpirun the
+        first rank's file, written before its settings.json, is every rank's."""
+        for folder in sorted(self.out.glob("iter-*")):
+            kept = folder / "window_before.json"
+            if (folder / "label").exists() and not (folder / "selection.json").exists() and not kept.exists():
+                write_json_atomic(kept, {k: old[k] for k in SELECTION_KNOBS})
+
     def selection(self, k: int, runs) -> dict:
         """Iteration ``k``'s selection, made once and kept in ``iter-<k>/selection.json`` with the trust
         levels and cap it was made with: a resumed loop labels these frames even when ``--trust`` changed
         since (a label folder holds frames by their place in this list)."""
         path = self.out / f"iter-{k:03d}" / "selection.json"
+        explored = {f"{r.system}/{r.condition}": len(r.steps) for r in runs}
         kept = read_json(path)
         if kept:
+            if kept.get("explored", explored) != explored:
+                raise PylbsError(f"{path} was selected from other explorations than {path.parent / 'explore'} now "
+                                 f"holds (an exploration was run again): delete {path} and {path.parent / 'label'} "
+                                 "to select and label this iteration again")
             return {**kept, "picks": [tuple(p) for p in kept["picks"]]}
-        lo, hi, cap = self.s.trust_lo, self.s.trust_hi, self.s.max_candidates
-        if (path.parent / "label").exists() and self._window_before:  # labelling began before selections were kept
-            lo, hi, cap = self._window_before
+        window = read_json(path.parent / "window_before.json") or {}  # a labelling begun before selections were kept
+        lo, hi, cap = (window.get(k, getattr(self.s, k)) for k in SELECTION_KNOBS)
         picks = self.select(k, runs, (lo, hi, cap))
-        out = {"trust_levels_eV_per_A": [lo, hi], "max_candidates": cap, "picks": picks}
+        out = {"trust_levels_eV_per_A": [lo, hi], "max_candidates": cap, "picks": picks, "explored": explored}
         write_json_atomic(path, {**out, "picks": [list(p) for p in picks]})
         return out
 
@@ -532,10 +546,11 @@ class ActiveLearning:
                               time_scale=self.s.stability_time_scale, atoms=self.s.stability_atoms,
                               glasses=tuple(self.s.stability_glasses))
 
-    def stability(self, models) -> dict:
-        """The 2000 K stability check of the converged ensemble (:mod:`pylbs.mlp.stability`)."""
+    def stability(self, models, k: int) -> dict:
+        """The 2000 K stability check of iteration ``k``'s converged ensemble (:mod:`pylbs.mlp.stability`),
+        in ``iter-<k>/stability``: a loop resumed with another window may converge again, later."""
         models = self._with_wall(models)  # iterations trained before the loop carried walls have none beside them
-        return run_stability(models, self.out / "stability", self.stability_check(),
+        return run_stability(models, self.out / f"iter-{k:03d}" / "stability", self.stability_check(),
                              lambda name, n: self.fmp_glass(name, n), comm=self.comm, seed=self.s.seed,
                              compress=self.s.compress, zbl_core=self.s.zbl_core)
 
@@ -563,9 +578,7 @@ class ActiveLearning:
         for k in range(self.s.iterations):
             if k < len(self.record["iterations"]) and self.record["iterations"][k].get("complete"):
                 rec = self._recheck(k, self.record["iterations"][k])
-                # converged at other trust levels than the ones asked for now: the next iteration judges
-                if rec["converged_exploration"] and rec["trust_levels_eV_per_A"] == [self.s.trust_lo,
-                                                                                    self.s.trust_hi]:
+                if k == len(self.record["iterations"]) - 1 and self._converged_here(rec):
                     break
                 continue
             with self._timed(k, "train"):
@@ -579,13 +592,15 @@ class ActiveLearning:
                                          read_json(self._wall_time_file(k)))
             self.record["iterations"][k:] = [rec]
             self._save()
-            if rec["converged_exploration"]:
+            if self._converged_here(rec):
                 break
-        last = self._recheck(len(self.record["iterations"]) - 1, self.record["iterations"][-1])
-        if last["converged_exploration"] and "stability" not in self.record:
-            self.record["stability"] = self.stability([Path(m) for m in last["models"]])
+        k_last = len(self.record["iterations"]) - 1
+        last = self._recheck(k_last, self.record["iterations"][-1])
+        if last["converged_exploration"] and stability_iteration(self.record) != k_last:
+            self.record["stability"] = self.stability([Path(m) for m in last["models"]], k_last)
+            self.record["stability_iteration"] = k_last
             self._save()
-        stab = self.record.get("stability")
+        stab = self.record.get("stability") if stability_iteration(self.record) == k_last else None
         self.record["converged"] = bool(last["converged_exploration"] and stab
                                         and not any(r["stopped"] for r in stab.values()))
         self.record["model"] = last["models"][0]
@@ -646,11 +661,17 @@ class ActiveLearning:
         models = [self.out / f"iter-{k:03d}" / f"train-{m}" / "model.pth" for m in range(len(rec["models"]))]
         calibration = self._calibration(models, _load_all(self.held_out_data()))
         rec = {**rec, "heldout_deviation": calibration, "converged_exploration": calibration["sees_its_error"]}
-        if not calibration["sees_its_error"]:  # a 2000 K check run for it checked models no longer converged
-            self.record.pop("stability", None)
+        if not calibration["sees_its_error"] and stability_iteration(self.record) == k:  # it checked models
+            self.record.pop("stability", None)                                              # no longer converged
+            self.record.pop("stability_iteration", None)
         self.record["iterations"][k] = rec
         self._save()
         return rec
+
+    def _converged_here(self, rec: dict) -> bool:
+        """Converged at the window asked for now; one converged at another window (a resume changed
+        ``--trust``) leaves the judgement to the next iteration."""
+        return rec["converged_exploration"] and rec["trust_levels_eV_per_A"] == [self.s.trust_lo, self.s.trust_hi]
 
     def _save(self) -> None:
         write_json_atomic(self.out / "record.json", self.record)
@@ -666,6 +687,16 @@ class ActiveLearning:
             ax.set_ylabel("candidate fraction")
             ax.legend(fontsize=8)
             save(fig, self.out / "candidate_fraction.png")
+
+
+def stability_iteration(record: dict) -> int | None:
+    """The iteration whose models ``record["stability"]`` checked. A record from before the key existed
+    checked its first converged iteration (such a loop stopped there)."""
+    if "stability" not in record:
+        return None
+    if "stability_iteration" in record:
+        return record["stability_iteration"]
+    return next((r["iteration"] for r in record["iterations"] if r.get("converged_exploration")), None)
 
 
 def _explore_job(job: dict):

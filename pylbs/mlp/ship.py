@@ -28,6 +28,7 @@ from .card import CARD_FILE, wall_entries, write_card
 from .compress import cached_copy_path
 from .datasets import TRAINING_DATA_DIR, copy_dataset_compact, dataset_systems, load_system
 from .evaluate import evaluate_model, format_table
+from .learn import stability_iteration
 from .train import _run_dp
 
 #: The held-out glass's teacher-labelled frames, shipped so anyone can recompute the card's errors.
@@ -129,7 +130,10 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
         "teacher": teacher,
         "loop": {"folder": str(loop), "settings": settings, "iteration_shipped": it["iteration"],
                  "iteration_shipped_explored": it.get("explored", True),
-                 "converged": record.get("converged", False), "stability": record.get("stability"),
+                 # the loop's verdict is its last iteration's
+                 "converged": bool(record.get("converged") and its and it["iteration"] == its[-1]["iteration"]),
+                 # the loop's 2000 K check only where it checked the shipped iteration's models
+                 "stability": record.get("stability") if stability_iteration(record) == it["iteration"] else None,
                  "iterations": [_iteration_summary(r) for r in its]},
         "data": {**_data_summary(datasets, loop / "heldout" / "data"),
                  "shipped": {"folder": TRAINING_DATA_DIR, "datasets": len(datasets), "bytes": carried_bytes}},
