@@ -468,8 +468,11 @@ class ActiveLearning:
         before settings.json changes, so its frames are picked again whatever the window later (a label
         folder pairs results with frames by their place in the list). Written once; under mpirun the
         first rank's file, written before its settings.json, is every rank's."""
-        for folder in sorted(self.out.glob("iter-*")):
+        finished = {r["iteration"] for r in self.record["iterations"] if r.get("complete")}
+        for folder in sorted(self.out.glob("iter-[0-9]*")):
             kept = folder / "window_before.json"
+            if int(folder.name[5:]) in finished:  # recorded with its window: never selected again
+                continue
             if (folder / "label").exists() and not (folder / "selection.json").exists() and not kept.exists():
                 write_json_atomic(kept, {k: old[k] for k in SELECTION_KNOBS})
 
