@@ -376,6 +376,19 @@ def _stability_belongs_to_the_iteration_it_checked(out, s):
     assert card["loop"]["stability"] is None and card["loop"]["converged"] is False
     card0 = ship(out, "first", dest_root=out / "shipped", compress=False, iteration=0)
     assert card0["loop"]["stability"] == later["stability"] and card0["loop"]["converged"] is False
+    # a verdict left from an earlier last iteration (a loop killed before run() ended) is not the new one's
+    record = json.loads((out / "record.json").read_text())
+    (out / "record.json").write_text(json.dumps({**record, "converged": True}))
+    assert ship(out, "last", dest_root=out / "shipped", compress=False)["loop"]["converged"] is False
+    (out / "record.json").write_text(json.dumps(record))
+    # back at the first window: iteration 0 converged there, but it is not the last iteration, so the loop
+    # goes on from iteration 1 (which did not converge) to a new iteration 2, judged at that window
+    back = ActiveLearning(out, replace(s, iterations=3)).run()
+    assert [r["iteration"] for r in back["iterations"]] == [0, 1, 2]
+    assert back["iterations"][2]["trust_levels_eV_per_A"] == [s.trust_lo, s.trust_hi]
+    # the tiny models' deviation is ~100x under their error: no iteration of theirs converges
+    assert not back["iterations"][2]["heldout_deviation"]["sees_its_error"]
+    assert back["converged"] is False and back["stability_iteration"] == 0
 
 
 def _parallel_explorations_equal_serial_ones(loop, out2):

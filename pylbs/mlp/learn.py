@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import re
 import shutil
 import sys
 import time
@@ -469,9 +470,10 @@ class ActiveLearning:
         folder pairs results with frames by their place in the list). Written once; under mpirun the
         first rank's file, written before its settings.json, is every rank's."""
         finished = {r["iteration"] for r in self.record["iterations"] if r.get("complete")}
-        for folder in sorted(self.out.glob("iter-[0-9]*")):
+        for folder in sorted(self.out.glob("iter-*")):
             kept = folder / "window_before.json"
-            if int(folder.name[5:]) in finished:  # recorded with its window: never selected again
+            number = re.fullmatch(r"iter-(\d+)", folder.name)
+            if not number or int(number[1]) in finished:  # not an iteration, or recorded: never selected again
                 continue
             if (folder / "label").exists() and not (folder / "selection.json").exists() and not kept.exists():
                 write_json_atomic(kept, {k: old[k] for k in SELECTION_KNOBS})
@@ -486,14 +488,17 @@ class ActiveLearning:
         if kept:
             if kept.get("explored", explored) != explored:
                 raise PylbsError(f"{path} was selected from other explorations than {path.parent / 'explore'} now "
-                                 f"holds (an exploration was run again): delete {path} and {path.parent / 'label'} "
-                                 "to select and label this iteration again")
+                                 f"holds (an exploration was run again): delete {path}, {path.parent / 'label'}, "
+                                 f"{path.parent / 'data'} and {path.parent / 'labels.json'} to select and label this "
+                                 "iteration again")
             return {**kept, "picks": [tuple(p) for p in kept["picks"]]}
-        window = read_json(path.parent / "window_before.json") or {}  # a labelling begun before selections were kept
+        before = path.parent / "window_before.json"  # a labelling begun before selections were kept
+        window = (read_json(before) or {}) if (path.parent / "label").exists() else {}
         lo, hi, cap = (window.get(k, getattr(self.s, k)) for k in SELECTION_KNOBS)
         picks = self.select(k, runs, (lo, hi, cap))
         out = {"trust_levels_eV_per_A": [lo, hi], "max_candidates": cap, "picks": picks, "explored": explored}
         write_json_atomic(path, {**out, "picks": [list(p) for p in picks]})
+        before.unlink(missing_ok=True)  # selection.json holds it now
         return out
 
     def select(self, k: int, runs, window: tuple[float, float, int] | None = None) -> list[tuple[str, str, int]]:
@@ -553,7 +558,12 @@ class ActiveLearning:
         """The 2000 K stability check of iteration ``k``'s converged ensemble (:mod:`pylbs.mlp.stability`),
         in ``iter-<k>/stability``: a loop resumed with another window may converge again, later."""
         models = self._with_wall(models)  # iterations trained before the loop carried walls have none beside them
-        return run_stability(models, self.out / f"iter-{k:03d}" / "stability", self.stability_check(),
+        folder = self.out / f"iter-{k:03d}" / "stability"
+        legacy = self.out / "stability"  # where a loop before per-iteration checks ran (or began) its one check
+        if legacy.exists() and k == next((r["iteration"] for r in self.record["iterations"]
+                                          if r.get("converged_exploration")), None):
+            folder = legacy  # its finished runs are read back (run_stability compares each run's request)
+        return run_stability(models, folder, self.stability_check(),
                              lambda name, n: self.fmp_glass(name, n), comm=self.comm, seed=self.s.seed,
                              compress=self.s.compress, zbl_core=self.s.zbl_core)
 
@@ -594,6 +604,8 @@ class ActiveLearning:
             rec = self._iteration_record(k, models, runs, selection, labels, heldout,
                                          read_json(self._wall_time_file(k)))
             self.record["iterations"][k:] = [rec]
+            for verdict in ("converged", "model"):  # an earlier last iteration's, until run() ends below
+                self.record.pop(verdict, None)
             self._save()
             if self._converged_here(rec):
                 break

@@ -131,7 +131,8 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
         "loop": {"folder": str(loop), "settings": settings, "iteration_shipped": it["iteration"],
                  "iteration_shipped_explored": it.get("explored", True),
                  # the loop's verdict is its last iteration's
-                 "converged": bool(record.get("converged") and its and it["iteration"] == its[-1]["iteration"]),
+                 "converged": bool(record.get("converged") and its and it["iteration"] == its[-1]["iteration"]
+                                   and stability_iteration(record) == it["iteration"]),
                  # the loop's 2000 K check only where it checked the shipped iteration's models
                  "stability": record.get("stability") if stability_iteration(record) == it["iteration"] else None,
                  "iterations": [_iteration_summary(r) for r in its]},
