@@ -172,11 +172,16 @@ def _continued(card: dict) -> str:
     return f"`{c.get('name') or c['model']}` (sha256 `{c['sha256'][:16]}...`)"
 
 
+def _window_of(r: dict, settings: dict) -> tuple[float, float]:
+    """An iteration's trust window; a card from before iterations kept theirs had the loop's one window."""
+    return tuple(r.get("trust_levels") or (settings["trust_lo"], settings["trust_hi"]))
+
+
 def _windows(card: dict) -> str:
     """The trust window the loop's iterations selected with: one, or each iteration's (a resumed loop may
-    change it); a card from before iterations kept theirs had the loop's one window."""
+    change it)."""
     s = card["loop"]["settings"]
-    windows = {tuple(r.get("trust_levels") or (s["trust_lo"], s["trust_hi"])) for r in card["loop"]["iterations"]}
+    windows = {_window_of(r, s) for r in card["loop"]["iterations"]}
     if len(windows) > 1:
         return "trust window per iteration (the convergence record)"
     lo, hi = windows.pop() if windows else (s["trust_lo"], s["trust_hi"])
@@ -239,7 +244,7 @@ def render(card: dict) -> str:
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in card["loop"]["iterations"]:
         w = r["wall_s"]
-        lo, hi = r.get("trust_levels") or (s["trust_lo"], s["trust_hi"])  # cards from before: the loop's one window
+        lo, hi = _window_of(r, s)
         ratio = r.get("heldout_error_over_deviation")
         lines.append(f"| {r['iteration']} | [{lo:g}, {hi:g}) | {r['training_frames']} | {r['explored_frames']} | "
                      f"{r['candidates']} ({100 * (r['candidate_fraction'] or 0):.1f} %) | {r['failed']} | "

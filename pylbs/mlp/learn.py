@@ -560,8 +560,7 @@ class ActiveLearning:
         models = self._with_wall(models)  # iterations trained before the loop carried walls have none beside them
         folder = self.out / f"iter-{k:03d}" / "stability"
         legacy = self.out / "stability"  # where a loop before per-iteration checks ran (or began) its one check
-        if legacy.exists() and k == next((r["iteration"] for r in self.record["iterations"]
-                                          if r.get("converged_exploration")), None):
+        if legacy.exists() and k == _first_converged(self.record):
             folder = legacy  # its finished runs are read back (run_stability compares each run's request)
         return run_stability(models, folder, self.stability_check(),
                              lambda name, n: self.fmp_glass(name, n), comm=self.comm, seed=self.s.seed,
@@ -711,6 +710,11 @@ def stability_iteration(record: dict) -> int | None:
         return None
     if "stability_iteration" in record:
         return record["stability_iteration"]
+    return _first_converged(record)
+
+
+def _first_converged(record: dict) -> int | None:
+    """The first converged iteration: where a loop from before per-iteration checks ran its one check."""
     return next((r["iteration"] for r in record["iterations"] if r.get("converged_exploration")), None)
 
 
