@@ -382,13 +382,45 @@ def _stability_belongs_to_the_iteration_it_checked(out, s):
     assert ship(out, "last", dest_root=out / "shipped", compress=False)["loop"]["converged"] is False
     (out / "record.json").write_text(json.dumps(record))
     # back at the first window: iteration 0 converged there, but it is not the last iteration, so the loop
-    # goes on from iteration 1 (which did not converge) to a new iteration 2, judged at that window
-    back = ActiveLearning(out, replace(s, iterations=3)).run()
+    # goes on from iteration 1 (which did not converge) to a new iteration 2, judged at that window; and
+    # with longer refinements, which apply from that iteration's trainings on
+    longer = s.refine_steps + 10
+    back = ActiveLearning(out, replace(s, iterations=3, refine_steps=longer)).run()
     assert [r["iteration"] for r in back["iterations"]] == [0, 1, 2]
     assert back["iterations"][2]["trust_levels_eV_per_A"] == [s.trust_lo, s.trust_hi]
     # the tiny models' deviation is ~100x under their error: no iteration of theirs converges
     assert not back["iterations"][2]["heldout_deviation"]["sees_its_error"]
     assert back["converged"] is False and back["stability_iteration"] == 0
+    _longer_refinements_apply_from_the_next_training(out, replace(s, iterations=3, refine_steps=longer), back)
+
+
+def _longer_refinements_apply_from_the_next_training(out, s, record):
+    """``refine_steps`` may change on resume: each iteration trains and records its own length (deepmd's
+    own lcurve says how far each model went), the card sums them, and a training already begun keeps its
+    length, since its learning rate decays over it."""
+    from dataclasses import replace
+
+    from pylbs.mlp.evaluate import read_lcurve
+    from pylbs.mlp.learn import ActiveLearning
+    from pylbs.mlp.ship import ship
+
+    ran = [[read_lcurve(out / f"iter-{k:03d}" / f"train-{m}" / "lcurve.out")["step"][-1] for m in range(2)]
+           for k in range(3)]
+    before = _settings().refine_steps
+    assert ran == [[s.init_steps] * 2, [before] * 2, [s.refine_steps] * 2] and s.refine_steps != before
+    assert [r["training_steps"] for r in record["iterations"]] == ran
+    card = ship(out, "longer", dest_root=out / "shipped", compress=False)
+    assert [r["training_steps"] for r in card["loop"]["iterations"]] == [m0 for m0, _ in ran]
+    assert card["training"]["steps_this_loop"] == sum(m0 for m0, _ in ran)
+    assert f"| 2 | [{s.trust_lo:g}, {s.trust_hi:g}) | {s.refine_steps} | " in (out / "shipped" / "longer" / "card.md").read_text()
+    # killed after model 1's steps, before its freeze: a resume with other steps freezes it as it ran
+    begun = out / "iter-002" / "train-1"
+    (begun / "model.pth").unlink()
+    kept = (out / "iter-002" / "train-0" / "model.pth").stat().st_mtime_ns
+    ActiveLearning(out, replace(s, refine_steps=3 * s.refine_steps)).train(2)
+    assert read_lcurve(begun / "lcurve.out")["step"][-1] == s.refine_steps and (begun / "model.pth").exists()
+    assert json.loads((begun / "start.json").read_text())["numb_steps"] == s.refine_steps
+    assert (out / "iter-002" / "train-0" / "model.pth").stat().st_mtime_ns == kept
 
 
 def _parallel_explorations_equal_serial_ones(loop, out2):
@@ -498,7 +530,8 @@ def _shipping_the_model_writes_a_card_that_matches_the_record(loop, dest):
     # the convergence table gives each iteration its own window and whether its deviation read the error
     it = rec["iterations"][0]
     row = next(r for r in (dest / "tiny" / "card.md").read_text().splitlines() if r.startswith("| 0 | ["))
-    assert row.startswith(f"| 0 | [{LO:g}, {HI:g}) | {it['training_frames']} | {it['frames']} |")
+    assert row.startswith(f"| 0 | [{LO:g}, {HI:g}) | {it['training_steps'][0]} | {it['training_frames']} | "
+                          f"{it['frames']} |")
     assert f"| {it['heldout_deviation']['error_over_deviation']:.2f} |" in row
     # a trained iteration whose exploration has not finished (no record yet) ships too, and says so;
     # the teacher then comes from the seed data's labeller record

@@ -127,8 +127,9 @@ def add_parsers(sub) -> argparse.ArgumentParser:
                         f"{d.explore_time_scale})")
     q.add_argument("--init-steps", type=int, default=None, help=f"training steps of the first iteration (default "
                                                                  f"{d.init_steps})")
-    q.add_argument("--refine-steps", type=int, default=None, help=f"later iterations, from the previous (default "
-                                                                   f"{d.refine_steps})")
+    q.add_argument("--refine-steps", type=int, default=None,
+                   help=f"later iterations, from the previous (default {d.refine_steps}); a resume may change it, "
+                        "from the next training on (one begun keeps its own)")
     q.add_argument("--initial-data", nargs="*", default=(), help="extra labelled datasets to train on")
     q.add_argument("--init-model", default=None, metavar="MODEL",
                    help="continue a model: iteration 0 trains from it (--refine-steps, its architecture) instead "
@@ -388,7 +389,9 @@ def cmd_learn(args) -> int:
     for it in rec["iterations"]:
         lo, hi = it["trust_levels_eV_per_A"]
         seen = it.get("heldout_deviation")  # recorded since the loop checks the deviation against the error
-        print(f"iteration {it['iteration']} [{lo:g}, {hi:g}) eV/A: {it['frames']} frames explored, {it['candidates']} "
+        steps = it.get("training_steps")  # recorded since a resume may change them
+        print(f"iteration {it['iteration']} [{lo:g}, {hi:g}) eV/A" + (f", {steps[0]} steps" if steps else "")
+              + f": {it['frames']} frames explored, {it['candidates']} "
               f"candidates ({100 * (it['candidate_fraction'] or 0):.2f} %), {it['failed']} failed, {it['selected']} "
               f"labelled; held-out force MAE {it['heldout_errors']['overall']['force_mae']:.3f} eV/A"
               + (f", error / deviation {seen['error_over_deviation']:.2f}" if seen else ""))

@@ -238,15 +238,20 @@ def render(card: dict) -> str:
     for k, v in card["data"]["held_out"].items():
         lines.append(f"| {k} (held out, never trained on) | {v['frames']} | {v['atoms']} | "
                      f"{_data_source(v.get('source', ''), s, v['frames'], held_out=True)} |")
+    # each iteration's training length, recorded since a resume may change it (cards before: the loop's one)
+    steps = any("training_steps" in r for r in card["loop"]["iterations"])
     lines += ["", "Convergence record:", "",
-              "| iteration | trust window (eV/A) | training frames | explored | candidates | failed | overlap | labelled "
+              "| iteration | trust window (eV/A) | " + ("model 0 training steps | " if steps else "")
+              + "training frames | explored | candidates | failed | overlap | labelled "
               "| worst condition | held-out force MAE (eV/A) | held-out error / deviation | train / explore / label (s) |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if steps else "")]
     for r in card["loop"]["iterations"]:
         w = r["wall_s"]
         lo, hi = _window_of(r, s)
         ratio = r.get("heldout_error_over_deviation")
-        lines.append(f"| {r['iteration']} | [{lo:g}, {hi:g}) | {r['training_frames']} | {r['explored_frames']} | "
+        lines.append(f"| {r['iteration']} | [{lo:g}, {hi:g}) | "
+                     + (f"{r.get('training_steps', '–')} | " if steps else "")
+                     + f"{r['training_frames']} | {r['explored_frames']} | "
                      f"{r['candidates']} ({100 * (r['candidate_fraction'] or 0):.1f} %) | {r['failed']} | "
                      f"{r.get('overlap')} | {r['labelled']} | {100 * r['worst_condition_fraction']:.1f} % | "
                      f"{r['heldout_force_mae']:.3f} | " + ("–" if ratio is None else f"{ratio:.2f}") + " | "

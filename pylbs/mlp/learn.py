@@ -73,7 +73,7 @@ from .label import (Screening, frames_of_system, holds_labels, label_frames, lab
 from .queue_jobs import read_machine
 from .stability import StabilityCheck, fmp_start_glass, run_stability
 from .train import STOP as TRAINING_STOP
-from .train import TrainingSettings, architecture_of, neighbor_stat, sel_from_counts, train_and_freeze
+from .train import TrainingSettings, architecture_of, begun_steps, neighbor_stat, sel_from_counts, train_and_freeze
 
 #: DP-GEN's usual trust levels for oxide glasses lie around 0.15-0.35 eV/A; a frame below
 #: ``trust_lo`` is known to the ensemble, one at or above ``trust_hi`` is too far to label.
@@ -174,8 +174,10 @@ class LearnSettings:
 #: levels and the cap decide selections not made yet (per iteration, as DP-GEN's per-job levels): each
 #: iteration keeps the ones it selected with (``iter-<k>/selection.json``, its record), so a window
 #: set against a new ensemble's measured error (``heldout_deviation``) applies from the next selection.
+#: ``refine_steps`` applies from the next training on (a begun one keeps its learning-rate schedule,
+#: :func:`pylbs.mlp.train.begun_steps`): the lever when model 0's error stops falling at the old length.
 RESUMABLE_CHANGES = ("iterations", "workers", "train_jobs", "compress", "machine", "trust_lo", "trust_hi",
-                     "max_candidates")
+                     "max_candidates", "refine_steps")
 SELECTION_KNOBS = ("trust_lo", "trust_hi", "max_candidates")
 
 #: The issue's convergence run: all 11 glasses and the end members at ~300 atoms, paper-length
@@ -396,7 +398,9 @@ class ActiveLearning:
             fresh = k == 0 and self.init_model and self.s.fresh_members and m > 0
             if k == 0 and self.init_model and not fresh:  # from it; seeds shuffle the batches
                 init = self.init_model
-            steps = self.s.refine_steps if init is not None else self.s.init_steps
+            # a training begun keeps its steps (its learning-rate schedule); later ones take today's
+            steps = begun_steps(folder / f"train-{m}") or (self.s.refine_steps if init is not None
+                                                           else self.s.init_steps)
             settings = replace(self.s.training(steps, self.s.seed + 1000 * m), sel=sel)
             if fresh:  # its own random weights, the continued model's architecture (one MD model shape)
                 settings = replace(settings, **architecture_of(self.init_model))
@@ -655,7 +659,8 @@ class ActiveLearning:
                 "candidate_fraction": ncand / total if total else None, "worst_condition_fraction": worst,
                 "selected": len(selection["picks"]), "labels": labels["labelled"],
                 "converged_exploration": converged and calibration["sees_its_error"], "heldout_deviation": calibration,
-                "trust_levels_eV_per_A": [lo, hi], "max_candidates": selection["max_candidates"], "exploration": per,
+                "trust_levels_eV_per_A": [lo, hi], "max_candidates": selection["max_candidates"],
+                "training_steps": [begun_steps(Path(m).parent) for m in models], "exploration": per,
                 "heldout_errors": errors, "wall_s": wall}
 
     def _calibration(self, models, held) -> dict:
@@ -669,7 +674,13 @@ class ActiveLearning:
 
     def _recheck(self, k: int, rec: dict) -> dict:
         """A finished iteration recorded before the deviation was checked against the error: checked now
-        (its models and the held-out labels are on disk), so an old record cannot claim convergence."""
+        (its models and the held-out labels are on disk), so an old record cannot claim convergence. Its
+        training steps, recorded since a resume may change them, are read from its training folders."""
+        if "training_steps" not in rec:
+            rec = {**rec, "training_steps": [begun_steps(self.out / f"iter-{k:03d}" / f"train-{m}")
+                                             for m in range(len(rec["models"]))]}
+            self.record["iterations"][k] = rec
+            self._save()
         if "heldout_deviation" in rec or not rec["converged_exploration"]:  # it can only turn True to False
             return rec
         models = [self.out / f"iter-{k:03d}" / f"train-{m}" / "model.pth" for m in range(len(rec["models"]))]

@@ -29,7 +29,7 @@ from .compress import cached_copy_path
 from .datasets import TRAINING_DATA_DIR, copy_dataset_compact, dataset_systems, load_system
 from .evaluate import evaluate_model, format_table
 from .learn import stability_iteration
-from .train import _run_dp
+from .train import _run_dp, begun_steps
 
 #: The held-out glass's teacher-labelled frames, shipped so anyone can recompute the card's errors.
 HELDOUT_DIR = "heldout"
@@ -119,8 +119,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     train_dir = source.parent
     dp_input = json.loads((train_dir / "input.json").read_text())
     parent = read_json(loop / "init" / CARD_FILE) if settings.get("init_model") else None  # the model it continued
-    steps = (settings["refine_steps"] * (it["iteration"] + 1) if settings.get("init_model")
-             else settings["init_steps"] + settings["refine_steps"] * it["iteration"])
+    steps = sum(_model0_steps(loop, settings, j) for j in range(it["iteration"] + 1))
     card = {
         "name": name,
         "what": _what(teacher),
@@ -196,8 +195,17 @@ def _joined(systems):
     return out
 
 
+def _model0_steps(loop: Path, settings: dict, k: int) -> int:
+    """The steps iteration ``k`` trained model 0 for: its training folder's (a resumed loop may change
+    ``refine_steps``, pylbs.mlp.learn.RESUMABLE_CHANGES), else the loop's settings (a loop that could not)."""
+    return begun_steps(loop / f"iter-{k:03d}" / "train-0") or (
+        settings["refine_steps"] if k > 0 or settings.get("init_model") else settings["init_steps"])
+
+
 def _iteration_summary(r: dict) -> dict:
-    return {"iteration": r["iteration"], "training_frames": r["training_frames"], "explored_frames": r["frames"],
+    steps = (r.get("training_steps") or [None])[0]  # model 0's; recorded since a resume may change them
+    return {"iteration": r["iteration"], **({"training_steps": steps} if steps else {}),
+            "training_frames": r["training_frames"], "explored_frames": r["frames"],
             "candidates": r["candidates"], "failed": r["failed"], "overlap": r.get("overlap"),
             "candidate_fraction": r["candidate_fraction"],
             "worst_condition_fraction": r["worst_condition_fraction"], "labelled": r["selected"],

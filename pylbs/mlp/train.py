@@ -254,6 +254,24 @@ def architecture_of(model) -> dict:
             "fitting_neurons": tuple(f["neuron"]), "precision": d.get("precision", "float64")}
 
 
+def begun_steps(workdir, model_name: str = "model.pth") -> int | None:
+    """The number of steps the training in ``workdir`` began with, None when none began (no checkpoint,
+    learning curve or frozen model). A resumed training must keep it: deepmd decays the learning rate over
+    exactly that many steps, so another number would jump the rate mid-way. From ``start.json``; a
+    training begun before that file existed, from its own ``input.json``."""
+    workdir = Path(workdir)
+    if not any((workdir / f).exists() for f in ("model.ckpt.pt", "lcurve.out", model_name)):
+        return None
+    for name, key in (("start.json", ("numb_steps",)), ("input.json", ("training", "numb_steps"))):
+        if (workdir / name).exists():
+            value = json.loads((workdir / name).read_text())
+            for k in key:
+                value = value.get(k) if isinstance(value, dict) else None
+            if value is not None:
+                return int(value)
+    return None
+
+
 def dp_steps(workdir: Path, numb_steps: int, init_model=None, model_name: str = "model.pth",
              compress: bool = False) -> list[list[str]]:
     """The ``dp`` commands that finish the training in ``workdir`` from its state now: train (again from
