@@ -409,10 +409,18 @@ def _longer_refinements_apply_from_the_next_training(out, s, record):
     before = _settings().refine_steps
     assert ran == [[s.init_steps] * 2, [before] * 2, [s.refine_steps] * 2] and s.refine_steps != before
     assert [r["training_steps"] for r in record["iterations"]] == ran
+    # a record from before iterations kept their steps: read back from the training folders on resume,
+    # not from today's settings
+    bare = {**record, "iterations": [{k: v for k, v in r.items() if k != "training_steps"}
+                                     for r in record["iterations"]]}
+    (out / "record.json").write_text(json.dumps(bare))
+    again = ActiveLearning(out, replace(s, refine_steps=5 * s.refine_steps)).run()
+    assert [r["training_steps"] for r in again["iterations"]] == ran
     card = ship(out, "longer", dest_root=out / "shipped", compress=False)
     assert [r["training_steps"] for r in card["loop"]["iterations"]] == [m0 for m0, _ in ran]
     assert card["training"]["steps_this_loop"] == sum(m0 for m0, _ in ran)
-    assert f"| 2 | [{s.trust_lo:g}, {s.trust_hi:g}) | {s.refine_steps} | " in (out / "shipped" / "longer" / "card.md").read_text()
+    row = f"| 2 | [{s.trust_lo:g}, {s.trust_hi:g}) | {s.refine_steps} | "
+    assert row in (out / "shipped" / "longer" / "card.md").read_text()
     # killed after model 1's steps, before its freeze: a resume with other steps freezes it as it ran
     begun = out / "iter-002" / "train-1"
     (begun / "model.pth").unlink()

@@ -390,7 +390,7 @@ def cmd_learn(args) -> int:
         lo, hi = it["trust_levels_eV_per_A"]
         seen = it.get("heldout_deviation")  # recorded since the loop checks the deviation against the error
         steps = it.get("training_steps")  # recorded since a resume may change them
-        print(f"iteration {it['iteration']} [{lo:g}, {hi:g}) eV/A" + (f", {steps[0]} steps" if steps else "")
+        print(f"iteration {it['iteration']} [{lo:g}, {hi:g}) eV/A" + (f", {steps[0]} steps" if steps and steps[0] else "")
               + f": {it['frames']} frames explored, {it['candidates']} "
               f"candidates ({100 * (it['candidate_fraction'] or 0):.2f} %), {it['failed']} failed, {it['selected']} "
               f"labelled; held-out force MAE {it['heldout_errors']['overall']['force_mae']:.3f} eV/A"

@@ -119,7 +119,8 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     train_dir = source.parent
     dp_input = json.loads((train_dir / "input.json").read_text())
     parent = read_json(loop / "init" / CARD_FILE) if settings.get("init_model") else None  # the model it continued
-    steps = sum(_model0_steps(loop, settings, j) for j in range(it["iteration"] + 1))
+    recorded = {r["iteration"]: (r.get("training_steps") or [None])[0] for r in its}
+    steps = sum(recorded.get(j) or _model0_steps(loop, settings, j) for j in range(it["iteration"] + 1))
     card = {
         "name": name,
         "what": _what(teacher),
@@ -196,8 +197,9 @@ def _joined(systems):
 
 
 def _model0_steps(loop: Path, settings: dict, k: int) -> int:
-    """The steps iteration ``k`` trained model 0 for: its training folder's (a resumed loop may change
-    ``refine_steps``, pylbs.mlp.learn.RESUMABLE_CHANGES), else the loop's settings (a loop that could not)."""
+    """The steps iteration ``k`` trained model 0 for, where its record does not say: its training folder's
+    (a resumed loop may change ``refine_steps``, pylbs.mlp.learn.RESUMABLE_CHANGES), else the loop's
+    settings (a loop recorded before it could)."""
     return begun_steps(loop / f"iter-{k:03d}" / "train-0") or (
         settings["refine_steps"] if k > 0 or settings.get("init_model") else settings["init_steps"])
 

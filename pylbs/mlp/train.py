@@ -30,10 +30,10 @@ from pathlib import Path
 
 from ..errors import PylbsError
 from ..glasses import TYPE_MAP
-from ..jsonio import write_json_atomic
+from ..jsonio import read_json, write_json_atomic
 from ..lammps_env import THREAD_DEFAULTS
 from ..progress import Progress
-from .queue_jobs import job_command, refuse_if_open, submit_try
+from .queue_jobs import TRIES_FILE, job_command, refuse_if_open, submit_try
 
 
 @dataclass
@@ -257,10 +257,13 @@ def architecture_of(model) -> dict:
 def begun_steps(workdir, model_name: str = "model.pth") -> int | None:
     """The number of steps the training in ``workdir`` began with, None when none began (no checkpoint,
     learning curve or frozen model). A resumed training must keep it: deepmd decays the learning rate over
-    exactly that many steps, so another number would jump the rate mid-way. From ``start.json``; a
+    exactly that many steps, so another number would jump the rate mid-way (a queue job still open counts
+    as begun: it has read its input). From ``start.json``; a
     training begun before that file existed, from its own ``input.json``."""
     workdir = Path(workdir)
-    if not any((workdir / f).exists() for f in ("model.ckpt.pt", "lcurve.out", model_name)):
+    queued = read_json(workdir / "queue" / TRIES_FILE)  # a queue job may be in deepmd's set-up, before its lcurve
+    if not any((workdir / f).exists() for f in ("model.ckpt.pt", "lcurve.out", model_name)) and not (
+            queued and not queued["ended"]):
         return None
     for name, key in (("start.json", ("numb_steps",)), ("input.json", ("training", "numb_steps"))):
         if (workdir / name).exists():
