@@ -389,8 +389,8 @@ def cmd_learn(args) -> int:
     for it in rec["iterations"]:
         lo, hi = it["trust_levels_eV_per_A"]
         seen = it.get("heldout_deviation")  # recorded since the loop checks the deviation against the error
-        steps = it.get("training_steps")  # recorded since a resume may change them
-        print(f"iteration {it['iteration']} [{lo:g}, {hi:g}) eV/A" + (f", {steps[0]} steps" if steps and steps[0] else "")
+        steps = (it.get("training_steps") or [None])[0]  # model 0's; recorded since a resume may change them
+        print(f"iteration {it['iteration']} [{lo:g}, {hi:g}) eV/A" + (f", {steps} steps" if steps else "")
               + f": {it['frames']} frames explored, {it['candidates']} "
               f"candidates ({100 * (it['candidate_fraction'] or 0):.2f} %), {it['failed']} failed, {it['selected']} "
               f"labelled; held-out force MAE {it['heldout_errors']['overall']['force_mae']:.3f} eV/A"

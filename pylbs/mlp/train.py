@@ -256,10 +256,10 @@ def architecture_of(model) -> dict:
 
 def begun_steps(workdir, model_name: str = "model.pth") -> int | None:
     """The number of steps the training in ``workdir`` began with, None when none began (no checkpoint,
-    learning curve or frozen model). A resumed training must keep it: deepmd decays the learning rate over
-    exactly that many steps, so another number would jump the rate mid-way (a queue job still open counts
-    as begun: it has read its input). From ``start.json``; a
-    training begun before that file existed, from its own ``input.json``."""
+    learning curve or frozen model, and no open queue job, which has read its input already). A resumed
+    training must keep it: deepmd decays the learning rate over exactly that many steps, so another number
+    would jump the rate mid-way. From ``start.json``; for a training begun before that file existed, from
+    its own ``input.json``."""
     workdir = Path(workdir)
     queued = read_json(workdir / "queue" / TRIES_FILE)  # a queue job may be in deepmd's set-up, before its lcurve
     if not any((workdir / f).exists() for f in ("model.ckpt.pt", "lcurve.out", model_name)) and not (
