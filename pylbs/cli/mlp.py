@@ -28,7 +28,7 @@ from .common import add_quiet
 from ..mlp.datasets import dataset_systems, load_system, read_frames, write_dataset
 from ..mlp.evaluate import evaluate_model, format_table
 from ..mlp.generate import PAPER_LIKE, generate
-from ..mlp.learn import ActiveLearning, LearnSettings
+from ..mlp.learn import ActiveLearning, LearnSettings, model0_steps
 from ..mlp.label import TEACHER_NOTE, XTB_NOTE, Screening, frames_of_system, label_frames
 from ..mlp.card import CRITERION_SECTION, criterion_summary, enter_stability
 from ..mlp.label_job import run_label_job
@@ -389,7 +389,7 @@ def cmd_learn(args) -> int:
     for it in rec["iterations"]:
         lo, hi = it["trust_levels_eV_per_A"]
         seen = it.get("heldout_deviation")  # recorded since the loop checks the deviation against the error
-        steps = (it.get("training_steps") or [None])[0]  # model 0's; recorded since a resume may change them
+        steps = model0_steps(it)
         print(f"iteration {it['iteration']} [{lo:g}, {hi:g}) eV/A" + (f", {steps} steps" if steps else "")
               + f": {it['frames']} frames explored, {it['candidates']} "
               f"candidates ({100 * (it['candidate_fraction'] or 0):.2f} %), {it['failed']} failed, {it['selected']} "

@@ -724,6 +724,12 @@ def stability_iteration(record: dict) -> int | None:
     return _first_converged(record)
 
 
+def model0_steps(rec: dict) -> int | None:
+    """The steps iteration record ``rec`` trained model 0 (the one that ships) for; None where the record
+    is older than ``training_steps`` (a resume reads them back from the training folders)."""
+    return (rec.get("training_steps") or [None])[0]
+
+
 def _first_converged(record: dict) -> int | None:
     """The first converged iteration: where a loop from before per-iteration checks ran its one check."""
     return next((r["iteration"] for r in record["iterations"] if r.get("converged_exploration")), None)

@@ -28,7 +28,7 @@ from .card import CARD_FILE, wall_entries, write_card
 from .compress import cached_copy_path
 from .datasets import TRAINING_DATA_DIR, copy_dataset_compact, dataset_systems, load_system
 from .evaluate import evaluate_model, format_table
-from .learn import stability_iteration
+from .learn import model0_steps, stability_iteration
 from .train import _run_dp, begun_steps
 
 #: The held-out glass's teacher-labelled frames, shipped so anyone can recompute the card's errors.
@@ -119,7 +119,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     train_dir = source.parent
     dp_input = json.loads((train_dir / "input.json").read_text())
     parent = read_json(loop / "init" / CARD_FILE) if settings.get("init_model") else None  # the model it continued
-    recorded = {r["iteration"]: (r.get("training_steps") or [None])[0] for r in its}
+    recorded = {r["iteration"]: model0_steps(r) for r in its}
     steps = sum(recorded.get(j) or _model0_steps(loop, settings, j) for j in range(it["iteration"] + 1))
     card = {
         "name": name,
@@ -205,7 +205,7 @@ def _model0_steps(loop: Path, settings: dict, k: int) -> int:
 
 
 def _iteration_summary(r: dict) -> dict:
-    steps = (r.get("training_steps") or [None])[0]  # model 0's; recorded since a resume may change them
+    steps = model0_steps(r)
     return {"iteration": r["iteration"], **({"training_steps": steps} if steps else {}),
             "training_frames": r["training_frames"], "explored_frames": r["frames"],
             "candidates": r["candidates"], "failed": r["failed"], "overlap": r.get("overlap"),

@@ -265,14 +265,10 @@ def begun_steps(workdir, model_name: str = "model.pth") -> int | None:
     if not any((workdir / f).exists() for f in ("model.ckpt.pt", "lcurve.out", model_name)) and not (
             queued and not queued["ended"]):
         return None
-    for name, key in (("start.json", ("numb_steps",)), ("input.json", ("training", "numb_steps"))):
-        if (workdir / name).exists():
-            value = json.loads((workdir / name).read_text())
-            for k in key:
-                value = value.get(k) if isinstance(value, dict) else None
-            if value is not None:
-                return int(value)
-    return None
+    steps = (read_json(workdir / "start.json") or {}).get("numb_steps")
+    if steps is None:
+        steps = ((read_json(workdir / "input.json") or {}).get("training") or {}).get("numb_steps")
+    return None if steps is None else int(steps)
 
 
 def dp_steps(workdir: Path, numb_steps: int, init_model=None, model_name: str = "model.pth",
