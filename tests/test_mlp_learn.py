@@ -58,6 +58,7 @@ def test_active_learning_loop(tmp_path, fmp_plugin):
     _a_continued_models_wall_is_explored_and_shipped_with(loop, tmp_path / "walled")
     _fresh_members_start_from_their_own_weights(loop, tmp_path / "fresh")
     _a_new_trust_window_applies_from_the_next_selection(loop, tmp_path / "rewindowed")
+    _the_capacity_check_trains_each_network_on_the_loops_data(loop, tmp_path / "capacity")
 
 
 def _the_deviation_is_checked_against_the_true_error(loop):
@@ -90,6 +91,39 @@ def _the_deviation_is_checked_against_the_true_error(loop):
     assert again["converged_exploration"] == check["sees_its_error"]
     loop_.record["iterations"][0] = it
     loop_._save()
+
+
+def _the_capacity_check_trains_each_network_on_the_loops_data(loop, where):
+    """``scripts/network_capacity.py``: each network trains from scratch on exactly the frames and
+    neighbour lists of the iteration's model 0, at its own width and the asked steps; the loop's own
+    model measures what the loop recorded for it (same model, same held-out frames), so the other
+    rows compare with the record."""
+    import importlib.util
+
+    from pylbs.mlp.datasets import load_system
+
+    out, s, rec = loop
+    path = Path(__file__).parents[1] / "scripts" / "network_capacity.py"
+    spec = importlib.util.spec_from_file_location("network_capacity", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(out), "--iteration", "0", "--steps", "20", "--out", str(where),
+                        "--networks", "narrow=4,8/2/8,8", "wide=8,16/4/16,16"]) == 0
+    rows = json.loads((where / "capacity.json").read_text())["rows"]
+    it = rec["iterations"][0]
+    own = rows[0]["errors"]["held-out"]
+    assert own["force_mae"] == pytest.approx(it["heldout_errors"]["overall"]["force_mae"], rel=1e-9)
+    assert own["median_max_force_error"] == pytest.approx(it["heldout_deviation"]["median_max_force_error"], rel=1e-9)
+    used = json.loads((out / "iter-000" / "train-0" / "input.json").read_text())
+    frames = sum(len(load_system(f)) for f in used["training"]["training_data"]["systems"])
+    for row, (emb, fit) in zip(rows[1:], [([4, 8], [8, 8]), ([8, 16], [16, 16])]):
+        trained = json.loads((where / row["network"] / "input.json").read_text())
+        assert trained["training"]["training_data"] == used["training"]["training_data"]
+        assert trained["model"]["descriptor"]["sel"] == used["model"]["descriptor"]["sel"]
+        assert (trained["model"]["descriptor"]["neuron"], trained["model"]["fitting_net"]["neuron"]) == (emb, fit)
+        last = (where / row["network"] / "lcurve.out").read_text().split("\n")[-2].split()
+        assert int(last[0]) == 20 and row["errors"]["training frames"]["frames"] == frames
+        assert row["errors"]["held-out"]["frames"] == it["heldout_deviation"]["frames"]
 
 
 def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):

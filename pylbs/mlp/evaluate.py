@@ -46,7 +46,8 @@ def error_metrics(e_pred, e_ref, f_pred, f_ref, natoms, v_pred=None, v_ref=None)
     return out
 
 
-def _load(model):
+def load_model(model):
+    """A DeepMD model file as deepmd-kit's DeepPot (run unoptimised, as pylbs's MD does)."""
     from deepmd.infer import DeepPot
 
     run_models_unoptimised()
@@ -55,7 +56,7 @@ def _load(model):
 
 def predict(model, system):
     """(energies, forces, virials) of a DeepMD model (path or DeepPot) on a dpdata system."""
-    dp = model if hasattr(model, "eval") else _load(model)
+    dp = model if hasattr(model, "eval") else load_model(model)
     n = len(system)
     coords = np.asarray(system["coords"]).reshape(n, -1)
     cells = None if system.nopbc else np.asarray(system["cells"]).reshape(n, 9)
@@ -173,7 +174,7 @@ def evaluate_model(model, sets: dict, out, lcurve=None, plots: bool = True, held
     if not sets:
         raise PylbsError("no test sets to evaluate")
     metrics, arrays = {}, {}
-    dp = model if hasattr(model, "eval") else _load(model)  # one load (~4 s on 2 cores), not one per set
+    dp = model if hasattr(model, "eval") else load_model(model)  # one load (~4 s on 2 cores), not one per set
     for name, s in sets.items():
         system = load_system(s) if isinstance(s, (str, Path)) else s
         metrics[name], arrays[name] = evaluate_system(dp, system)

@@ -14,7 +14,6 @@ catalogue glasses, guard stops, MD speed) add their own sections to ``card.json`
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from .compress import cached_copy_path
 from .datasets import TRAINING_DATA_DIR, copy_dataset_compact, dataset_systems, load_system
 from .evaluate import evaluate_model, format_table
 from .learn import model0_steps, stability_iteration
-from .train import _run_dp, begun_steps
+from .train import _run_dp, begun_steps, seconds_per_batch
 
 #: The held-out glass's teacher-labelled frames, shipped so anyone can recompute the card's errors.
 HELDOUT_DIR = "heldout"
@@ -148,7 +147,7 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
                                                 "sha256": file_sha256(loop / "init" / MODEL_FILE)}
                                                if settings.get("init_model") else None)},
         "training": {"wall_s_per_iteration": {r["iteration"]: round(r["wall_s"]["train"], 1) for r in its},
-                     "s_per_batch": _s_per_batch(train_dir / "train.log"),
+                     "s_per_batch": seconds_per_batch(train_dir / "train.log"),
                      "steps_this_loop": steps,
                      "steps_total": steps + ((parent or {}).get("training") or {}).get("steps_total", 0)},
         "errors": errors,
@@ -180,13 +179,6 @@ def _seed_labeller(loop: Path) -> dict | None:
     record at the start has none until its first iteration finished)."""
     systems = (read_json(loop / "seed" / "data" / "dataset.json") or {}).get("systems", {})
     return next((m.get("labeller") for m in systems.values() if m.get("labeller")), None)
-
-
-def _s_per_batch(log: Path) -> float | None:
-    """deepmd-kit's "average training time: X s/batch" of a training log."""
-    found = re.findall(r"average training time: ([0-9.eE+-]+) s/batch", log.read_text(errors="replace")) \
-        if log.exists() else []
-    return float(found[-1]) if found else None
 
 
 def _joined(systems):

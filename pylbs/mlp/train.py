@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import subprocess
 import sys
@@ -175,6 +176,14 @@ def _run_dp(args, workdir: Path, log_name: str, progress: bool = False, every_s:
         what = "; ".join(" ".join(map(str, a)) for a in steps)
         raise PylbsError(f"`dp {what}` failed in {workdir} (see {log}):\n{tail}")
     return log
+
+
+def seconds_per_batch(log) -> float | None:
+    """deepmd-kit's "average training time: X s/batch" of a training log (None before it ends)."""
+    log = Path(log)
+    found = re.findall(r"average training time: ([0-9.eE+-]+) s/batch", log.read_text(errors="replace")) \
+        if log.exists() else []
+    return float(found[-1]) if found else None
 
 
 def lcurve_tail(path) -> str:
