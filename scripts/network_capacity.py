@@ -14,8 +14,11 @@ Read it so:
 - ``max |dF| per frame``: the median over the held-out frames of the largest atom's force error, the
   quantity the loop's lower trust level (the deviation's stand-in for it) is compared with.
 
-Resumable: a network whose frozen model exists is not trained again (deepmd's checkpoint resumes a
-training that was stopped). Writes ``capacity.json`` and prints a markdown table.
+Resumable per network: a network whose frozen model exists is not trained again, and a stopped
+training resumes from deepmd's checkpoint with the steps it began with (another ``--steps`` on the
+same ``--out`` is refused: the learning rate decays over exactly those steps). Ctrl-C stops every
+training. Writes ``capacity.json`` (with each network's training time over all its sittings) and
+prints a markdown table.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pylbs.errors import PylbsError
 from pylbs.jsonio import read_json, write_json_atomic
 from pylbs.mlp.datasets import dataset_systems, load_system
 from pylbs.mlp.evaluate import evaluate_system, load_model, pooled_metrics, predict
 from pylbs.mlp.learn import PAPER_SCALE, LearnSettings
-from pylbs.mlp.train import seconds_per_batch, train_and_freeze
+from pylbs.mlp.train import STOP, begun_steps, seconds_per_batch, train_and_freeze
 
 
 def network(spec: str) -> tuple[str, tuple, int, tuple]:
@@ -88,11 +92,14 @@ def main(argv=None) -> int:
         raise SystemExit(f"{loop}/iter-{args.iteration:03d}/train-0/input.json: no such training")
     train = used["training"]["training_data"]["systems"]
     valid = used["training"]["validation_data"]["systems"]
-    held = list(dataset_systems(loop / "heldout" / "data", "train").values())
-    sets = {"training frames": train, "validation frames": valid, "held-out": [str(p) for p in held]}
-    sel = used["model"]["descriptor"]["sel"]  # the loop's neighbour lists: the networks differ only in width
+    held = [str(p) for part in ("train", "test") for p in dataset_systems(loop / "heldout" / "data", part).values()]
+    sets = {"training frames": train, "validation frames": valid, "held-out": held}
+    # model 0's own architecture (a loop continuing a shipped model takes that model's, not its settings'):
+    # the networks differ from it only in width
+    descriptor, fitting = used["model"]["descriptor"], used["model"]["fitting_net"]
+    sel = descriptor["sel"]
 
-    own = ("loop", settings.descriptor_neurons, settings.axis_neuron, settings.fitting_neurons)
+    own = ("loop", tuple(descriptor["neuron"]), descriptor["axis_neuron"], tuple(fitting["neuron"]))
     wide = ("paper", paper.descriptor_neurons, paper.axis_neuron, paper.fitting_neurons)
     nets = [network(s) for s in args.networks] if args.networks else [own, wide]
 
@@ -101,20 +108,36 @@ def main(argv=None) -> int:
         recipe = replace(settings, descriptor_neurons=emb, axis_neuron=axis, fitting_neurons=fit,
                          sel=sel).training(args.steps, settings.seed)
         workdir = args.out / name
-        t0 = time.time()
+        timing = workdir / "wall_s.json"
+        t0, before = time.time(), (read_json(timing) or {}).get("wall_s", 0.0)
         model = train_and_freeze(train, valid, workdir, recipe)
-        return name, emb, axis, fit, model, time.time() - t0
+        if not (read_json(timing) or {}).get("done"):
+            write_json_atomic(timing, {"wall_s": before + time.time() - t0, "done": True})
+        return name, emb, axis, fit, model, read_json(timing)["wall_s"]
 
+    for name, *_ in nets:
+        begun = begun_steps(args.out / name)
+        if begun is not None and begun != args.steps:
+            raise PylbsError(f"{args.out / name} holds a training of {begun} steps: run with --steps {begun} to "
+                             "resume it, or give another --out")
     args.out.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(len(nets)) as pool:
+    pool = ThreadPoolExecutor(len(nets))  # each thread waits on its dp process
+    try:
         trained = list(pool.map(run, nets))
+    except BaseException:  # Ctrl-C reaches the main thread only: stop every dp (their checkpoints stay)
+        STOP.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        STOP.clear()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
     rows = []
     reference = loop / f"iter-{args.iteration:03d}" / "train-0"
-    ref_steps = (read_json(reference / "start.json") or {}).get("numb_steps")
-    rows.append({"network": f"loop model 0 of iteration {args.iteration} (continued from earlier iterations)",
-                 "embedding": list(settings.descriptor_neurons), "axis": settings.axis_neuron,
-                 "fitting": list(settings.fitting_neurons), "steps": ref_steps, "from": "earlier weights",
+    began = read_json(reference / "start.json") or {}
+    rows.append({"network": f"loop model 0 of iteration {args.iteration}",
+                 "embedding": list(own[1]), "axis": own[2], "fitting": list(own[3]), "steps": began.get("numb_steps"),
+                 "from": began.get("init_model") or "scratch",
                  "s_per_batch": seconds_per_batch(reference / "train.log"),
                  "errors": measure(reference / "model.pth", sets)})
     for name, emb, axis, fit, model, wall in trained:
@@ -133,7 +156,8 @@ def main(argv=None) -> int:
         spb = f"{r['s_per_batch']:.3f}" if r["s_per_batch"] else "–"
         f = " / ".join(f"{e[k]['force_mae']:.3f}" for k in sets)
         en = " / ".join(f"{e[k]['energy_mae_meV_per_atom']:.1f}" for k in sets)
-        print(f"| {r['network']} ({dims}) | {r['steps']} ({r['from']}) | {spb} | {f} | {en} | "
+        start = "scratch" if r["from"] == "scratch" else "earlier weights"
+        print(f"| {r['network']} ({dims}) | {r['steps']} ({start}) | {spb} | {f} | {en} | "
               f"{e['held-out']['median_max_force_error']:.3f} |")
     return 0
 

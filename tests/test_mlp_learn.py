@@ -100,6 +100,7 @@ def _the_capacity_check_trains_each_network_on_the_loops_data(loop, where):
     rows compare with the record."""
     import importlib.util
 
+    from pylbs.errors import PylbsError
     from pylbs.mlp.datasets import load_system
 
     out, s, rec = loop
@@ -115,15 +116,28 @@ def _the_capacity_check_trains_each_network_on_the_loops_data(loop, where):
     assert own["force_mae"] == pytest.approx(it["heldout_errors"]["overall"]["force_mae"], rel=1e-9)
     assert own["median_max_force_error"] == pytest.approx(it["heldout_deviation"]["median_max_force_error"], rel=1e-9)
     used = json.loads((out / "iter-000" / "train-0" / "input.json").read_text())
-    frames = sum(len(load_system(f)) for f in used["training"]["training_data"]["systems"])
-    for row, (emb, fit) in zip(rows[1:], [([4, 8], [8, 8]), ([8, 16], [16, 16])]):
-        trained = json.loads((where / row["network"] / "input.json").read_text())
-        assert trained["training"]["training_data"] == used["training"]["training_data"]
-        assert trained["model"]["descriptor"]["sel"] == used["model"]["descriptor"]["sel"]
-        assert (trained["model"]["descriptor"]["neuron"], trained["model"]["fitting_net"]["neuron"]) == (emb, fit)
-        last = (where / row["network"] / "lcurve.out").read_text().split("\n")[-2].split()
-        assert int(last[0]) == 20 and row["errors"]["training frames"]["frames"] == frames
-        assert row["errors"]["held-out"]["frames"] == it["heldout_deviation"]["frames"]
+    frames = {part: sum(len(load_system(f)) for f in used["training"][f"{part}_data"]["systems"])
+              for part in ("training", "validation")}
+    assert len(rows) == 3
+    for row, (emb, axis, fit) in zip(rows[1:], [([4, 8], 2, [8, 8]), ([8, 16], 4, [16, 16])]):
+        folder = where / row["network"]
+        trained = json.loads((folder / "input.json").read_text())
+        for part in ("training_data", "validation_data"):
+            assert trained["training"][part] == used["training"][part]
+        # the loop's recipe, from random weights: only the width (and the steps) differ
+        assert trained["loss"] == used["loss"] and json.loads((folder / "start.json").read_text())["init_model"] is None
+        assert {k: trained["learning_rate"][k] for k in ("start_lr", "stop_lr")} == \
+            {k: used["learning_rate"][k] for k in ("start_lr", "stop_lr")}
+        ours, theirs = trained["model"]["descriptor"], used["model"]["descriptor"]
+        assert (ours["sel"], ours["precision"]) == (theirs["sel"], theirs["precision"])
+        assert (ours["neuron"], ours["axis_neuron"], trained["model"]["fitting_net"]["neuron"]) == (emb, axis, fit)
+        last = (folder / "lcurve.out").read_text().split("\n")[-2].split()
+        assert int(last[0]) == 20 and row["errors"]["held-out"]["frames"] == it["heldout_deviation"]["frames"]
+        assert [row["errors"][f"{part} frames"]["frames"] for part in frames] == list(frames.values())
+    # another length on the same folders would break the learning-rate schedule of a begun training
+    with pytest.raises(PylbsError, match="--steps 20 to resume it"):
+        script.main([str(out), "--iteration", "0", "--steps", "30", "--out", str(where),
+                     "--networks", "narrow=4,8/2/8,8"])
 
 
 def _a_continued_models_wall_is_explored_and_shipped_with(loop, dest):
