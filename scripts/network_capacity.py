@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Is a loop's model short of data, or of network? Trains the loop's own recipe from scratch on one
 iteration's training data, once with the loop's network and once with a wider one (PAPER_SCALE's by
-default), side by side (each dp on one thread, pylbs's default), and measures every model against the teacher on the frames
-it trained on, on the validation frames and on the held-out glass. The loop's own model 0 of that
+default), side by side (each dp on one thread, pylbs's default), and measures every model against the
+teacher on the frames it trained on, on the validation frames and on the held-out glass. The loop's own model 0 of that
 iteration (trained longer, from earlier weights) is measured the same way for reference.
 
     python scripts/network_capacity.py /work/al/run7 --iteration 5 --steps 4000 --out /work/al/capacity
@@ -10,7 +10,9 @@ iteration (trained longer, from earlier weights) is measured the same way for re
 Read it so:
 - training error close to the validation error: the model underfits. More labelled frames (more
   iterations) will not lower its error; a larger network or longer training may.
-- at equal steps, the wider network lower: its capacity is the lever (its cost per step is printed).
+- at equal steps, the wider network lower: width helps. Whether it pays depends on its cost per step
+  (printed): give the narrow one the wider one's time (``--steps`` times the s/batch ratio,
+  ``--networks loop=...``) to compare at equal time.
 - ``max |dF| per frame``: the median over the held-out frames of the largest atom's force error, the
   quantity the loop's lower trust level (the deviation's stand-in for it) is compared with.
 
@@ -42,8 +44,12 @@ from pylbs.mlp.train import STOP, begun_steps, seconds_per_batch, train_and_free
 def network(spec: str) -> tuple[str, tuple, int, tuple]:
     """'NAME=16,32,64/8/96,96,96' -> (name, embedding, axis neurons, fitting)."""
     name, _, dims = spec.partition("=")
-    emb, axis, fit = dims.split("/")
-    return name, tuple(map(int, emb.split(","))), int(axis), tuple(map(int, fit.split(",")))
+    try:
+        emb, axis, fit = dims.split("/")
+        return name, tuple(map(int, emb.split(","))), int(axis), tuple(map(int, fit.split(",")))
+    except ValueError:
+        raise SystemExit(f"--networks {spec}: write NAME=EMBEDDING/AXIS/FITTING, e.g. "
+                         "loop=16,32,64/8/96,96,96") from None
 
 
 def joined(folders):
