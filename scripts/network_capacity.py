@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from pylbs.jsonio import read_json, write_json_atomic
 from pylbs.mlp.datasets import dataset_systems, load_system
 from pylbs.mlp.evaluate import evaluate_system, load_model, pooled_metrics, predict
 from pylbs.mlp.learn import PAPER_SCALE, LearnSettings
-from pylbs.mlp.train import STOP, begun_steps, seconds_per_batch, train_and_freeze
+from pylbs.mlp.train import begun_steps, seconds_per_batch, side_by_side, train_and_freeze
 
 
 def network(spec: str) -> tuple[str, tuple, int, tuple]:
@@ -127,16 +126,7 @@ def main(argv=None) -> int:
             raise PylbsError(f"{args.out / name} holds a training of {begun} steps: run with --steps {begun} to "
                              "resume it, or give another --out")
     args.out.mkdir(parents=True, exist_ok=True)
-    pool = ThreadPoolExecutor(len(nets))  # each thread waits on its dp process
-    try:
-        trained = list(pool.map(run, nets))
-    except BaseException:  # Ctrl-C reaches the main thread only: stop every dp (their checkpoints stay)
-        STOP.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        STOP.clear()
-        raise
-    finally:
-        pool.shutdown(wait=True)
+    trained = side_by_side(run, nets, len(nets))
 
     rows = []
     reference = loop / f"iter-{args.iteration:03d}" / "train-0"

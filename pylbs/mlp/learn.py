@@ -48,7 +48,6 @@ import re
 import shutil
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -72,8 +71,8 @@ from .label import (Screening, frames_of_system, holds_labels, label_frames, lab
                     labeller_provenance)
 from .queue_jobs import read_machine
 from .stability import StabilityCheck, fmp_start_glass, run_stability
-from .train import STOP as TRAINING_STOP
-from .train import TrainingSettings, architecture_of, begun_steps, neighbor_stat, sel_from_counts, train_and_freeze
+from .train import (TrainingSettings, architecture_of, begun_steps, neighbor_stat, sel_from_counts, side_by_side,
+                    train_and_freeze)
 
 #: DP-GEN's usual trust levels for oxide glasses lie around 0.15-0.35 eV/A; a frame below
 #: ``trust_lo`` is known to the ensemble, one at or above ``trust_hi`` is too far to label.
@@ -407,16 +406,7 @@ class ActiveLearning:
             return train_and_freeze(train, valid or train, folder / f"train-{m}", settings, progress=m == 0,
                                     init_model=init, machine=self._queue("train"))
 
-        pool = ThreadPoolExecutor(max(1, self.s.train_jobs))  # each thread waits on its dp subprocess
-        try:
-            return self._with_wall(list(pool.map(one, range(self.s.n_models))))
-        except BaseException:  # Ctrl-C reaches this thread only: stop the trainings of the others too
-            TRAINING_STOP.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            TRAINING_STOP.clear()
-            raise
-        finally:
-            pool.shutdown(wait=True)
+        return self._with_wall(side_by_side(one, range(self.s.n_models), self.s.train_jobs))
 
     def _with_wall(self, models: list[Path]) -> list[Path]:
         """Lay the continued model's pair wall (``OUT/init/pair_wall.json``) beside every trained model:

@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -122,6 +123,22 @@ def dp_command() -> list[str]:
 #: Set by a caller that runs trainings in worker threads when it is interrupted (Ctrl-C reaches only
 #: the main thread): every running ``dp`` stops within ``every_s`` and its thread raises.
 STOP = threading.Event()
+
+
+def side_by_side(train, items, workers: int) -> list:
+    """``[train(item) for item in items]``, ``workers`` at a time in threads (each waits on its ``dp``
+    process). Ctrl-C reaches the calling thread only: it stops every running ``dp`` too (their
+    checkpoints stay, so a re-run resumes them)."""
+    pool = ThreadPoolExecutor(max(1, workers))
+    try:
+        return list(pool.map(train, items))
+    except BaseException:
+        STOP.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        STOP.clear()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 #: First lines of a ``dp`` process: on Linux it is stopped when the pylbs process that started it
 #: dies (killed, out of time), so a resumed run never trains beside an orphan in the same folder. The
