@@ -1,0 +1,117 @@
+"""How much of a teacher's force on an atom comes from beyond a DeepMD model's cutoff.
+
+A DeepMD se_e2_a model sees each atom's neighbours within ``rcut`` (6.0 A in the paper)
+and nothing else. A message-passing teacher (CHGNet: several graph-convolution layers
+on a 5-6 A graph) sees farther. Whatever part of the teacher's force on atom *i* changes
+when only atoms beyond ``rcut`` move is label noise to the student: no 6 A model can
+fit it, however long it trains or however wide it is. This module measures that part.
+
+For a centre atom *i* and two frames ``a`` and ``b`` of one MD run (unwrapped, same atom
+order), the *swap* keeps frame ``a``'s positions of every atom within ``rcut`` of *i* (in
+either frame, minimum image) and moves the others towards their frame ``b`` positions: the
+whole way beyond ``rcut + ramp``, a fraction ``(d - rcut) / ramp`` in between. The ramp keeps
+bonds that cross the sphere's surface near their length (a sharp cut puts one end of a B-O
+bond at ``a`` and the other at ``b`` and makes 0.8 A contacts at 2000 K). The centre's
+environment within ``rcut`` is exactly frame ``a``'s, so a local model gives the same force on
+*i* in both; the teacher's change ``F_i(swap) - F_i(a)`` is what the model cannot see. Atoms
+in the ramp move only part of the way, so the change is a lower bound of the whole outside's.
+Swaps that still make a pair closer than the run's own closest are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase.geometry import get_distances
+
+from ..errors import PylbsError
+
+
+@dataclass(frozen=True)
+class Swap:
+    """Frame ``a`` with the atoms beyond ``rcut`` of ``centre`` moved towards frame ``b``."""
+
+    atoms: object  # ase.Atoms
+    centre: int
+    moved: np.ndarray  # indices of the atoms that moved (any fraction)
+    weight: np.ndarray  # per atom: 0 kept at a, 1 at b
+    min_distance: float  # closest pair of the swapped frame (A)
+
+
+def _check_pair(a, b) -> None:
+    if len(a) != len(b) or a.get_chemical_symbols() != b.get_chemical_symbols():
+        raise PylbsError("a locality swap needs two frames of one run: the same atoms in the same order")
+    if not np.allclose(a.cell[:], b.cell[:], atol=1e-6):
+        raise PylbsError("a locality swap needs two frames with the same box (an NVT run, not NPT)")
+
+
+def swap_outside(a, b, centre: int, rcut: float, ramp: float = 0.0) -> Swap:
+    """Frame ``a`` with the atoms farther than ``rcut`` from ``centre`` (in ``a`` and from the
+    centre's ``a`` position in ``b``) moved towards their ``b`` positions (``b`` unwrapped like
+    ``a``): fully beyond ``rcut + ramp``, by ``(d_a - rcut) / ramp`` within the ramp."""
+    _check_pair(a, b)
+    x_a, x_b = a.positions, b.positions
+    _, d_a = get_distances(x_a[centre], x_a, cell=a.cell, pbc=a.pbc)
+    _, d_b = get_distances(x_a[centre], x_b, cell=a.cell, pbc=a.pbc)
+    outside = (d_a[0] > rcut) & (d_b[0] > rcut)
+    weight = np.where(outside, 1.0 if ramp <= 0 else np.clip((d_a[0] - rcut) / max(ramp, 1e-12), 0, 1), 0.0)
+    swapped = a.copy()
+    swapped.calc = None
+    swapped.positions = x_a + weight[:, None] * (x_b - x_a)
+    d = swapped.get_all_distances(mic=True)
+    np.fill_diagonal(d, np.inf)
+    return Swap(swapped, int(centre), np.flatnonzero(weight > 0), weight, float(d.min()))
+
+
+def _forces(atoms, calculator) -> np.ndarray:
+    atoms = atoms.copy()
+    atoms.calc = calculator
+    return np.asarray(atoms.get_forces(), dtype=float)
+
+
+def outside_force_changes(a, b, calculator, rcut: float, centres, min_distance: float, ramp: float = 0.0) -> dict:
+    """The teacher's force change on each centre when only atoms beyond ``rcut`` move.
+
+    Returns ``centres`` (those measured), ``skipped`` (swaps with a pair closer than
+    ``min_distance``), ``changes`` (n, 3) in eV/A and ``forces`` (n, 3) the centres' forces in
+    frame ``a`` (the scale the changes compare with), and ``moved`` (atoms moved per swap).
+    """
+    f_a = _forces(a, calculator)
+    done, skipped, changes, forces, moved = [], [], [], [], []
+    for i in centres:
+        swap = swap_outside(a, b, int(i), rcut, ramp)
+        if swap.min_distance < min_distance:
+            skipped.append(int(i))
+            continue
+        f_s = _forces(swap.atoms, calculator)
+        done.append(int(i))
+        changes.append(f_s[i] - f_a[i])
+        forces.append(f_a[i])
+        moved.append(len(swap.moved))
+    return {"centres": done, "skipped": skipped, "changes": np.reshape(changes, (-1, 3)),
+            "forces": np.reshape(forces, (-1, 3)), "moved": moved}
+
+
+def summarise(changes, forces) -> dict:
+    """Per-component and per-atom statistics of outside force changes (eV/A).
+
+    ``noise_component_rms`` is the change's RMS per component divided by sqrt(2): the change
+    is the difference of two draws of the outside, so for uncorrelated draws this is the
+    spread of the part of one label a local model cannot fit (less for correlated draws).
+    """
+    c = np.asarray(changes, dtype=float).reshape(-1, 3)
+    f = np.asarray(forces, dtype=float).reshape(-1, 3)
+    if not len(c):
+        return {"n": 0}
+    norm = np.linalg.norm(c, axis=1)
+    return {
+        "n": int(len(c)),
+        "component_mae": float(np.mean(np.abs(c))),
+        "component_rms": float(np.sqrt(np.mean(c ** 2))),
+        "noise_component_rms": float(np.sqrt(np.mean(c ** 2) / 2)),
+        "norm_median": float(np.median(norm)),
+        "norm_p90": float(np.percentile(norm, 90)),
+        "norm_max": float(norm.max()),
+        "force_component_rms": float(np.sqrt(np.mean(f ** 2))),
+    }

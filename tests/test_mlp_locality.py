@@ -1,0 +1,114 @@
+"""The locality measure (pylbs.mlp.locality) on a pair potential whose answer is known exactly.
+
+A Lennard-Jones calculator with a cutoff inside the student's cutoff sees nothing beyond it: the
+force change on the centre must be zero. With a cutoff beyond it, the change must equal the pair
+forces of the moved atoms summed independently here.
+"""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.lj import LennardJones
+
+from pylbs.errors import PylbsError
+from pylbs.mlp.locality import outside_force_changes, summarise, swap_outside
+
+SIGMA, EPS = 2.5, 0.01
+
+
+def _frames(seed=1):
+    """Two 'frames' of 216 atoms in an 18 A box (> twice an 8 A cutoff: one image per pair)."""
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(*[np.arange(6)] * 3, indexing="ij"), -1).reshape(-1, 3) * 3.0 + 1.5
+    a = Atoms(["Si", "O"] * 108, positions=grid + rng.normal(0, 0.1, grid.shape), cell=[18.0] * 3, pbc=True)
+    b = a.copy()
+    b.positions = a.positions + rng.normal(0, 0.3, grid.shape)  # unwrapped: may leave the box
+    return a, b
+
+
+def _lj_pair_force_on_i(xi, xj, box, rc):
+    """Force on i from j (eV/A), plain truncated LJ, minimum image in a cubic box."""
+    d = xi - xj
+    d -= box * np.round(d / box)
+    r = np.linalg.norm(d)
+    if r >= rc:
+        return np.zeros(3)
+    sr6 = (SIGMA / r) ** 6
+    return 24 * EPS * (2 * sr6 ** 2 - sr6) / r ** 2 * d
+
+
+def test_swap_keeps_every_atom_within_the_cutoff_and_moves_the_rest():
+    a, b = _frames()
+    swap = swap_outside(a, b, centre=100, rcut=6.0)
+    d_a = a.get_distances(100, range(len(a)), mic=True)
+    moved = np.zeros(len(a), bool)
+    moved[swap.moved] = True
+    assert not moved[d_a <= 6.0].any()
+    np.testing.assert_array_equal(swap.atoms.positions[~moved], a.positions[~moved])
+    np.testing.assert_array_equal(swap.atoms.positions[moved], b.positions[moved])
+    # most of an 18 A box lies beyond 6 A of an atom: the swap moves well over half of it
+    assert moved.sum() > 0.6 * len(a)
+
+
+def test_the_ramp_moves_atoms_by_their_distance_beyond_the_cutoff():
+    a, b = _frames()
+    swap = swap_outside(a, b, centre=100, rcut=6.0, ramp=2.0)
+    d_a = a.get_distances(100, range(len(a)), mic=True)
+    d_b = np.linalg.norm(b.positions - a.positions[100] - 18.0 * np.round((b.positions - a.positions[100]) / 18.0),
+                         axis=1)
+    fraction = np.where((d_a > 6.0) & (d_b > 6.0), np.clip((d_a - 6.0) / 2.0, 0, 1), 0.0)
+    assert 0 < ((fraction > 0) & (fraction < 1)).sum() and (fraction == 1).sum() > 0
+    np.testing.assert_allclose(swap.atoms.positions, a.positions + fraction[:, None] * (b.positions - a.positions),
+                               atol=1e-12)
+
+
+def test_a_calculator_inside_the_cutoff_sees_no_change():
+    a, b = _frames()
+    lj = LennardJones(sigma=SIGMA, epsilon=EPS, rc=5.0, smooth=False)
+    out = outside_force_changes(a, b, lj, rcut=6.0, centres=[0, 37, 100, 215], min_distance=0.5)
+    assert out["centres"] == [0, 37, 100, 215] and not out["skipped"]
+    assert np.abs(out["changes"]).max() < 1e-12
+    assert np.abs(out["forces"]).max() > 1e-3  # the centres do feel forces
+
+
+@pytest.mark.parametrize("ramp", [0.0, 1.5])
+def test_a_calculator_beyond_the_cutoff_shows_exactly_the_moved_atoms_pair_forces(ramp):
+    a, b = _frames()
+    rc = 8.0
+    lj = LennardJones(sigma=SIGMA, epsilon=EPS, rc=rc, smooth=False)
+    centres = [3, 50, 180]
+    out = outside_force_changes(a, b, lj, rcut=6.0, centres=centres, min_distance=0.5, ramp=ramp)
+    for i, change in zip(centres, out["changes"]):
+        swap = swap_outside(a, b, i, 6.0, ramp)
+        x = swap.atoms.positions
+        expected = sum(_lj_pair_force_on_i(a.positions[i], x[j], 18.0, rc)
+                       - _lj_pair_force_on_i(a.positions[i], a.positions[j], 18.0, rc) for j in swap.moved)
+        assert np.abs(expected).max() > 1e-5  # atoms between 6 and 8 A did move
+        np.testing.assert_allclose(change, expected, atol=1e-10)
+
+
+def test_swaps_that_create_overlaps_are_skipped_not_measured():
+    a, b = _frames()
+    lj = LennardJones(sigma=SIGMA, epsilon=EPS, rc=5.0, smooth=False)
+    out = outside_force_changes(a, b, lj, rcut=6.0, centres=[0, 1], min_distance=100.0)
+    assert out["skipped"] == [0, 1] and out["centres"] == [] and out["changes"].shape == (0, 3)
+
+
+def test_frames_of_different_runs_are_refused():
+    a, b = _frames()
+    with pytest.raises(PylbsError, match="same atoms"):
+        swap_outside(a, b[:-1], 0, 6.0)
+    b.set_cell([19.0] * 3)
+    with pytest.raises(PylbsError, match="same box"):
+        swap_outside(a, b, 0, 6.0)
+
+
+def test_summary_statistics():
+    s = summarise([[3.0, 0, 0], [0, 4.0, 0]], [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    assert s["n"] == 2
+    assert s["component_rms"] == pytest.approx(np.sqrt(25 / 6))
+    assert s["noise_component_rms"] == pytest.approx(np.sqrt(25 / 12))
+    assert s["component_mae"] == pytest.approx(7 / 6)
+    assert s["norm_median"] == pytest.approx(3.5) and s["norm_max"] == pytest.approx(4.0)
+    assert s["force_component_rms"] == pytest.approx(1.0)
+    assert summarise([], []) == {"n": 0}
