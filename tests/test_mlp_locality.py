@@ -5,6 +5,8 @@ force change on the centre must be zero. With a cutoff beyond it, the change mus
 forces of the moved atoms summed independently here.
 """
 
+import json
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -112,3 +114,62 @@ def test_summary_statistics():
     assert s["norm_median"] == pytest.approx(3.5) and s["norm_max"] == pytest.approx(4.0)
     assert s["force_component_rms"] == pytest.approx(1.0)
     assert summarise([], []) == {"n": 0}
+
+
+def _write_dump(path, frames):
+    """A LAMMPS text dump with image flags, as pylbs's runs write them (types: TYPE_MAP order)."""
+    types = {"Li": 1, "B": 2, "Si": 3, "O": 4}
+    lines = []
+    for step, atoms in frames:
+        box = atoms.cell.lengths()  # orthogonal boxes only
+        image = np.floor(atoms.positions / box).astype(int)
+        wrapped = atoms.positions - image * box
+        lines += ["ITEM: TIMESTEP", str(step), "ITEM: NUMBER OF ATOMS", str(len(atoms)),
+                  "ITEM: BOX BOUNDS pp pp pp", *[f"0 {edge}" for edge in box], "ITEM: ATOMS id type x y z ix iy iz"]
+        lines += [f"{k + 1} {types[s]} {x:.10f} {y:.10f} {z:.10f} {i} {j} {m}"
+                  for k, (s, (x, y, z), (i, j, m)) in enumerate(zip(atoms.get_chemical_symbols(), wrapped, image))]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "scripts" / "teacher_locality.py"
+    spec = importlib.util.spec_from_file_location("teacher_locality", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_the_script_reads_a_run_and_measures_the_teacher_on_it(tmp_path, capsys):
+    """End to end through a dump: the 5 A Lennard-Jones labeller sees nothing beyond 6 A (every
+    change zero, no swap skipped), the real teacher sees the outside (its change is zero only when
+    the cutoff holds the whole box), and a rerun with the same settings measures nothing again."""
+    a, b = _frames()
+    frames = [(10 * k, a) if k % 2 == 0 else (10 * k, b) for k in range(4)]
+    dump = tmp_path / "trajectory.lammpstrj"
+    _write_dump(dump, frames)
+    out = tmp_path / "locality.json"
+    script = _script()
+    script.main([str(dump), "--calculator", "lj", "--lag", "1", "--pairs", "2", "--centres", "5", "--out", str(out)])
+    r = json.loads(out.read_text())[str(dump)]
+    assert r["all"]["n"] == 10 and r["skipped"] == 0 and r["atoms"] == 216 and r["lag_ps"] == pytest.approx(0.01)
+    assert r["all"]["component_rms"] < 1e-12 and r["all"]["force_component_rms"] > 1e-3
+    assert r["moved_mean"] > 0.6 * 216
+    before = out.stat().st_mtime_ns
+    script.main([str(dump), "--calculator", "lj", "--lag", "1", "--pairs", "2", "--centres", "5", "--out", str(out)])
+    assert out.stat().st_mtime_ns == before  # resumed: nothing measured again
+    assert "| all | 10 |" in capsys.readouterr().out
+
+    # the real teacher (CHGNet, four 6 A message-passing layers) on a 72-atom cut of the frames:
+    # with a 30 A cutoff (beyond the box's half diagonal) nothing moves and nothing changes
+    small_a, small_b = a[:72], b[:72]
+    for x in (small_a, small_b):
+        x.set_cell([6.0, 18.0, 18.0])  # the first two x-layers of the grid
+    small_dump = tmp_path / "small.lammpstrj"
+    _write_dump(small_dump, [(0, small_a), (10, small_b)])
+    script.main([str(small_dump), "--calculator", "chgnet-r2scan", "--rcut", "30", "--lag", "1", "--pairs", "1",
+                 "--centres", "2", "--out", str(out)])
+    r = json.loads(out.read_text())[str(small_dump)]
+    assert r["moved_mean"] == 0 and r["all"]["component_rms"] == 0.0
