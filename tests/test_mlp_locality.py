@@ -173,3 +173,13 @@ def test_the_script_reads_a_run_and_measures_the_teacher_on_it(tmp_path, capsys)
                  "--centres", "2", "--out", str(out)])
     r = json.loads(out.read_text())[str(small_dump)]
     assert r["moved_mean"] == 0 and r["all"]["component_rms"] == 0.0
+
+
+def test_an_atom_whose_path_cuts_through_the_sphere_stays_where_it_was():
+    """Both ends outside the sphere, the middle inside: halfway along the ramp it would enter."""
+    a = Atoms(["O", "O"], positions=[[9.0, 9.0, 9.0], [15.5, 9.0, 9.0]], cell=[18.0] * 3, pbc=True)
+    b = a.copy()
+    b.positions[1] = [9.0, 15.5, 9.0]  # 6.5 A away again, after a 9.2 A jump across the sphere's side
+    swap = swap_outside(a, b, centre=0, rcut=6.0, ramp=1.0)
+    assert swap.weight[1] == 0.0 and len(swap.moved) == 0
+    np.testing.assert_array_equal(swap.atoms.positions, a.positions)

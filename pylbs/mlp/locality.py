@@ -56,6 +56,11 @@ def swap_outside(a, b, centre: int, rcut: float, ramp: float = 0.0) -> Swap:
     _, d_b = get_distances(x_a[centre], x_b, cell=a.cell, pbc=a.pbc)
     outside = (d_a[0] > rcut) & (d_b[0] > rcut)
     weight = np.where(outside, 1.0 if ramp <= 0 else np.clip((d_a[0] - rcut) / max(ramp, 1e-12), 0, 1), 0.0)
+    x = x_a + weight[:, None] * (x_b - x_a)
+    # part of the way from a to b can cut through the sphere (a displacement longer than the ramp):
+    # such an atom stays at a, so the centre's environment is exactly frame a's
+    _, d_x = get_distances(x_a[centre], x, cell=a.cell, pbc=a.pbc)
+    weight[d_x[0] <= rcut] = 0.0
     swapped = a.copy()
     swapped.calc = None
     swapped.positions = x_a + weight[:, None] * (x_b - x_a)
