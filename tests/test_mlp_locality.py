@@ -28,6 +28,11 @@ def _frames(seed=1):
     return a, b
 
 
+def _mic_distance(xi, xj, box=18.0):
+    d = xi - xj
+    return float(np.linalg.norm(d - box * np.round(d / box)))
+
+
 def _lj_pair_force_on_i(xi, xj, box, rc):
     """Force on i from j (eV/A), plain truncated LJ, minimum image in a cubic box."""
     d = xi - xj
@@ -83,10 +88,41 @@ def test_a_calculator_beyond_the_cutoff_shows_exactly_the_moved_atoms_pair_force
     for i, change in zip(centres, out["changes"]):
         swap = swap_outside(a, b, i, 6.0, ramp)
         x = swap.atoms.positions
+        outside = np.array([_mic_distance(a.positions[i], a.positions[j]) > 6.0
+                            and _mic_distance(a.positions[i], b.positions[j]) > 6.0 for j in range(len(a))])
+        outside[i] = False
+        np.testing.assert_array_equal(swap.moved, np.flatnonzero(outside & (swap.weight > 0)))
+        assert (ramp > 0) or outside.sum() == len(swap.moved)
+        assert min(_mic_distance(a.positions[i], x[j]) for j in swap.moved) > 6.0
+        np.testing.assert_array_equal(x[~outside], a.positions[~outside])
         expected = sum(_lj_pair_force_on_i(a.positions[i], x[j], 18.0, rc)
                        - _lj_pair_force_on_i(a.positions[i], a.positions[j], 18.0, rc) for j in swap.moved)
         assert np.abs(expected).max() > 1e-5  # atoms between 6 and 8 A did move
         np.testing.assert_allclose(change, expected, atol=1e-10)
+
+
+def test_a_many_body_potential_reaches_twice_its_cutoff_and_no_farther():
+    """EMT (ASE's, a many-body potential with a hard cutoff rc): an atom's force is a sum over its
+    neighbours' embedding terms, so it depends on atoms up to 2 rc away, as a DeepMD model's does
+    on atoms up to twice its rcut. Moving atoms beyond rc changes the force; beyond 2 rc it cannot."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    calc = EMT()
+    a = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(6)  # 21.7 A box: atoms exist beyond 2 rc
+    rng = np.random.default_rng(3)
+    a.positions += rng.normal(0, 0.05, a.positions.shape)
+    b = a.copy()
+    b.positions += rng.normal(0, 0.08, a.positions.shape)
+    a.calc = calc
+    a.get_forces()
+    rc = calc.rc
+    assert 4.5 < rc < 6.0
+    near = outside_force_changes(a, b, calc, rcut=rc + 0.2, centres=[400], min_distance=1.5)
+    far = outside_force_changes(a, b, calc, rcut=2 * rc + 0.2, centres=[400], min_distance=1.5)
+    assert min(far["moved"]) > 50  # atoms did move beyond 2 rc
+    assert np.abs(far["changes"]).max() < 1e-10
+    assert np.sqrt(np.mean(near["changes"] ** 2)) > 1e-5  # 2e-4 here: 10^5 over the far bound
 
 
 def test_swaps_that_create_overlaps_are_skipped_not_measured():
@@ -142,44 +178,58 @@ def _script():
     return script
 
 
-def test_the_script_reads_a_run_and_measures_the_teacher_on_it(tmp_path, capsys):
-    """End to end through a dump: the 5 A Lennard-Jones labeller sees nothing beyond 6 A (every
-    change zero, no swap skipped), the real teacher sees the outside (its change is zero only when
-    the cutoff holds the whole box), and a rerun with the same settings measures nothing again."""
+def test_the_script_reads_a_run_and_measures_a_calculator_on_it(tmp_path, capsys, monkeypatch):
+    """End to end through a dump: the 5 A Lennard-Jones labeller shows no change beyond 6 A (and no
+    swap skipped), a rerun with the same settings measures nothing again, another calculator on the
+    same swaps is compared centre by centre, and the real teacher's force does depend on atoms
+    beyond 6 A but not on atoms that do not move."""
     a, b = _frames()
     frames = [(10 * k, a) if k % 2 == 0 else (10 * k, b) for k in range(4)]
     dump = tmp_path / "trajectory.lammpstrj"
     _write_dump(dump, frames)
-    out = tmp_path / "locality.json"
+    out, out8 = tmp_path / "lj5.json", tmp_path / "lj8.json"
     script = _script()
-    script.main([str(dump), "--calculator", "lj", "--lag", "1", "--pairs", "2", "--centres", "5", "--out", str(out)])
-    r = json.loads(out.read_text())[str(dump)]
-    assert r["all"]["n"] == 10 and r["skipped"] == 0 and r["atoms"] == 216 and r["lag_ps"] == pytest.approx(0.01)
+    swaps = ["--lag", "1", "--pairs", "2", "--centres", "5"]
+    script.main([str(dump), "--calculator", "lj", *swaps, "--out", str(out)])
+    (r,) = json.loads(out.read_text())["runs"]
+    assert r["all"]["n"] == 10 and r["skipped"] == 0 and r["atoms"] == 216 and r["lag_ps"] == [0.01, 0.01]
     assert r["all"]["component_rms"] < 1e-12 and r["all"]["force_component_rms"] > 1e-3
-    assert r["moved_mean"] > 0.6 * 216
+    assert r["moved_mean"] > 0.6 * 216 and r["largest_box_length_change"] == 0.0
     before = out.stat().st_mtime_ns
-    script.main([str(dump), "--calculator", "lj", "--lag", "1", "--pairs", "2", "--centres", "5", "--out", str(out)])
+    script.main([str(dump), "--calculator", "lj", *swaps, "--out", str(out)])
     assert out.stat().st_mtime_ns == before  # resumed: nothing measured again
     assert "| all | 10 |" in capsys.readouterr().out
 
-    # the real teacher (CHGNet, four 6 A message-passing layers) on a 72-atom cut of the frames:
-    # with a 30 A cutoff (beyond the box's half diagonal) nothing moves and nothing changes
+    # an 8 A Lennard-Jones on the same swaps: its change is the moved atoms' pair forces, so the
+    # comparison with the 5 A one (zero change) has a difference equal to its own change
+    (tmp_path / "module_lj8.py").write_text(
+        "from ase.calculators.lj import LennardJones\n\n\ndef lj8():\n"
+        f"    return LennardJones(sigma={SIGMA}, epsilon={EPS}, rc=8.0, smooth=False)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    script.main([str(dump), "--calculator", "module_lj8:lj8", *swaps, "--out", str(out8), "--against", str(out)])
+    (r8,) = json.loads(out8.read_text())["runs"]
+    c = r8["against"]
+    assert c["n"] == 10 and c["reference_rms"] < 1e-12
+    assert c["this_rms"] == pytest.approx(r8["all"]["component_rms"]) and c["this_rms"] > 1e-5
+    assert c["difference_rms"] == pytest.approx(c["this_rms"])
+    assert [(x["step"], x["centre"]) for x in r8["samples"]] == [(x["step"], x["centre"]) for x in r["samples"]]
+
+    with pytest.raises(SystemExit, match="START:STOP"):
+        script.main([str(dump), "--frames", "5", "--out", str(out)])
+    with pytest.raises(SystemExit, match="fewer --pairs"):
+        script.main([str(dump), "--calculator", "lj", "--pairs", "9", "--out", str(out)])
+    with pytest.raises(SystemExit, match="--lag 0: give 1 or more"):
+        script.main([str(dump), "--lag", "0", "--out", str(out)])
+
+    # the real teacher (CHGNet, four 6 A message-passing layers) on a 72-atom cut of the frames
     small_a, small_b = a[:72], b[:72]
     for x in (small_a, small_b):
         x.set_cell([6.0, 18.0, 18.0])  # the first two x-layers of the grid
     small_dump = tmp_path / "small.lammpstrj"
     _write_dump(small_dump, [(0, small_a), (10, small_b)])
-    script.main([str(small_dump), "--calculator", "chgnet-r2scan", "--rcut", "30", "--lag", "1", "--pairs", "1",
-                 "--centres", "2", "--out", str(out)])
-    r = json.loads(out.read_text())[str(small_dump)]
-    assert r["moved_mean"] == 0 and r["all"]["component_rms"] == 0.0
-
-
-def test_an_atom_whose_path_cuts_through_the_sphere_stays_where_it_was():
-    """Both ends outside the sphere, the middle inside: halfway along the ramp it would enter."""
-    a = Atoms(["O", "O"], positions=[[9.0, 9.0, 9.0], [15.5, 9.0, 9.0]], cell=[18.0] * 3, pbc=True)
-    b = a.copy()
-    b.positions[1] = [9.0, 15.5, 9.0]  # 6.5 A away again, after a 9.2 A jump across the sphere's side
-    swap = swap_outside(a, b, centre=0, rcut=6.0, ramp=1.0)
-    assert swap.weight[1] == 0.0 and len(swap.moved) == 0
-    np.testing.assert_array_equal(swap.atoms.positions, a.positions)
+    teacher = ["--calculator", "chgnet-r2scan", "--lag", "1", "--pairs", "1", "--centres", "2"]
+    script.main([str(small_dump), *teacher, "--rcut", "30", "--out", str(out)])
+    script.main([str(small_dump), *teacher, "--rcut", "6", "--out", str(out)])
+    far, near = json.loads(out.read_text())["runs"][-2:]
+    assert far["moved_mean"] == 0 and far["all"]["component_rms"] == 0.0
+    assert near["moved_mean"] > 20 and near["all"]["component_rms"] > 1e-3

@@ -1,21 +1,24 @@
-"""How much of a teacher's force on an atom comes from beyond a DeepMD model's cutoff.
+"""How much of a calculator's force on an atom depends on atoms beyond a cutoff.
 
-A DeepMD se_e2_a model sees each atom's neighbours within ``rcut`` (6.0 A in the paper)
-and nothing else. A message-passing teacher (CHGNet: several graph-convolution layers
-on a 5-6 A graph) sees farther. Whatever part of the teacher's force on atom *i* changes
-when only atoms beyond ``rcut`` move is label noise to the student: no 6 A model can
-fit it, however long it trains or however wide it is. This module measures that part.
+A DeepMD se_e2_a model's energy is a sum of atomic energies, each a function of the atom's
+neighbours within ``rcut`` (6.0 A in the paper). Its force on atom *i* is ``-sum_j dE_j/dr_i``
+over the neighbours *j*, so it depends on atoms up to ``2 rcut`` away, and nothing farther.
+A message-passing teacher (CHGNet: four graph-convolution layers on a 6 A graph) reaches
+farther still. This module measures how a calculator's force on a centre atom changes when
+only atoms beyond ``rcut`` of it move. Run with the teacher and with a student on the same
+swaps, the two changes say how much of that dependence the student reproduces; the part it
+cannot is label noise to it.
 
-For a centre atom *i* and two frames ``a`` and ``b`` of one MD run (unwrapped, same atom
-order), the *swap* keeps frame ``a``'s positions of every atom within ``rcut`` of *i* (in
+For a centre *i* and two frames ``a`` and ``b`` of one MD run (unwrapped, same atom order,
+same box), the *swap* keeps frame ``a``'s positions of every atom within ``rcut`` of *i* (in
 either frame, minimum image) and moves the others towards their frame ``b`` positions: the
 whole way beyond ``rcut + ramp``, a fraction ``(d - rcut) / ramp`` in between. The ramp keeps
 bonds that cross the sphere's surface near their length (a sharp cut puts one end of a B-O
-bond at ``a`` and the other at ``b`` and makes 0.8 A contacts at 2000 K). The centre's
-environment within ``rcut`` is exactly frame ``a``'s, so a local model gives the same force on
-*i* in both; the teacher's change ``F_i(swap) - F_i(a)`` is what the model cannot see. Atoms
-in the ramp move only part of the way, so the change is a lower bound of the whole outside's.
-Swaps that still make a pair closer than the run's own closest are skipped.
+bond at ``a`` and the other at ``b`` and makes 0.8 A contacts at 2000 K). An atom whose way
+would cut through the sphere stays at ``a``. So the centre's environment within ``rcut`` is
+exactly frame ``a``'s. Atoms in the ramp move only part of the way, and two frames of one run
+are correlated, so the change is less than that of a fully new outside. Swaps that make a pair
+closer than a given distance are skipped.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ase import Atoms
 from ase.geometry import get_distances
 
 from ..errors import PylbsError
@@ -32,7 +36,7 @@ from ..errors import PylbsError
 class Swap:
     """Frame ``a`` with the atoms beyond ``rcut`` of ``centre`` moved towards frame ``b``."""
 
-    atoms: object  # ase.Atoms
+    atoms: Atoms
     centre: int
     moved: np.ndarray  # indices of the atoms that moved (any fraction)
     weight: np.ndarray  # per atom: 0 kept at a, 1 at b
@@ -43,7 +47,8 @@ def _check_pair(a, b) -> None:
     if len(a) != len(b) or a.get_chemical_symbols() != b.get_chemical_symbols():
         raise PylbsError("a locality swap needs two frames of one run: the same atoms in the same order")
     if not np.allclose(a.cell[:], b.cell[:], atol=1e-6):
-        raise PylbsError("a locality swap needs two frames with the same box (an NVT run, not NPT)")
+        raise PylbsError("a locality swap needs two frames with the same box: frames of an NVT run, or "
+                         "frame b rescaled into frame a's box first (scripts/teacher_locality.py does)")
 
 
 def swap_outside(a, b, centre: int, rcut: float, ramp: float = 0.0) -> Swap:
@@ -55,7 +60,8 @@ def swap_outside(a, b, centre: int, rcut: float, ramp: float = 0.0) -> Swap:
     _, d_a = get_distances(x_a[centre], x_a, cell=a.cell, pbc=a.pbc)
     _, d_b = get_distances(x_a[centre], x_b, cell=a.cell, pbc=a.pbc)
     outside = (d_a[0] > rcut) & (d_b[0] > rcut)
-    weight = np.where(outside, 1.0 if ramp <= 0 else np.clip((d_a[0] - rcut) / max(ramp, 1e-12), 0, 1), 0.0)
+    fraction = np.ones(len(a)) if ramp <= 0 else np.clip((d_a[0] - rcut) / ramp, 0.0, 1.0)
+    weight = np.where(outside, fraction, 0.0)
     x = x_a + weight[:, None] * (x_b - x_a)
     # part of the way from a to b can cut through the sphere (a displacement longer than the ramp):
     # such an atom stays at a, so the centre's environment is exactly frame a's
@@ -76,7 +82,7 @@ def _forces(atoms, calculator) -> np.ndarray:
 
 
 def outside_force_changes(a, b, calculator, rcut: float, centres, min_distance: float, ramp: float = 0.0) -> dict:
-    """The teacher's force change on each centre when only atoms beyond ``rcut`` move.
+    """The calculator's force change on each centre when only atoms beyond ``rcut`` move.
 
     Returns ``centres`` (those measured), ``skipped`` (swaps with a pair closer than
     ``min_distance``), ``changes`` (n, 3) in eV/A and ``forces`` (n, 3) the centres' forces in
