@@ -122,7 +122,7 @@ def test_a_many_body_potential_reaches_twice_its_cutoff_and_no_farther():
     far = outside_force_changes(a, b, calc, rcut=2 * rc + 0.2, centres=[400], min_distance=1.5)
     assert min(far["moved"]) > 50  # atoms did move beyond 2 rc
     assert np.abs(far["changes"]).max() < 1e-10
-    assert np.sqrt(np.mean(near["changes"] ** 2)) > 1e-5  # 2e-4 here: 10^5 over the far bound
+    assert np.sqrt(np.mean(near["changes"] ** 2)) > 1e-5  # 2e-4 here, 10^6 times the far bound
 
 
 def test_swaps_that_create_overlaps_are_skipped_not_measured():
@@ -233,3 +233,13 @@ def test_the_script_reads_a_run_and_measures_a_calculator_on_it(tmp_path, capsys
     far, near = json.loads(out.read_text())["runs"][-2:]
     assert far["moved_mean"] == 0 and far["all"]["component_rms"] == 0.0
     assert near["moved_mean"] > 20 and near["all"]["component_rms"] > 1e-3
+
+
+def test_an_atom_whose_path_cuts_through_the_sphere_stays_where_it_was():
+    """Both ends outside the sphere, the middle inside: part of the way along the ramp it would enter."""
+    a = Atoms(["O", "O"], positions=[[9.0, 9.0, 9.0], [15.5, 9.0, 9.0]], cell=[18.0] * 3, pbc=True)
+    b = a.copy()
+    b.positions[1] = [9.0, 15.5, 9.0]  # 6.5 A away again, after a 9.2 A jump across the sphere's side
+    swap = swap_outside(a, b, centre=0, rcut=6.0, ramp=1.0)
+    assert swap.weight[1] == 0.0 and len(swap.moved) == 0
+    np.testing.assert_array_equal(swap.atoms.positions, a.positions)

@@ -107,9 +107,10 @@ def outside_force_changes(a, b, calculator, rcut: float, centres, min_distance: 
 def summarise(changes, forces) -> dict:
     """Per-component and per-atom statistics of outside force changes (eV/A).
 
-    ``noise_component_rms`` is the change's RMS per component divided by sqrt(2): the change
-    is the difference of two draws of the outside, so for uncorrelated draws this is the
-    spread of the part of one label a local model cannot fit (less for correlated draws).
+    ``noise_component_rms`` is the change's RMS per component divided by sqrt(2): the change is
+    the difference of two draws of the outside, so for uncorrelated draws this is the spread of
+    the force's dependence on the outside (less for correlated draws). It is not by itself what a
+    local model cannot fit: a DeepMD force reaches twice its cutoff (compare calculators instead).
     """
     c = np.asarray(changes, dtype=float).reshape(-1, 3)
     f = np.asarray(forces, dtype=float).reshape(-1, 3)
