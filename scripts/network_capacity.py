@@ -34,7 +34,7 @@ import numpy as np
 
 from pylbs.errors import PylbsError
 from pylbs.jsonio import read_json, write_json_atomic
-from pylbs.mlp.datasets import dataset_systems, load_system
+from pylbs.mlp.datasets import dataset_systems, load_joined, load_system
 from pylbs.mlp.evaluate import evaluate_system, load_model, pooled_metrics, predict
 from pylbs.mlp.learn import PAPER_SCALE, LearnSettings
 from pylbs.mlp.train import begun_steps, seconds_per_batch, side_by_side, train_and_freeze
@@ -51,14 +51,6 @@ def network(spec: str) -> tuple[str, tuple, int, tuple]:
                          "loop=16,32,64/8/96,96,96") from None
 
 
-def joined(folders):
-    systems = [load_system(f) for f in folders]
-    out = systems[0]
-    for s in systems[1:]:
-        out.append(s)
-    return out
-
-
 def measure(model, sets: dict) -> dict:
     """Energy and force errors of ``model`` on each set (all frames pooled), and the held-out glass's
     median per-frame maximum atom force error."""
@@ -71,7 +63,7 @@ def measure(model, sets: dict) -> dict:
         m = pooled_metrics(arrays)
         out[name] = {"frames": int(m["n_frames"]), "energy_mae_meV_per_atom": 1e3 * m["energy_mae"],
                      "force_mae": m["force_mae"], "force_rmse": m["force_rmse"]}
-    held = joined(sets["held-out"])
+    held = load_joined(sets["held-out"])
     error = np.linalg.norm(predict(dp, held)[1] - np.asarray(held["forces"]), axis=-1).max(axis=-1)
     out["held-out"]["median_max_force_error"] = float(np.median(error))
     return out

@@ -285,3 +285,12 @@ def load_system(folder):
     import dpdata
 
     return to_type_map(dpdata.LabeledSystem(str(folder), fmt="deepmd/npy"))
+
+
+def load_joined(folders):
+    """Several deepmd/npy folders as one dpdata LabeledSystem (the first one, the others appended)."""
+    systems = [load_system(f) for f in folders]
+    out = systems[0]
+    for s in systems[1:]:
+        out.append(s)
+    return out

@@ -63,7 +63,7 @@ from ..potential.pair_wall import WALL_FILE, wall_file_of, wall_of
 from ..progress import Progress
 from ..structure import read_lammps_data
 from .compress import md_models
-from .datasets import TRAINING_DATA_DIR, carried_datasets, dataset_systems, load_system, write_dataset
+from .datasets import TRAINING_DATA_DIR, carried_datasets, dataset_systems, load_joined, write_dataset
 from .evaluate import deviation_vs_error, evaluate_model
 from .explore import END_MEMBERS, classify, explore, frames_at, glass_conditions, system_glass
 from .fmp_frames import sample_fmp_frames
@@ -738,11 +738,7 @@ def _read_atoms(path):
 
 
 def _load_all(dataset):
-    systems = [load_system(f) for part in ("train", "test") for f in dataset_systems(dataset, part).values()]
-    out = systems[0]
-    for s in systems[1:]:
-        out.append(s)
-    return out
+    return load_joined(f for part in ("train", "test") for f in dataset_systems(dataset, part).values())
 
 
 def _n_frames(dataset) -> int:

@@ -25,7 +25,7 @@ from ..potential.models import MODEL_FILE, SHIPPED_DIR
 from ..potential.pair_wall import WALL_FILE, wall_file_of
 from .card import CARD_FILE, wall_entries, write_card
 from .compress import cached_copy_path
-from .datasets import TRAINING_DATA_DIR, copy_dataset_compact, dataset_systems, load_system
+from .datasets import TRAINING_DATA_DIR, copy_dataset_compact, dataset_systems, load_joined
 from .evaluate import evaluate_model, format_table
 from .learn import model0_steps, stability_iteration
 from .train import _run_dp, begun_steps, seconds_per_batch
@@ -98,8 +98,8 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     sets = {}
     for d in datasets:
         for sys_name, folder in dataset_systems(d, "test").items():
-            sets.setdefault(sys_name, []).append(load_system(folder))
-    sets = {k: _joined(v) for k, v in sets.items()}
+            sets.setdefault(sys_name, []).append(folder)
+    sets = {k: load_joined(v) for k, v in sets.items()}
     carried = dest / TRAINING_DATA_DIR  # so a loop elsewhere can continue this model (--init-model NAME)
     for j, d in enumerate(datasets):
         copy_dataset_compact(d, carried / f"{j:02d}-{_dataset_label(loop, d)}")
@@ -108,8 +108,8 @@ def ship(loop, name: str, dest_root=SHIPPED_DIR, table_step: float = TABLE_STEP,
     shutil.rmtree(dest / HELDOUT_DIR, ignore_errors=True)  # shipped with the model: its card's check set
     shutil.copytree(loop / "heldout" / "data", dest / HELDOUT_DIR)
     _check_size(dest, name)  # before the evaluation, which takes minutes on a real model
-    sets[held] = _joined([load_system(f) for part in ("train", "test")
-                          for f in dataset_systems(dest / HELDOUT_DIR, part).values()])
+    sets[held] = load_joined(f for part in ("train", "test")
+                             for f in dataset_systems(dest / HELDOUT_DIR, part).values())
     errors = {}
     for label, path in {"model": model, **({"compressed": compressed} if compress else {})}.items():
         errors[label] = evaluate_model(path, sets, dest / ".eval" / label, plots=False, held_out=(held,))["metrics"]
@@ -179,13 +179,6 @@ def _seed_labeller(loop: Path) -> dict | None:
     record at the start has none until its first iteration finished)."""
     systems = (read_json(loop / "seed" / "data" / "dataset.json") or {}).get("systems", {})
     return next((m.get("labeller") for m in systems.values() if m.get("labeller")), None)
-
-
-def _joined(systems):
-    out = systems[0]
-    for s in systems[1:]:
-        out.append(s)
-    return out
 
 
 def _model0_steps(loop: Path, settings: dict, k: int) -> int:
