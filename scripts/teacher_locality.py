@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from pylbs.jsonio import read_json, write_json_atomic
-from pylbs.lammps_io import read_trajectory
+from pylbs.lammps_io import dump_steps, read_trajectory
 from pylbs.mlp.label import make_calculator
-from pylbs.mlp.locality import outside_force_changes, summarise
+from pylbs.mlp.locality import closest_pair, outside_force_changes, summarise
 from pylbs.potential.pair_wall import model_calculator
 from pylbs.protocols.schedules import TIMESTEP_PS
 
@@ -45,12 +45,6 @@ def into_box(b, a):
     b.set_cell(a.cell[:], scale_atoms=False)
     b.positions = frac @ a.cell[:]
     return b
-
-
-def closest(atoms) -> float:
-    d = atoms.get_all_distances(mic=True)
-    np.fill_diagonal(d, np.inf)
-    return float(d.min())
 
 
 def calculator_of(spec: str):
@@ -76,7 +70,7 @@ def measure_dump(path, calculator, settings) -> dict:
     rcut, ramp, lag = settings["rcut"], settings["ramp"], settings["lag"]
     if not Path(path).is_file():
         raise SystemExit(f"{path}: no such dump; give LAMMPS dumps (dump custom id type x y z ix iy iz)")
-    starts = pair_starts(_count_frames(path), settings["span"], lag, settings["pairs"])
+    starts = pair_starts(len(dump_steps(path)), settings["span"], lag, settings["pairs"])
     wanted = sorted({int(k) for k in starts} | {int(k) + lag for k in starts})
     traj = read_trajectory(path, frames=wanted, unwrap=True)
     at = {k: j for j, k in enumerate(wanted)}
@@ -89,7 +83,7 @@ def measure_dump(path, calculator, settings) -> dict:
         lag_ps.append(float(traj.steps[at[int(k) + lag]] - traj.steps[at[int(k)]]) * TIMESTEP_PS)
         centres = rng.choice(len(a), size=min(settings["centres"], len(a)), replace=False)
         # a swap must not make a pair closer than the run itself had (torn bonds at the sphere's surface)
-        out = outside_force_changes(a, b, calculator, rcut, centres, 0.9 * min(closest(a), closest(b)), ramp)
+        out = outside_force_changes(a, b, calculator, rcut, centres, 0.9 * min(closest_pair(a), closest_pair(b)), ramp)
         symbols = a.get_chemical_symbols()
         samples += [{"step": int(traj.steps[at[int(k)]]), "centre": i, "species": symbols[i], "change": c.tolist()}
                     for i, c in zip(out["centres"], out["changes"])]
@@ -106,11 +100,6 @@ def measure_dump(path, calculator, settings) -> dict:
         "by_species": {s: summarise(c[species == s], f[species == s]) for s in sorted(set(species))},
         "samples": samples,
     }
-
-
-def _count_frames(path) -> int:
-    with open(path) as fh:
-        return sum(1 for line in fh if line.startswith("ITEM: TIMESTEP"))
 
 
 def compare(mine: dict, other: dict) -> dict:

@@ -43,6 +43,13 @@ class Swap:
     min_distance: float  # closest pair of the swapped frame (A)
 
 
+def closest_pair(atoms) -> float:
+    """The shortest interatomic distance of a periodic frame (A, minimum image)."""
+    d = atoms.get_all_distances(mic=True)
+    np.fill_diagonal(d, np.inf)
+    return float(d.min())
+
+
 def _check_pair(a, b) -> None:
     if len(a) != len(b) or a.get_chemical_symbols() != b.get_chemical_symbols():
         raise PylbsError("a locality swap needs two frames of one run: the same atoms in the same order")
@@ -70,9 +77,7 @@ def swap_outside(a, b, centre: int, rcut: float, ramp: float = 0.0) -> Swap:
     swapped = a.copy()
     swapped.calc = None
     swapped.positions = x_a + weight[:, None] * (x_b - x_a)
-    d = swapped.get_all_distances(mic=True)
-    np.fill_diagonal(d, np.inf)
-    return Swap(swapped, int(centre), np.flatnonzero(weight > 0), weight, float(d.min()))
+    return Swap(swapped, int(centre), np.flatnonzero(weight > 0), weight, closest_pair(swapped))
 
 
 def _forces(atoms, calculator) -> np.ndarray:
