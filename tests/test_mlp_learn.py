@@ -57,6 +57,7 @@ def test_active_learning_loop(tmp_path, fmp_plugin):
     _shipping_the_model_writes_a_card_that_matches_the_record(loop, tmp_path / "models")
     _a_continued_models_wall_is_explored_and_shipped_with(loop, tmp_path / "walled")
     _fresh_members_start_from_their_own_weights(loop, tmp_path / "fresh")
+    _refreshed_members_start_again_each_iteration(loop, tmp_path / "refreshed")
     _a_new_trust_window_applies_from_the_next_selection(loop, tmp_path / "rewindowed")
     _the_capacity_check_trains_each_network_on_the_loops_data(loop, tmp_path / "capacity")
 
@@ -206,6 +207,32 @@ def _fresh_members_start_from_their_own_weights(loop, dest):
     starts = [json.loads((Path(m).parent / "start.json").read_text()) for m in models]
     assert [st["init_model"] for st in starts] == [str(fresh.init_model.resolve()), None]
     assert [read_lcurve(Path(m).parent / "lcurve.out")["step"][-1] for m in models] == [s.refine_steps, s.init_steps]
+
+
+def _refreshed_members_start_again_each_iteration(loop, dest):
+    """``refresh_members``: in iteration 1, model 0 continues its own iteration-0 checkpoint
+    (refine_steps) and model 1 trains from new random weights (init_steps, a seed of its own for this
+    iteration) in model 0's architecture; switched off at a resume, a begun training keeps the start,
+    seed and steps it began with (here: its model to freeze, from its finished checkpoint)."""
+    import shutil
+    from dataclasses import replace
+
+    from pylbs.mlp.learn import ActiveLearning
+    from pylbs.mlp.train import architecture_of
+
+    out, s, rec = loop
+    shutil.copytree(out, dest)
+    models = ActiveLearning(dest, replace(s, iterations=2, refresh_members=True)).train(1)
+    folders = [Path(m).parent for m in models]
+    starts = [json.loads((f / "start.json").read_text()) for f in folders]
+    assert [st["init_model"] for st in starts] == [str(dest / "iter-000" / "train-0" / "model.ckpt.pt"), None]
+    assert [st["numb_steps"] for st in starts] == [s.refine_steps, s.init_steps]
+    assert [st["seed"] for st in starts] == [s.seed, s.seed + 1000 + 1]  # iteration 0's model 1: s.seed + 1000
+    assert architecture_of(models[1]) == architecture_of(models[0])
+    (folders[1] / "model.pth").unlink()  # stopped before its freeze
+    ActiveLearning(dest, replace(s, iterations=2, refresh_members=False)).train(1)
+    assert json.loads((folders[1] / "start.json").read_text()) == starts[1]
+    assert json.loads((folders[1] / "input.json").read_text())["training"]["seed"] == s.seed + 1000 + 1
 
 
 def _overlapping(run) -> dict[int, bool]:

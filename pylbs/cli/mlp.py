@@ -138,6 +138,10 @@ def add_parsers(sub) -> argparse.ArgumentParser:
     q.add_argument("--fresh-members", action="store_true", default=None,
                    help="with --init-model: only model 0 continues it, the others train from their own random "
                         "weights (--init-steps), so the ensemble's deviation can read its error (docs/mlp.md)")
+    q.add_argument("--refresh-members", action=argparse.BooleanOptionalAction, default=None,
+                   help="every model but model 0 trains again from its own random weights (--init-steps) in "
+                        "every iteration, as DP-GEN's members do, so the members do not come to agree where "
+                        "they are wrong; a resume may switch it, from the next training on (docs/mlp.md)")
     q.add_argument("--hot-K", type=float, default=None,
                    help=f"also explore NVT at this temperature, 0 for none (default {d.hot_K}: the "
                         "stability check's liquid)")
@@ -376,7 +380,7 @@ def cmd_learn(args) -> int:
              # a shipped name as given (the same setting from any checkout; the loop keeps its own copy)
              "init_model": _init_model_setting(args.init_model) if args.init_model else None,
              "conditions": tuple(args.conditions) if args.conditions else None,
-             "fresh_members": args.fresh_members}
+             "fresh_members": args.fresh_members, "refresh_members": args.refresh_members}
     s = replace(s, **{k: v for k, v in given.items() if v is not None})
     if args.hot_K is not None:
         s = replace(s, hot_K=args.hot_K or None)

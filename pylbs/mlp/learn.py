@@ -81,7 +81,7 @@ TRUST_LO, TRUST_HI = 0.15, 0.35
 
 #: What a loop written before a setting existed did, so it resumes as it ran (keys absent from its
 #: settings.json take these values, not the new defaults).
-BEFORE_SETTING = {"hot_K": None, "init_model": None, "fresh_members": False,
+BEFORE_SETTING = {"hot_K": None, "init_model": None, "fresh_members": False, "refresh_members": False,
                   # older loops are held to the deviation check too: it changes no step they ran, only
                   # whether their record may call them converged
                   "max_error_over_deviation": 3.0}
@@ -149,6 +149,11 @@ class LearnSettings:
     # (init_steps), so the ensemble disagrees where the data leave the force open (models that all
     # start from one set of weights agree on wrong forces: docs/mlp.md)
     fresh_members: bool = False
+    # every model but model 0 trains again from its own random weights (init_steps) in every iteration,
+    # as DP-GEN's members do unless told to reuse them: members that continue their own weights come to
+    # agree where they are wrong (run7: the error over the deviation rose 0.78 -> 3.48 in six
+    # iterations, docs/models.md). Model 0, the model a loop ships, keeps continuing its own.
+    refresh_members: bool = False
 
     def training(self, steps: int, seed: int) -> TrainingSettings:
         return TrainingSettings(sel=list(self.sel) if isinstance(self.sel, (list, tuple)) else self.sel,
@@ -175,8 +180,9 @@ class LearnSettings:
 #: set against a new ensemble's measured error (``heldout_deviation``) applies from the next selection.
 #: ``refine_steps`` applies from the next training on (a begun one keeps its learning-rate schedule,
 #: :func:`pylbs.mlp.train.begun_steps`): the lever when model 0's error stops falling at the old length.
+#: ``refresh_members`` likewise applies from the next training on (a begun one keeps what it started from).
 RESUMABLE_CHANGES = ("iterations", "workers", "train_jobs", "compress", "machine", "trust_lo", "trust_hi",
-                     "max_candidates", "refine_steps")
+                     "max_candidates", "refine_steps", "refresh_members")
 SELECTION_KNOBS = ("trust_lo", "trust_hi", "max_candidates")
 
 #: The issue's convergence run: all 11 glasses and the end members at ~300 atoms, paper-length
@@ -392,18 +398,27 @@ class ActiveLearning:
         if k == 0 and sel == "neighbor-stat" and not self.init_model:  # measured once, before any model trains
             sel = self._sel(train)
 
+        # what model 0 continues: the shape every model of the iteration shares (one MD model shape)
+        parent = self.init_model if k == 0 else (self.out / f"iter-{k - 1:03d}" / "train-0" / "model.ckpt.pt")
+
         def one(m):
-            init = self.out / f"iter-{k - 1:03d}" / f"train-{m}" / "model.ckpt.pt" if k > 0 else None
-            fresh = k == 0 and self.init_model and self.s.fresh_members and m > 0
-            if k == 0 and self.init_model and not fresh:  # from it; seeds shuffle the batches
-                init = self.init_model
-            # a training begun keeps its steps (its learning-rate schedule); later ones take today's
-            steps = begun_steps(folder / f"train-{m}") or (self.s.refine_steps if init is not None
-                                                           else self.s.init_steps)
-            settings = replace(self.s.training(steps, self.s.seed + 1000 * m), sel=sel)
-            if fresh:  # its own random weights, the continued model's architecture (one MD model shape)
-                settings = replace(settings, **architecture_of(self.init_model))
-            return train_and_freeze(train, valid or train, folder / f"train-{m}", settings, progress=m == 0,
+            work = folder / f"train-{m}"
+            refreshed = m > 0 and self.s.refresh_members
+            fresh = refreshed or (k == 0 and self.init_model and self.s.fresh_members and m > 0)
+            # a refreshed member draws new weights each iteration, not the same ones on more data
+            seed = self.s.seed + 1000 * m + (k if refreshed else 0)
+            # a training begun keeps its start, its seed and its steps (its learning-rate schedule)
+            begun = begun_steps(work)
+            started = read_json(work / "start.json") if begun is not None else None
+            if started:
+                fresh, seed = m > 0 and started.get("init_model") is None, started.get("seed", seed)
+            init = None if fresh else (self.out / f"iter-{k - 1:03d}" / f"train-{m}" / "model.ckpt.pt" if k > 0
+                                       else self.init_model)  # from it; seeds shuffle the batches
+            steps = begun or (self.s.refine_steps if init is not None else self.s.init_steps)
+            settings = replace(self.s.training(steps, seed), sel=sel)
+            if fresh and parent is not None:  # its own random weights in model 0's architecture
+                settings = replace(settings, **architecture_of(parent))
+            return train_and_freeze(train, valid or train, work, settings, progress=m == 0,
                                     init_model=init, machine=self._queue("train"))
 
         return self._with_wall(side_by_side(one, range(self.s.n_models), self.s.train_jobs))
@@ -635,7 +650,8 @@ class ActiveLearning:
         nfail = sum(c["failed"] for s in per.values() for c in s.values())
         # an ensemble continued from one model starts as copies of it: its first deviations say little
         # (unless its other members start fresh)
-        converged = not (k == 0 and self.init_model and not self.s.fresh_members) and all(
+        copies = k == 0 and self.init_model and not (self.s.fresh_members or self.s.refresh_members)
+        converged = not copies and all(
             c["candidate_fraction"] < self.s.candidate_goal and c["failed"] == 0 and not c["blew_up"]
             and c["overlap"] == 0 for s in per.values() for c in s.values())
         held = _load_all(heldout)  # read once for both checks
