@@ -1,0 +1,145 @@
+"""Where a model's largest force errors sit: per species and local environment, and whether a frame's
+worst atom is just the tail of the typical error or an outlier of its own.
+
+Why: the loop's lower trust level (0.25 eV/A) bounds each frame's *largest* atom deviation, so a
+converged loop needs each frame's largest atom error near it. run7 showed that quantity falling far
+slower than the mean error under longer training (docs/models.md, iteration 6). If the worst atom
+were the tail of independent Gaussian errors of each species' size, it would fall with the RMSE; it
+does not, so something else sets it. This module says what: which species and which environment
+(3B/4B, 4Si/5Si, O by the number of network formers bonded to it) hold the largest errors, how close
+their nearest neighbour is, and how far the measured median of each frame's largest error lies above
+the Gaussian reference built from the same per-species RMSEs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..analysis.network import DEFAULT_CUTOFFS
+from ..glasses import TYPE_MAP
+from .evaluate import predict
+
+#: Environment classes, in report order.
+CLASSES = ("Li", "3B", "4B", "B other", "4Si", "5Si", "Si other", "O, no former", "NBO", "BO", "O, 3+ formers")
+
+
+def environments(symbols, positions, cell, cutoffs=None) -> tuple[list[str], np.ndarray]:
+    """(class of each atom, distance to its nearest neighbour in A) in one periodic frame. A cation's
+    coordination counts O within the pair cutoff of :data:`pylbs.analysis.network.DEFAULT_CUTOFFS`
+    (B-O 1.9, Si-O 2.0 A, the ones 4B is measured with); an O's, the B and Si within those cutoffs."""
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    cut = {**DEFAULT_CUTOFFS, **(cutoffs or {})}
+    atoms = Atoms(symbols=list(symbols), positions=np.asarray(positions), cell=np.asarray(cell), pbc=True)
+    pair_cut = {(a, "O"): r for (a, o), r in cut.items() if o == "O"}
+    pair_cut.update({("O", a): r for (a, _), r in pair_cut.items()})
+    i, j = neighbor_list("ij", atoms, pair_cut)
+    sym = np.array(atoms.get_chemical_symbols())
+    formers = np.isin(sym[j], ("B", "Si"))
+    o_bonds = np.bincount(i[sym[j] == "O"], minlength=len(atoms))
+    o_formers = np.bincount(i[(sym[i] == "O") & formers], minlength=len(atoms))
+    out = []
+    for k, el in enumerate(sym):
+        if el == "Li":
+            out.append("Li")
+        elif el == "B":
+            out.append({3: "3B", 4: "4B"}.get(int(o_bonds[k]), "B other"))
+        elif el == "Si":
+            out.append({4: "4Si", 5: "5Si"}.get(int(o_bonds[k]), "Si other"))
+        else:
+            out.append(("O, no former", "NBO", "BO")[o_formers[k]] if o_formers[k] < 3 else "O, 3+ formers")
+    # nearest neighbour of any species: a mic distance over all pairs (frames of a few hundred atoms)
+    nearest = np.full(len(atoms), np.inf)
+    i, d = neighbor_list("id", atoms, 3.0)
+    np.minimum.at(nearest, i, d)
+    return out, nearest
+
+
+def gaussian_max(sigmas, draws: int = 4000, seed: int = 0) -> np.ndarray:
+    """Samples of a frame's largest atom error |e| when atom k's error vector is independent Gaussian,
+    sigma_k per component: the reference a worst atom is measured against."""
+    rng = np.random.default_rng(seed)
+    sigmas = np.asarray(sigmas, dtype=float)
+    e = rng.standard_normal((draws, len(sigmas), 3)) * sigmas[None, :, None]
+    return np.linalg.norm(e, axis=-1).max(axis=-1)
+
+
+def anatomy(model, system, cutoffs=None, draws: int = 4000) -> dict:
+    """The error anatomy of ``model`` on a labelled dpdata system (see the module docstring)."""
+    _, forces, _ = predict(model, system)
+    err = np.linalg.norm(forces - np.asarray(system["forces"]), axis=-1)  # (frames, atoms)
+    comp = forces - np.asarray(system["forces"])
+    names = list(system["atom_names"])
+    symbols = [names[t] for t in system["atom_types"]]
+    classes, nearest = [], []
+    for f in range(len(system)):
+        c, n = environments(symbols, system["coords"][f], system["cells"][f], cutoffs)
+        classes.append(c)
+        nearest.append(n)
+    classes, nearest = np.array(classes), np.array(nearest)
+    species = np.broadcast_to(np.array(symbols), err.shape)
+    worst = err.argmax(axis=1)
+    rows = np.arange(len(err))
+    sigma = {el: float(np.sqrt(np.mean(comp[species == el] ** 2))) for el in TYPE_MAP if (species == el).any()}
+
+    def table(labels, order):
+        out = {}
+        for key in order:
+            sel = labels == key
+            if not sel.any():
+                continue
+            out[key] = {"atoms": int(sel.sum()), "force_rmse": float(np.sqrt(np.mean(comp[sel] ** 2))),
+                        "mean_error": float(err[sel].mean()), "p99_error": float(np.percentile(err[sel], 99)),
+                        "share_of_worst": float(np.mean(labels[rows, worst] == key)),
+                        "share_of_atoms": float(sel.mean()),
+                        "median_nearest_A": float(np.median(nearest[sel]))}
+        return out
+
+    reference = gaussian_max([sigma[s] for s in symbols], draws)  # one system: one composition
+    measured = err.max(axis=1)
+    return {"frames": int(len(err)), "atoms": int(err.shape[1]),
+            "force_rmse": float(np.sqrt(np.mean(comp ** 2))),
+            "species": table(species, TYPE_MAP), "environment": table(classes, CLASSES),
+            "median_largest_error": float(np.median(measured)),
+            "gaussian_median_largest_error": float(np.median(reference)),
+            "tail_ratio": float(np.median(measured) / np.median(reference)),
+            "worst_nearest_A": float(np.median(nearest[rows, worst])),
+            "all_nearest_A": float(np.median(nearest)),
+            "worst": [{"frame": int(f), "atom": int(a), "class": str(classes[f, a]), "error": float(err[f, a]),
+                       "nearest_A": float(nearest[f, a])} for f, a in zip(rows, worst)]}
+
+
+def pool(parts: list[dict]) -> dict:
+    """Anatomies of several systems (one composition each) as one: RMSEs pooled over atoms, shares of
+    the worst atoms over frames, and the tail ratio as the median over all frames of each frame's
+    largest error over its own system's Gaussian reference."""
+    frames = sum(a["frames"] for a in parts)
+
+    def merged(key):
+        out = {}
+        for a in parts:
+            for name, r in a[key].items():
+                o = out.setdefault(name, {"atoms": 0, "sq": 0.0, "worst": 0.0})
+                o["atoms"] += r["atoms"]
+                o["sq"] += r["atoms"] * r["force_rmse"] ** 2
+                o["worst"] += r["share_of_worst"] * a["frames"]
+        total = sum(o["atoms"] for o in out.values())
+        return {name: {"atoms": o["atoms"], "force_rmse": float(np.sqrt(o["sq"] / o["atoms"])),
+                       "share_of_worst": o["worst"] / frames, "share_of_atoms": o["atoms"] / total}
+                for name, o in out.items()}
+
+    ratios = [w["error"] / a["gaussian_median_largest_error"] for a in parts for w in a["worst"]]
+    atoms = sum(a["frames"] * a["atoms"] for a in parts)
+    return {"systems": len(parts), "frames": frames,
+            "force_rmse": float(np.sqrt(sum(a["frames"] * a["atoms"] * a["force_rmse"] ** 2 for a in parts) / atoms)),
+            "species": merged("species"), "environment": merged("environment"),
+            "median_largest_error": float(np.median([w["error"] for a in parts for w in a["worst"]])),
+            "tail_ratio": float(np.median(ratios))}
+
+
+def rmse_for_largest(target: float, n_atoms: int, draws: int = 4000) -> float:
+    """The per-component RMSE (equal for every atom) at which the median of a frame's largest atom error
+    over ``n_atoms`` Gaussian atoms is ``target``: what a trust level on the worst atom asks of the
+    model's RMSE. The median of the maximum scales with sigma, so one reference draw at sigma 1 says it."""
+    return float(target / np.median(gaussian_max(np.ones(n_atoms), draws)))
