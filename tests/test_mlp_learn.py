@@ -207,6 +207,7 @@ def _fresh_members_start_from_their_own_weights(loop, dest):
     starts = [json.loads((Path(m).parent / "start.json").read_text()) for m in models]
     assert [st["init_model"] for st in starts] == [str(fresh.init_model.resolve()), None]
     assert [read_lcurve(Path(m).parent / "lcurve.out")["step"][-1] for m in models] == [s.refine_steps, s.init_steps]
+    assert ActiveLearning._started_fresh(models) == [False, True]  # what the record keeps, and iteration 0 counts
 
 
 def _refreshed_members_start_again_each_iteration(loop, dest):
@@ -229,6 +230,7 @@ def _refreshed_members_start_again_each_iteration(loop, dest):
     assert [st["numb_steps"] for st in starts] == [s.refine_steps, s.init_steps]
     assert [st["seed"] for st in starts] == [s.seed, s.seed + 1000 + 1]  # iteration 0's model 1: s.seed + 1000
     assert architecture_of(models[1]) == architecture_of(models[0])
+    assert ActiveLearning._started_fresh(models) == [False, True]
     (folders[1] / "model.pth").unlink()  # stopped before its freeze
     ActiveLearning(dest, replace(s, iterations=2, refresh_members=False)).train(1)
     assert json.loads((folders[1] / "start.json").read_text()) == starts[1]
@@ -322,6 +324,7 @@ def _record_figure_and_resume_redo_nothing(loop):
     kept = read(out / "seed" / "frames" / "LBS-20-60-20.extxyz", ":")
     assert len(kept) == len(s.seed_temperatures) * s.seed_frames * len(s.seed_strains)
     assert json.loads((out / "record.json").read_text())["iterations"][0]["complete"]
+    assert rec["iterations"][0]["started_fresh"] == [True, True]  # a loop from scratch: both from random weights
     # the next iteration trains on the seed data plus this iteration's labels
     loop_again = ActiveLearning(out, s)
     assert loop_again.datasets(1) == [loop_again.seed_data(), out / "iter-000" / "data"]

@@ -403,20 +403,23 @@ class ActiveLearning:
 
         def one(m):
             work = folder / f"train-{m}"
-            refreshed = m > 0 and self.s.refresh_members
+            # a training begun keeps its start, its seed and its steps (its learning-rate schedule); one
+            # begun before start.json was kept began before refresh_members existed
+            begun = begun_steps(work)
+            started = read_json(work / "start.json") if begun is not None else None
+            refreshed = m > 0 and self.s.refresh_members and begun is None
             fresh = refreshed or (k == 0 and self.init_model and self.s.fresh_members and m > 0)
             # a refreshed member draws new weights each iteration, not the same ones on more data
             seed = self.s.seed + 1000 * m + (k if refreshed else 0)
-            # a training begun keeps its start, its seed and its steps (its learning-rate schedule)
-            begun = begun_steps(work)
-            started = read_json(work / "start.json") if begun is not None else None
             if started:
                 fresh, seed = m > 0 and started.get("init_model") is None, started.get("seed", seed)
+            elif begun is not None:
+                seed = ((read_json(work / "input.json") or {}).get("training") or {}).get("seed", seed)
             init = None if fresh else (self.out / f"iter-{k - 1:03d}" / f"train-{m}" / "model.ckpt.pt" if k > 0
                                        else self.init_model)  # from it; seeds shuffle the batches
             steps = begun or (self.s.refine_steps if init is not None else self.s.init_steps)
             settings = replace(self.s.training(steps, seed), sel=sel)
-            if fresh and parent is not None:  # its own random weights in model 0's architecture
+            if fresh and parent is not None and not (work / "model.pth").exists():  # model 0's architecture
                 settings = replace(settings, **architecture_of(parent))
             return train_and_freeze(train, valid or train, work, settings, progress=m == 0,
                                     init_model=init, machine=self._queue("train"))
@@ -649,8 +652,10 @@ class ActiveLearning:
         ncand = sum(c["candidates"] for s in per.values() for c in s.values())
         nfail = sum(c["failed"] for s in per.values() for c in s.values())
         # an ensemble continued from one model starts as copies of it: its first deviations say little
-        # (unless its other members start fresh)
-        copies = k == 0 and self.init_model and not (self.s.fresh_members or self.s.refresh_members)
+        # (unless its other members started fresh: what their trainings did, not today's settings)
+        fresh = self._started_fresh(models)
+        copies = k == 0 and self.init_model and not (
+            all(fresh[1:]) if None not in fresh else self.s.fresh_members)
         converged = not copies and all(
             c["candidate_fraction"] < self.s.candidate_goal and c["failed"] == 0 and not c["blew_up"]
             and c["overlap"] == 0 for s in per.values() for c in s.values())
@@ -666,8 +671,17 @@ class ActiveLearning:
                 "selected": len(selection["picks"]), "labels": labels["labelled"],
                 "converged_exploration": converged and calibration["sees_its_error"], "heldout_deviation": calibration,
                 "trust_levels_eV_per_A": [lo, hi], "max_candidates": selection["max_candidates"],
-                "training_steps": [begun_steps(Path(m).parent) for m in models], "exploration": per,
+                "training_steps": [begun_steps(Path(m).parent) for m in models], "started_fresh": fresh,
+                "exploration": per,
                 "heldout_errors": errors, "wall_s": wall}
+
+    @staticmethod
+    def _started_fresh(models) -> list[bool | None]:
+        """Per model: did its training start from random weights (its ``start.json``; None for a training
+        begun before that file was kept)? A resume may switch ``refresh_members``, so the record keeps
+        what each iteration's members did."""
+        starts = [read_json(Path(m).parent / "start.json") for m in models]
+        return [None if st is None else st.get("init_model") is None for st in starts]
 
     def _calibration(self, models, held) -> dict:
         """The ensemble's deviation against model 0's true error on the held-out glass: the candidate

@@ -192,6 +192,8 @@ def _model0_steps(loop: Path, settings: dict, k: int) -> int:
 def _iteration_summary(r: dict) -> dict:
     steps = model0_steps(r)
     return {"iteration": r["iteration"], **({"training_steps": steps} if steps else {}),
+            # which members trained from random weights (refresh_members may change on a resume)
+            **({"started_fresh": r["started_fresh"]} if "started_fresh" in r else {}),
             "training_frames": r["training_frames"], "explored_frames": r["frames"],
             "candidates": r["candidates"], "failed": r["failed"], "overlap": r.get("overlap"),
             "candidate_fraction": r["candidate_fraction"],
