@@ -17,7 +17,7 @@ from scipy.optimize import brentq
 from scipy.stats import chi
 
 from pylbs.mlp.datasets import dataset_systems, load_system
-from pylbs.mlp.worst_atoms import anatomy, environments, gaussian_max, rmse_for_largest
+from pylbs.mlp.worst_atoms import anatomy, environments, gaussian_max, pool, rmse_for_largest
 from pylbs.potential.models import SHIPPED_DIR, model_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,14 +84,68 @@ def test_environments_count_bonds_across_the_periodic_boundary():
 
 def test_the_gaussian_reference_is_the_largest_of_n_chi3():
     """Equal sigmas: the median of the largest of N is sigma * chi3.ppf(0.5 ** (1/N)); mixed sigmas:
-    the root of prod_k F(x / sigma_k) = 1/2."""
+    the q quantile is the root of prod_k F(x / sigma_k) = q."""
     n, sigma = 120, 0.2
     exact = sigma * chi(3).ppf(0.5 ** (1 / n))
     assert np.median(gaussian_max(np.full(n, sigma), draws=20000)) == pytest.approx(exact, rel=0.01)
-    assert rmse_for_largest(0.25, n, draws=20000) == pytest.approx(0.25 / chi(3).ppf(0.5 ** (1 / n)), rel=0.01)
+    assert rmse_for_largest(0.25, np.ones(n)) == pytest.approx(0.25 / chi(3).ppf(0.5 ** (1 / n)), rel=0.01)
     sigmas = np.r_[np.full(40, 0.1), np.full(60, 0.3)]
     mixed = brentq(lambda x: np.prod(chi(3).cdf(x / sigmas)) - 0.5, 0.01, 10.0)
     assert np.median(gaussian_max(sigmas, draws=20000)) == pytest.approx(mixed, rel=0.01)
+    # the RMSE at which 99 % of frames have their largest error under 0.25, sigmas in these proportions
+    rel = sigmas / np.sqrt(np.mean(sigmas ** 2))
+    p99 = brentq(lambda r: np.prod(chi(3).cdf(0.25 / (r * rel))) - 0.99, 1e-3, 1.0)
+    assert rmse_for_largest(0.25, sigmas, q=0.99, draws=40000) == pytest.approx(p99, rel=0.02)
+
+
+def test_known_errors_laid_on_the_shipped_models_forces_are_found_exactly():
+    """Labels = the real model's own forces minus errors drawn here with a sigma per species: the
+    anatomy must give back those errors' RMSE per species and environment, each frame's worst atom, and
+    the Gaussian reference of the drawn sigmas (closed form)."""
+    from pylbs.mlp.evaluate import predict
+
+    system = _held_out()
+    model = model_path("default")
+    symbols = np.array([system["atom_names"][t] for t in system["atom_types"]])
+    scale = {"Li": 0.05, "B": 0.4, "Si": 0.25, "O": 0.15}
+    rng = np.random.default_rng(5)
+    errors = rng.standard_normal((len(system), len(symbols), 3)) * np.array([scale[e] for e in symbols])[None, :, None]
+    system.data["forces"] = predict(model, system)[1] - errors
+    a = anatomy(model, system, draws=20000, trust=0.25)
+    for el in scale:
+        assert a["species"][el]["force_rmse"] == pytest.approx(np.sqrt(np.mean(errors[:, symbols == el] ** 2)), rel=1e-4)
+    norms = np.linalg.norm(errors, axis=-1)
+    worst = norms.argmax(axis=1)
+    assert [w["atom"] for w in a["worst"]] == list(worst)
+    assert a["species"]["B"]["share_of_worst"] == pytest.approx(np.mean(symbols[worst] == "B"))
+    classes = np.array([environments(symbols, system["coords"][f], system["cells"][f])[0] for f in range(len(system))])
+    for c in ("3B", "BO"):
+        assert a["environment"][c]["force_rmse"] == pytest.approx(np.sqrt(np.mean(errors[classes == c] ** 2)), rel=1e-4)
+    sig = np.array([a["species"][e]["force_rmse"] for e in symbols])
+    median = brentq(lambda x: np.prod(chi(3).cdf(x / sig)) - 0.5, 0.01, 10.0)
+    assert a["gaussian_median_largest_error"] == pytest.approx(median, rel=0.01)
+    p99 = brentq(lambda r: np.prod(chi(3).cdf(0.25 / (r * sig / a["force_rmse"]))) - 0.99, 1e-3, 1.0)
+    assert a["rmse_for_trust"]["p99"] == pytest.approx(p99, rel=0.03)
+
+
+def test_pooling_weighs_atoms_and_frames():
+    """Two systems by hand: RMSEs pooled over atoms, worst-atom shares over frames, the tail ratio
+    over frames against each frame's own system's reference, the RMSE demands frame-weighted."""
+    def part(frames, atoms, rmse_b, worst_b, ref, errors, demand):
+        env = {"3B": {"atoms": 2 * frames, "force_rmse": rmse_b, "share_of_worst": worst_b},
+               "Li": {"atoms": (atoms - 2) * frames, "force_rmse": 0.1, "share_of_worst": 1 - worst_b}}
+        return {"frames": frames, "atoms": atoms, "force_rmse": 0.2, "species": env, "environment": env,
+                "gaussian_median_largest_error": ref, "worst": [{"error": e} for e in errors],
+                "rmse_for_trust": {"trust": 0.25, "median": demand, "p99": demand / 2, "median_equal": demand}}
+
+    p = pool([part(1, 10, 0.4, 1.0, 1.0, [1.3], 0.08), part(3, 20, 0.2, 1 / 3, 2.0, [1.0, 2.2, 3.0], 0.06)])
+    assert p["frames"] == 4 and p["environment"]["3B"]["atoms"] == 8
+    assert p["environment"]["3B"]["force_rmse"] == pytest.approx(np.sqrt((2 * 0.16 + 6 * 0.04) / 8))
+    assert p["environment"]["3B"]["share_of_worst"] == pytest.approx(2 / 4)
+    assert p["environment"]["Li"]["share_of_atoms"] == pytest.approx((8 + 54) / 70)
+    assert p["tail_ratio"] == pytest.approx(np.median([1.3, 0.5, 1.1, 1.5]))
+    assert p["median_largest_error"] == pytest.approx(np.median([1.3, 1.0, 2.2, 3.0]))
+    assert p["rmse_for_trust"]["median"] == pytest.approx((0.08 + 3 * 0.06) / 4)
 
 
 def test_the_shipped_models_anatomy_pools_to_its_measured_error():
@@ -119,6 +173,10 @@ def test_the_script_reports_every_system_and_refuses_a_folder_that_is_no_dataset
     assert run.returncode == 0, run.stderr
     result = json.loads(out.read_text())["systems"]
     assert list(result) == ["heldout/train/LBS-15-25-60"] and "tail ratio" in run.stdout
+    pooled = json.loads(out.read_text())["datasets"][str(HELD_OUT)]
+    one = result["heldout/train/LBS-15-25-60"]
+    assert pooled["tail_ratio"] == pytest.approx(one["tail_ratio"]) and pooled["frames"] == one["frames"] == 12
+    assert pooled["rmse_for_trust"]["p99"] < pooled["rmse_for_trust"]["median"]
     bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "worst_atoms.py"), "default", str(tmp_path)],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "no dataset.json" in bad.stderr

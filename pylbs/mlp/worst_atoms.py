@@ -1,21 +1,21 @@
 """Where a model's largest force errors sit: per species and local environment, and whether a frame's
 worst atom is just the tail of the typical error or an outlier of its own.
 
-Why: the loop's lower trust level (0.25 eV/A) bounds each frame's *largest* atom deviation, so a
-converged loop needs each frame's largest atom error near it. run7 showed that quantity falling far
-slower than the mean error under longer training (docs/models.md, iteration 6). If the worst atom
-were the tail of independent Gaussian errors of each species' size, it would fall with the RMSE; it
-does not, so something else sets it. This module says what: which species and which environment
-(3B/4B, 4Si/5Si, O by the number of network formers bonded to it) hold the largest errors, how close
-their nearest neighbour is, and how far the measured median of each frame's largest error lies above
-the Gaussian reference built from the same per-species RMSEs.
+Why: the loop's trust levels bound each frame's *largest* atom deviation (run7 used 0.25 eV/A as the
+lower one), so a loop converges only where each frame's largest atom error is near that level too, if
+the deviation reads the error. If the worst atom is the tail of independent Gaussian errors of each
+species' size, it falls with the RMSE, and the level is a demand on the RMSE; if it is an outlier,
+more training of the same kind may leave it. This module tells the two apart: which species and
+environment (3B/4B, 4Si/5Si, O by the number of network formers bonded to it) hold the largest errors,
+how close their nearest neighbour is, and how far the measured median of each frame's largest error
+lies from the Gaussian reference built from the same per-species RMSEs (the tail ratio).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.network import DEFAULT_CUTOFFS
+from ..analysis.network import network_cutoffs
 from ..glasses import TYPE_MAP
 from .evaluate import predict
 
@@ -24,21 +24,18 @@ CLASSES = ("Li", "3B", "4B", "B other", "4Si", "5Si", "Si other", "O, no former"
 
 
 def environments(symbols, positions, cell, cutoffs=None) -> tuple[list[str], np.ndarray]:
-    """(class of each atom, distance to its nearest neighbour in A) in one periodic frame. A cation's
-    coordination counts O within the pair cutoff of :data:`pylbs.analysis.network.DEFAULT_CUTOFFS`
-    (B-O 1.9, Si-O 2.0 A, the ones 4B is measured with); an O's, the B and Si within those cutoffs."""
+    """(class of each atom, distance to its nearest neighbour within 3 A, else inf) in one periodic
+    frame. A cation's coordination counts O within the network's pair cutoffs
+    (:func:`pylbs.analysis.network.network_cutoffs`: B-O 1.9, Si-O 2.0 A, the ones 4B is measured
+    with); an O's, the B and Si within those cutoffs."""
     from ase import Atoms
     from ase.neighborlist import neighbor_list
 
-    cut = {**DEFAULT_CUTOFFS, **(cutoffs or {})}
     atoms = Atoms(symbols=list(symbols), positions=np.asarray(positions), cell=np.asarray(cell), pbc=True)
-    pair_cut = {(a, "O"): r for (a, o), r in cut.items() if o == "O"}
-    pair_cut.update({("O", a): r for (a, _), r in pair_cut.items()})
-    i, j = neighbor_list("ij", atoms, pair_cut)
+    i, j = neighbor_list("ij", atoms, dict(network_cutoffs(cutoffs)))  # ASE lists both directions
     sym = np.array(atoms.get_chemical_symbols())
-    formers = np.isin(sym[j], ("B", "Si"))
     o_bonds = np.bincount(i[sym[j] == "O"], minlength=len(atoms))
-    o_formers = np.bincount(i[(sym[i] == "O") & formers], minlength=len(atoms))
+    o_formers = np.bincount(i[(sym[i] == "O") & np.isin(sym[j], ("B", "Si"))], minlength=len(atoms))
     out = []
     for k, el in enumerate(sym):
         if el == "Li":
@@ -49,9 +46,8 @@ def environments(symbols, positions, cell, cutoffs=None) -> tuple[list[str], np.
             out.append({4: "4Si", 5: "5Si"}.get(int(o_bonds[k]), "Si other"))
         else:
             out.append(("O, no former", "NBO", "BO")[o_formers[k]] if o_formers[k] < 3 else "O, 3+ formers")
-    # nearest neighbour of any species: a mic distance over all pairs (frames of a few hundred atoms)
     nearest = np.full(len(atoms), np.inf)
-    i, d = neighbor_list("id", atoms, 3.0)
+    i, d = neighbor_list("id", atoms, 3.0)  # every species; a bonded pair is well within 3 A
     np.minimum.at(nearest, i, d)
     return out, nearest
 
@@ -65,11 +61,13 @@ def gaussian_max(sigmas, draws: int = 4000, seed: int = 0) -> np.ndarray:
     return np.linalg.norm(e, axis=-1).max(axis=-1)
 
 
-def anatomy(model, system, cutoffs=None, draws: int = 4000) -> dict:
-    """The error anatomy of ``model`` on a labelled dpdata system (see the module docstring)."""
+def anatomy(model, system, cutoffs=None, draws: int = 4000, trust: float | None = None) -> dict:
+    """The error anatomy of ``model`` on a labelled dpdata system (see the module docstring). With
+    ``trust``: the overall force RMSE at which, with this system's species mix of RMSEs, the median and
+    the 99th percentile over frames of the largest atom error would be ``trust`` (``rmse_for_trust``)."""
     _, forces, _ = predict(model, system)
-    err = np.linalg.norm(forces - np.asarray(system["forces"]), axis=-1)  # (frames, atoms)
-    comp = forces - np.asarray(system["forces"])
+    comp = forces - np.asarray(system["forces"])  # (frames, atoms, 3)
+    err = np.linalg.norm(comp, axis=-1)
     names = list(system["atom_names"])
     symbols = [names[t] for t in system["atom_types"]]
     classes, nearest = [], []
@@ -98,8 +96,13 @@ def anatomy(model, system, cutoffs=None, draws: int = 4000) -> dict:
 
     reference = gaussian_max([sigma[s] for s in symbols], draws)  # one system: one composition
     measured = err.max(axis=1)
-    return {"frames": int(len(err)), "atoms": int(err.shape[1]),
-            "force_rmse": float(np.sqrt(np.mean(comp ** 2))),
+    overall = float(np.sqrt(np.mean(comp ** 2)))
+    relative = [sigma[s] / overall for s in symbols]
+    return {"frames": int(len(err)), "atoms": int(err.shape[1]), "force_rmse": overall,
+            **({"rmse_for_trust": {"trust": trust, "median": rmse_for_largest(trust, relative, 0.5, draws),
+                                   "p99": rmse_for_largest(trust, relative, 0.99, draws),
+                                   "median_equal": rmse_for_largest(trust, np.ones(len(symbols)), 0.5, draws)}}
+               if trust else {}),
             "species": table(species, TYPE_MAP), "environment": table(classes, CLASSES),
             "median_largest_error": float(np.median(measured)),
             "gaussian_median_largest_error": float(np.median(reference)),
@@ -112,8 +115,9 @@ def anatomy(model, system, cutoffs=None, draws: int = 4000) -> dict:
 
 def pool(parts: list[dict]) -> dict:
     """Anatomies of several systems (one composition each) as one: RMSEs pooled over atoms, shares of
-    the worst atoms over frames, and the tail ratio as the median over all frames of each frame's
-    largest error over its own system's Gaussian reference."""
+    the worst atoms over frames, the tail ratio as the median over all frames of each frame's largest
+    error over its own system's Gaussian reference, and the RMSEs a trust level asks for (when every
+    part has them) as their frame-weighted means."""
     frames = sum(a["frames"] for a in parts)
 
     def merged(key):
@@ -131,15 +135,25 @@ def pool(parts: list[dict]) -> dict:
 
     ratios = [w["error"] / a["gaussian_median_largest_error"] for a in parts for w in a["worst"]]
     atoms = sum(a["frames"] * a["atoms"] for a in parts)
-    return {"systems": len(parts), "frames": frames,
+    trusts = [a["rmse_for_trust"] for a in parts if "rmse_for_trust" in a]
+    if len(trusts) == len(parts) and trusts:  # frame-weighted: each system's own species mix and size
+        demand = {key: sum(a["frames"] * a["rmse_for_trust"][key] for a in parts) / frames
+                  for key in ("median", "p99", "median_equal")}
+        trusts = {"rmse_for_trust": {"trust": trusts[0]["trust"], **demand}}
+    else:
+        trusts = {}
+    return {"systems": len(parts), "frames": frames, **trusts,
             "force_rmse": float(np.sqrt(sum(a["frames"] * a["atoms"] * a["force_rmse"] ** 2 for a in parts) / atoms)),
             "species": merged("species"), "environment": merged("environment"),
             "median_largest_error": float(np.median([w["error"] for a in parts for w in a["worst"]])),
             "tail_ratio": float(np.median(ratios))}
 
 
-def rmse_for_largest(target: float, n_atoms: int, draws: int = 4000) -> float:
-    """The per-component RMSE (equal for every atom) at which the median of a frame's largest atom error
-    over ``n_atoms`` Gaussian atoms is ``target``: what a trust level on the worst atom asks of the
-    model's RMSE. The median of the maximum scales with sigma, so one reference draw at sigma 1 says it."""
-    return float(target / np.median(gaussian_max(np.ones(n_atoms), draws)))
+def rmse_for_largest(target: float, relative_sigmas, q: float = 0.5, draws: int = 20000) -> float:
+    """The overall per-component RMSE at which the ``q`` quantile over frames of a frame's largest atom
+    error is ``target``, for atoms whose sigmas are ``relative_sigmas`` times that RMSE (their root mean
+    square 1; all ones: every atom alike): what a worst-atom level asks of the model's RMSE. The largest
+    error scales with the sigmas, so one reference draw says it."""
+    rel = np.asarray(relative_sigmas, dtype=float)
+    rel = rel / np.sqrt(np.mean(rel ** 2))
+    return float(target / np.quantile(gaussian_max(rel, draws), q))
