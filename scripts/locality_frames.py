@@ -1,0 +1,64 @@
+#!/usr/bin/env python
+"""Closely spaced FMP MD frames of a glass, for scripts/teacher_locality.py on boxes of any size.
+
+    pylbs quench --glass LBS-20-60-20 --atoms 1700 --time-scale 0.005 --seed 3 --out big/fmp
+    python scripts/locality_frames.py big/fmp/final.data --temperature 1000 --out big/nvt1000
+    python scripts/teacher_locality.py big/nvt1000/trajectory.lammpstrj --rcut 12 --lag 10 ...
+
+The loop's explorations give dumps of its ~120-atom boxes; measuring the teacher's dependence on
+atoms beyond 12 A (what no 6 A DeepMD model can fit) needs a box over 24 A, ~1700 atoms. This runs
+NVT with fmp/lbs at ``--temperature`` from a LAMMPS data file (``--equilibrate`` steps), then dumps
+``--frames`` frames every ``--every`` steps (1 fs) with image flags (``trajectory.lammpstrj``: id
+type x y z ix iy iz). A finished dump is not run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pylbs.errors import PylbsError
+from pylbs.lammps_env import start_lammps
+from pylbs.potential.commands import fmp_commands
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path, help="LAMMPS data file (atom_style charge, types Li B Si O), e.g. final.data")
+    ap.add_argument("--temperature", type=float, default=1000.0)
+    ap.add_argument("--equilibrate", type=int, default=2000, help="NVT steps before the first frame")
+    ap.add_argument("--frames", type=int, default=31)
+    ap.add_argument("--every", type=int, default=10, help="steps between frames (1 fs each)")
+    ap.add_argument("--parameter-file", default=None, help="FMP parameter file (default: pylbs's)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    if not args.data.is_file():
+        raise PylbsError(f"no data file {args.data}: give the final.data of a `pylbs quench` run")
+    dump = args.out / "trajectory.lammpstrj"
+    if dump.exists() and dump.read_text().count("ITEM: TIMESTEP") == args.frames:
+        print(f"{dump}: done already")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    lmp = start_lammps(log=args.out / "log.lammps")
+    try:
+        lmp.commands_list(["units metal", "atom_style charge", "boundary p p p", "atom_modify map array",
+                           f"read_data {args.data.resolve()}", *fmp_commands(args.parameter_file),
+                           "neighbor 2 bin", "neigh_modify every 1 delay 0 check yes", "timestep 0.001",
+                           "thermo 100", "thermo_style custom step temp pe press",
+                           f"velocity all create {args.temperature} {args.seed} mom yes rot yes dist gaussian loop geom",
+                           f"fix nvt all nvt temp {args.temperature} {args.temperature} 0.1",
+                           f"run {args.equilibrate}", "reset_timestep 0",
+                           f"dump traj all custom {args.every} {dump.resolve()} id type x y z ix iy iz",
+                           "dump_modify traj sort id", f"run {args.every * (args.frames - 1)}"])
+    finally:
+        lmp.close()
+    print(f"{dump}: {args.frames} frames every {args.every} fs at {args.temperature:g} K")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except PylbsError as e:
+        raise SystemExit(f"error: {e}")
