@@ -79,6 +79,19 @@ def _the_deviation_is_checked_against_the_true_error(loop):
     check = it["heldout_deviation"]
     assert check["frames"] == 3 and check["median_max_devi_f"] == pytest.approx(np.median(devi), rel=1e-9)
     assert check["median_max_force_error"] == pytest.approx(np.median(error), rel=1e-9)
+    # what the window asks of model 0's RMSE: 99 % of frames with their largest atom error under trust_lo
+    # for independent Gaussian errors of each species' RMSE (closed form: prod_k F(trust_lo / sigma_k) = 0.99)
+    from scipy.optimize import brentq
+    from scipy.stats import chi
+
+    demand = it["heldout_demand"]
+    comp = f0 - held["forces"]
+    assert demand["force_rmse"] == pytest.approx(np.sqrt(np.mean(comp ** 2)), rel=1e-6)
+    assert demand["force_rmse"] == pytest.approx(it["heldout_errors"]["overall"]["force_rmse"], rel=1e-6)
+    names = np.array([held["atom_names"][t] for t in held["atom_types"]])
+    rel_sigma = np.array([np.sqrt(np.mean(comp[:, names == e] ** 2)) for e in names]) / demand["force_rmse"]
+    p99 = brentq(lambda r: np.prod(chi(3).cdf(LO / (r * rel_sigma))) - 0.99, 1e-4, 10.0)
+    assert demand["trust"] == LO and demand["p99"] == pytest.approx(p99, rel=0.03)
     assert check["error_over_deviation"] == pytest.approx(np.median(error / devi), rel=1e-9)
     assert check["sees_its_error"] == (check["error_over_deviation"] <= s.max_error_over_deviation)
     assert not it["converged_exploration"] or check["sees_its_error"]

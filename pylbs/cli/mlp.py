@@ -398,7 +398,9 @@ def cmd_learn(args) -> int:
               + f": {it['frames']} frames explored, {it['candidates']} "
               f"candidates ({100 * (it['candidate_fraction'] or 0):.2f} %), {it['failed']} failed, {it['selected']} "
               f"labelled; held-out force MAE {it['heldout_errors']['overall']['force_mae']:.3f} eV/A"
-              + (f", error / deviation {seen['error_over_deviation']:.2f}" if seen else ""))
+              + (f", error / deviation {seen['error_over_deviation']:.2f}" if seen else "")
+              + (f"; force RMSE {it['heldout_demand']['force_rmse']:.3f} eV/A, the window asks "
+                 f"{it['heldout_demand']['p99']:.3f}" if "heldout_demand" in it else ""))
     print(("converged" if rec["converged"] else "not converged") + f"; model {rec['model']}; record "
           f"{Path(args.out) / 'record.json'}")
     return 0

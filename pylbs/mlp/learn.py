@@ -73,6 +73,7 @@ from .queue_jobs import read_machine
 from .stability import StabilityCheck, fmp_start_glass, run_stability
 from .train import (TrainingSettings, architecture_of, begun_steps, neighbor_stat, sel_from_counts, side_by_side,
                     train_and_freeze)
+from .worst_atoms import anatomy
 
 #: DP-GEN's usual trust levels for oxide glasses lie around 0.15-0.35 eV/A; a frame below
 #: ``trust_lo`` is known to the ensemble, one at or above ``trust_hi`` is too far to label.
@@ -663,6 +664,10 @@ class ActiveLearning:
         errors = evaluate_model(models[0], {f"heldout-{self.s.held_out}": held},
                                 self.out / f"iter-{k:03d}" / "heldout", plots=False)["metrics"]
         calibration = self._calibration(models, held)
+        # how far model 0 is from what the window asks: on glass frames the worst atom is the tail of
+        # the RMSE, so under 1 % candidates at trust_lo needs 99 % of frames under it (docs/models.md)
+        tail = anatomy(models[0], held, draws=20000, trust=lo)
+        demand = {"force_rmse": tail["force_rmse"], "tail_ratio": tail["tail_ratio"], **tail["rmse_for_trust"]}
         return {"iteration": k, "complete": True, "models": [str(m) for m in models],
                 "training_frames": sum(_n_frames(d) for d in self.datasets(k)),
                 "frames": total, "candidates": ncand, "failed": nfail,
@@ -673,7 +678,7 @@ class ActiveLearning:
                 "trust_levels_eV_per_A": [lo, hi], "max_candidates": selection["max_candidates"],
                 "training_steps": [begun_steps(Path(m).parent) for m in models], "started_fresh": fresh,
                 "exploration": per,
-                "heldout_errors": errors, "wall_s": wall}
+                "heldout_errors": errors, "heldout_demand": demand, "wall_s": wall}
 
     @staticmethod
     def _started_fresh(models) -> list[bool | None]:
