@@ -867,3 +867,17 @@ def test_ship_refuses_a_loop_that_records_no_labeller(tmp_path):
     with pytest.raises(PylbsError, match="records no labeller"):
         ship(loop, "nolabeller", dest_root=tmp_path / "shipped")
     assert not (tmp_path / "shipped").exists()
+
+
+@pytest.mark.parametrize("lo, hi", [(0.0, 1.0), (0.5, 0.5), (-0.1, 1.0)])
+def test_trust_levels_outside_zero_lo_hi_are_refused_before_any_work(tmp_path, lo, hi):
+    """A zero lower level would count every frame a candidate, a window with LO >= HI would select
+    nothing: refused when the loop is made, naming the fix, with nothing written."""
+    from dataclasses import replace
+
+    from pylbs.errors import PylbsError
+    from pylbs.mlp.learn import ActiveLearning
+
+    with pytest.raises(PylbsError, match="give 0 < LO < HI"):
+        ActiveLearning(tmp_path / "loop", replace(_settings(), trust_lo=lo, trust_hi=hi))
+    assert not (tmp_path / "loop").exists()

@@ -210,6 +210,9 @@ class ActiveLearning:
         if changed:
             raise PylbsError(f"{self.out} holds a loop with other settings ({', '.join(changed)}); use another "
                              "folder, or the same settings to resume")
+        if not 0 < self.s.trust_lo < self.s.trust_hi:  # a zero lower level counts every frame a candidate
+            raise PylbsError(f"trust levels [{self.s.trust_lo:g}, {self.s.trust_hi:g}) eV/A: give 0 < LO < HI, e.g. "
+                             f"--trust {TRUST_LO:g} {TRUST_HI:g}")
         names = [c.name for c in glass_conditions(system_glass(self.s.systems[0]), 1.0, self.s.hot_K)]
         unknown = set(self.s.conditions or ()) - set(names)
         if unknown:  # a loop that explores nothing would "converge" at once

@@ -102,7 +102,7 @@ def anatomy(model, system, cutoffs=None, draws: int = 4000, trust: float | None 
             **({"rmse_for_trust": {"trust": trust, "median": rmse_for_largest(trust, relative, 0.5, draws),
                                    "p99": rmse_for_largest(trust, relative, 0.99, draws),
                                    "median_equal": rmse_for_largest(trust, np.ones(len(symbols)), 0.5, draws)}}
-               if trust else {}),
+               if trust is not None else {}),
             "species": table(species, TYPE_MAP), "environment": table(classes, CLASSES),
             "median_largest_error": float(np.median(measured)),
             "gaussian_median_largest_error": float(np.median(reference)),
