@@ -9,7 +9,8 @@ The loop's explorations give dumps of its ~120-atom boxes; measuring the teacher
 atoms beyond 12 A (what no 6 A DeepMD model can fit) needs a box over 24 A, ~1700 atoms. This runs
 NVT with fmp/lbs at ``--temperature`` from a LAMMPS data file (``--equilibrate`` steps), then dumps
 ``--frames`` frames every ``--every`` steps (1 fs) with image flags (``trajectory.lammpstrj``: id
-type x y z ix iy iz). A finished dump is not run again.
+type x y z ix iy iz). A finished dump (``settings.json`` beside it, written when the run ends) is
+not run again; another run's frames in ``--out`` are refused, so a dump always says how it was made.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import argparse
 from pathlib import Path
 
 from pylbs.errors import PylbsError
+from pylbs.hashing import file_sha256
+from pylbs.jsonio import read_json, write_json_atomic
 from pylbs.lammps_env import start_lammps
 from pylbs.potential.commands import fmp_commands
+from pylbs.potential.fmp_file import DEFAULT_PARAMETER_FILE
 
 
 def main(argv=None) -> int:
@@ -36,9 +40,16 @@ def main(argv=None) -> int:
     if not args.data.is_file():
         raise PylbsError(f"no data file {args.data}: give the final.data of a `pylbs quench` run")
     dump = args.out / "trajectory.lammpstrj"
-    if dump.exists() and dump.read_text().count("ITEM: TIMESTEP") == args.frames:
+    made = {"data": str(args.data.resolve()), "data_sha256": file_sha256(args.data), "temperature_K": args.temperature,
+            "equilibrate_steps": args.equilibrate, "frames": args.frames, "every_steps": args.every,
+            "parameter_file": str(Path(args.parameter_file or DEFAULT_PARAMETER_FILE).resolve()), "seed": args.seed}
+    done = read_json(args.out / "settings.json")
+    if done == made and dump.exists():
         print(f"{dump}: done already")
         return 0
+    if done:
+        changed = sorted(k for k in made if done.get(k) != made[k])
+        raise PylbsError(f"{args.out} holds frames made with other settings ({', '.join(changed)}): give another --out")
     args.out.mkdir(parents=True, exist_ok=True)
     lmp = start_lammps(log=args.out / "log.lammps")
     try:
@@ -53,6 +64,7 @@ def main(argv=None) -> int:
                            "dump_modify traj sort id", f"run {args.every * (args.frames - 1)}"])
     finally:
         lmp.close()
+    write_json_atomic(args.out / "settings.json", made)  # the run ended: its dump is whole
     print(f"{dump}: {args.frames} frames every {args.every} fs at {args.temperature:g} K")
     return 0
 

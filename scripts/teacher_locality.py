@@ -55,9 +55,9 @@ def calculator_of(spec: str):
             raise SystemExit(f"--calculator {spec}: no such model file")
         return model_calculator(spec)
     calc = make_calculator(spec)
-    from chgnet.model.dynamics import CHGNetCalculator
+    if type(calc).__module__.startswith("chgnet."):  # chgnet is an optional teacher: import it only then
+        from chgnet.model.dynamics import CHGNetCalculator
 
-    if isinstance(calc, CHGNetCalculator):
         # CHGNet computes the stress and magnetic moments too unless told not to: the swaps need forces
         # alone, and the rest costs 40 % of the memory (1197 atoms: 18.1 GB against 10.9), which decides
         # how large a box fits (boxes over 24 A to see beyond 12 A). A copy: the labeller's cached one

@@ -243,3 +243,21 @@ def test_an_atom_whose_path_cuts_through_the_sphere_stays_where_it_was():
     swap = swap_outside(a, b, centre=0, rcut=6.0, ramp=1.0)
     assert swap.weight[1] == 0.0 and len(swap.moved) == 0
     np.testing.assert_array_equal(swap.atoms.positions, a.positions)
+
+
+def test_the_teacher_computes_forces_only_and_the_labellers_copy_keeps_its_stress():
+    """teacher_locality asks CHGNet for forces alone (its stress costs 40 % of the memory that decides
+    how large a box fits): the same forces, no stress computed; the cached labeller still gives stress."""
+    from pylbs.mlp.label import make_calculator
+
+    a, _ = _frames()
+    x = a[:72]
+    x.set_cell([6.0, 18.0, 18.0])
+    lean = _script().calculator_of("chgnet-r2scan")
+    y = x.copy()
+    y.calc = lean
+    forces = y.get_forces()
+    assert "stress" not in lean.results
+    x.calc = make_calculator("chgnet-r2scan")
+    np.testing.assert_allclose(forces, x.get_forces(), atol=2e-5)
+    assert x.get_stress().shape == (6,) and "stress" in x.calc.results
