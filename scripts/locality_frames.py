@@ -18,13 +18,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pylbs.cli.common import run_guarded
 from pylbs.errors import PylbsError
 from pylbs.hashing import file_sha256
 from pylbs.jsonio import read_json, write_json_atomic
 from pylbs.lammps_env import start_lammps
 from pylbs.potential.commands import fmp_commands
 from pylbs.potential.fmp_file import DEFAULT_PARAMETER_FILE
-
+from pylbs.protocols.schedules import (SYSTEM_COMMANDS, Stage, dump_commands, run_settings, thermostat_fix,
+                                       velocity_command)
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,7 +38,10 @@ def main(argv=None) -> int:
     ap.add_argument("--parameter-file", default=None, help="FMP parameter file (default: pylbs's)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args(argv)
+    return run_guarded(run, ap.parse_args(argv))
+
+
+def run(args) -> int:
     if not args.data.is_file():
         raise PylbsError(f"no data file {args.data}: give the final.data of a `pylbs quench` run")
     dump = args.out / "trajectory.lammpstrj"
@@ -51,17 +56,13 @@ def main(argv=None) -> int:
         changed = sorted(k for k in made if done.get(k) != made[k])
         raise PylbsError(f"{args.out} holds frames made with other settings ({', '.join(changed)}): give another --out")
     args.out.mkdir(parents=True, exist_ok=True)
+    hold = Stage("hold", args.temperature, args.temperature, 0.0)
     lmp = start_lammps(log=args.out / "log.lammps")
-    try:
-        lmp.commands_list(["units metal", "atom_style charge", "boundary p p p", "atom_modify map array",
-                           f"read_data {args.data.resolve()}", *fmp_commands(args.parameter_file),
-                           "neighbor 2 bin", "neigh_modify every 1 delay 0 check yes", "timestep 0.001",
-                           "thermo 100", "thermo_style custom step temp pe press",
-                           f"velocity all create {args.temperature} {args.seed} mom yes rot yes dist gaussian loop geom",
-                           f"fix nvt all nvt temp {args.temperature} {args.temperature} 0.1",
+    try:  # the system, potential, run settings and thermostat every pylbs run uses (pylbs.protocols.schedules)
+        lmp.commands_list([*SYSTEM_COMMANDS, f"read_data {args.data.resolve()}", *fmp_commands(args.parameter_file),
+                           *run_settings(), velocity_command(args.temperature, args.seed), thermostat_fix(hold),
                            f"run {args.equilibrate}", "reset_timestep 0",
-                           f"dump traj all custom {args.every} {dump.resolve()} id type x y z ix iy iz",
-                           "dump_modify traj sort id", f"run {args.every * (args.frames - 1)}"])
+                           *dump_commands("traj", args.every, dump.resolve()), f"run {args.every * (args.frames - 1)}"])
     finally:
         lmp.close()
     write_json_atomic(args.out / "settings.json", made)  # the run ended: its dump is whole
@@ -70,7 +71,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except PylbsError as e:
-        raise SystemExit(f"error: {e}")
+    raise SystemExit(main())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pylbs.cli.common import run_guarded
 from pylbs.errors import PylbsError
 from pylbs.jsonio import write_json_atomic
 from pylbs.mlp.datasets import dataset_systems, load_system
@@ -57,7 +58,10 @@ def main(argv=None) -> int:
     ap.add_argument("--part", choices=("train", "test", "all"), default="all")
     ap.add_argument("--trust", type=float, default=0.25, help="a worst-atom level to translate into an RMSE (eV/A)")
     ap.add_argument("--out", type=Path, default=None, help="the numbers as JSON")
-    args = ap.parse_args(argv)
+    return run_guarded(run, ap.parse_args(argv))
+
+
+def run(args) -> int:
     model = model_path(args.model)
     if not Path(model).is_file():
         raise PylbsError(f"no model {args.model}: give a frozen .pth or a shipped name (default)")
@@ -89,7 +93,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except PylbsError as e:
-        raise SystemExit(f"error: {e}")
+    raise SystemExit(main())

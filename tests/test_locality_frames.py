@@ -48,14 +48,14 @@ def test_frames_are_evenly_spaced_and_unwrap_without_jumps(tmp_path, fmp_plugin)
 
 
 def _thermo_temperatures(log: Path) -> list[float]:
-    """The Temp column of every thermo line in a LAMMPS log (header: Step Temp PotEng Press)."""
-    temps, on = [], False
+    """The Temp column of every thermo line in a LAMMPS log (found by its header)."""
+    temps, header = [], None
     for line in log.read_text().splitlines():
         words = line.split()
-        if words[:2] == ["Step", "Temp"]:
-            on = True
-        elif on and len(words) == 4 and words[0].isdigit():
-            temps.append(float(words[1]))
+        if words[:1] == ["Step"] and "Temp" in words:
+            header = words
+        elif header and len(words) == len(header) and words[0].isdigit():
+            temps.append(float(words[header.index("Temp")]))
         else:
-            on = False
+            header = None
     return temps
