@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.network import network_cutoffs
+from ..analysis.network import networks
 from ..glasses import TYPE_MAP
 from .evaluate import predict
 
@@ -25,27 +25,24 @@ CLASSES = ("Li", "3B", "4B", "B other", "4Si", "5Si", "Si other", "O, no former"
 
 def environments(symbols, positions, cell, cutoffs=None) -> tuple[list[str], np.ndarray]:
     """(class of each atom, distance to its nearest neighbour within 3 A, else inf) in one periodic
-    frame. A cation's coordination counts O within the network's pair cutoffs
-    (:func:`pylbs.analysis.network.network_cutoffs`: B-O 1.9, Si-O 2.0 A, the ones 4B is measured
-    with); an O's, the B and Si within those cutoffs."""
+    frame. Coordination is the network's (:func:`pylbs.analysis.network.build_network`, OVITO's bonds
+    at B-O 1.9 and Si-O 2.0 A, the cutoffs 4B is measured with): a cation's O neighbours, an O's
+    B and Si neighbours."""
     from ase import Atoms
     from ase.neighborlist import neighbor_list
 
     atoms = Atoms(symbols=list(symbols), positions=np.asarray(positions), cell=np.asarray(cell), pbc=True)
-    i, j = neighbor_list("ij", atoms, dict(network_cutoffs(cutoffs)))  # ASE lists both directions
-    sym = np.array(atoms.get_chemical_symbols())
-    o_bonds = np.bincount(i[sym[j] == "O"], minlength=len(atoms))
-    o_formers = np.bincount(i[(sym[i] == "O") & np.isin(sym[j], ("B", "Si"))], minlength=len(atoms))
+    _, net = next(networks(atoms, cutoffs=cutoffs))
     out = []
-    for k, el in enumerate(sym):
+    for el, cn in zip(atoms.get_chemical_symbols(), net.cn):
         if el == "Li":
             out.append("Li")
         elif el == "B":
-            out.append({3: "3B", 4: "4B"}.get(int(o_bonds[k]), "B other"))
+            out.append({3: "3B", 4: "4B"}.get(int(cn), "B other"))
         elif el == "Si":
-            out.append({4: "4Si", 5: "5Si"}.get(int(o_bonds[k]), "Si other"))
+            out.append({4: "4Si", 5: "5Si"}.get(int(cn), "Si other"))
         else:
-            out.append(("O, no former", "NBO", "BO")[o_formers[k]] if o_formers[k] < 3 else "O, 3+ formers")
+            out.append(("O, no former", "NBO", "BO")[cn] if cn < 3 else "O, 3+ formers")
     nearest = np.full(len(atoms), np.inf)
     i, d = neighbor_list("id", atoms, 3.0)  # every species; a bonded pair is well within 3 A
     np.minimum.at(nearest, i, d)
